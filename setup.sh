@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Creates or updates the virtual environment at .venv with everything pyproject.toml lists
+# (the project installed editable, with its test extras). Quick when nothing changed: the
+# install is skipped while a stamp for the current pyproject.toml exists.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+"$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip setuptools wheel
+    # torch first, so that basicsr's setup.py (which imports torch) builds against it.
+    .venv/bin/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+    .venv/bin/python -m pip install --quiet --no-build-isolation basicsr==1.4.2
+    .venv/bin/python -m pip install --quiet -e '.[test]'
+    rm -f .venv/.installed-*
+    touch "$stamp"
+fi

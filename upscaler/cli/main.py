@@ -1,0 +1,29 @@
+"""The ``upscaler`` console script: one Typer app, one sub-app or command per area."""
+
+from __future__ import annotations
+
+import typer
+
+from upscaler.cli import models_cmd, upscale_cmd
+from upscaler.logs import configure_logging
+from upscaler.settings import get_settings
+
+app = typer.Typer(
+    name="upscaler",
+    help="x4 super-resolution of material images: direct, queued on GPU workers, and training.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    settings = get_settings()
+    configure_logging("DEBUG" if verbose else settings.log_level, settings.log_format)
+
+
+app.command("upscale")(upscale_cmd.upscale)
+app.add_typer(models_cmd.app, name="models")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,131 @@
+"""``upscaler upscale``: files and folders in, enlarged images out; no queue involved."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from upscaler.cli.common import JSON_HELP, err_console, print_json, settings, zoo
+from upscaler.engine import Engine, UpscaleOptions
+from upscaler.errors import UpscalerError
+from upscaler.images import INPUT_SUFFIXES
+from upscaler.processing import OutputOptions, limits_from, process_image
+from upscaler.zoo.registry import DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    source: Path
+    relative: Path  # where it goes under the output folder (without extension)
+
+
+def collect_inputs(inputs: list[Path]) -> tuple[list[WorkItem], list[str]]:
+    """Image files from files and folders (recursively), keeping folder structure; and problems."""
+    items, problems = [], []
+    for root in inputs:
+        if root.is_dir():
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                if path.suffix.lower() in INPUT_SUFFIXES:
+                    items.append(WorkItem(path, path.relative_to(root).with_suffix("")))
+        elif root.is_file():
+            items.append(WorkItem(root, Path(root.stem)))
+        else:
+            problems.append(f"{root}: no such file or folder")
+    return items, problems
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def upscale(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
+    output_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results.")],
+    model: Annotated[str, typer.Option(help="Model name (see `upscaler models list`) or a .pth file.")] = DEFAULT_MODEL,
+    tile: Annotated[Optional[int], typer.Option(help="Tile edge in input pixels; 0 = whole image. [default: settings, 200]")] = None,
+    tile_pad: Annotated[Optional[int], typer.Option(help="Context pixels around each tile. [default: settings, 24]")] = None,
+    outscale: Annotated[float, typer.Option(help="Final scale factor (the model's own is resampled to it).")] = 4.0,
+    precision: Annotated[Optional[str], typer.Option(help="auto, fp32, fp16 or bf16. [default: settings, auto]")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda. [default: settings, auto]")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="auto (like the input), png, jpeg, webp or tiff.")] = "auto",
+    quality: Annotated[int, typer.Option(help="JPEG/WebP quality, 1-100.")] = 95,
+    alpha: Annotated[str, typer.Option(help="Alpha channel enlarged by 'bicubic' or by the 'model'.")] = "bicubic",
+    batch_size: Annotated[Optional[int], typer.Option(help="Tiles per forward pass. [default: from device]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Upscale image files or folders directly, without the queue."""
+    cfg = settings()
+    try:
+        options = UpscaleOptions(
+            model=model, tile=cfg.tile if tile is None else tile,
+            tile_pad=cfg.tile_pad if tile_pad is None else tile_pad,
+            outscale=outscale, alpha=alpha, batch_size=batch_size,  # type: ignore[arg-type]
+        )
+        output = OutputOptions(fmt, quality)
+        engine = Engine(zoo(), device or cfg.device, precision or cfg.precision)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    items, problems = collect_inputs(inputs)
+    results = [{"input": problem.split(":")[0], "error": problem} for problem in problems]
+    started = time.perf_counter()
+    input_megapixels = 0.0
+    try:
+        engine.network(model)  # load (and import / calibrate) once, before the bars start
+    except UpscalerError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, disable=as_json, transient=False) as bars:
+        images_bar = bars.add_task("images", total=len(items))
+        for item in items:
+            tiles_bar = bars.add_task(f"  {item.source.name}", total=None)
+            image_start = time.perf_counter()
+            try:
+                data = item.source.read_bytes()
+                processed = process_image(
+                    engine, data, str(item.source), options, output, limits_from(cfg),
+                    progress=lambda done, total: bars.update(tiles_bar, completed=done, total=total),
+                )
+                target = output_dir / item.relative.with_suffix(processed.extension)
+                _write_atomically(target, processed.data)
+                width, height = processed.input_size
+                input_megapixels += width * height / 1e6
+                results.append({
+                    "input": str(item.source), "output": str(target),
+                    "input_size": list(processed.input_size), "output_size": list(processed.output_size),
+                    "seconds": round(time.perf_counter() - image_start, 3),
+                })
+            except (UpscalerError, OSError) as exc:
+                results.append({"input": str(item.source), "error": str(exc)})
+                if not as_json:
+                    err_console.print(f"[red]skipped[/] {exc}")
+            bars.remove_task(tiles_bar)
+            bars.advance(images_bar)
+
+    seconds = time.perf_counter() - started
+    failed = [r for r in results if "error" in r]
+    summary = {
+        "images": len(results) - len(failed), "failed": len(failed), "seconds": round(seconds, 2),
+        "megapixels_per_second": round(input_megapixels / seconds, 4) if seconds else 0.0,
+        "model": model, "precision": engine.network(model).precision, "device": str(engine.device),
+    }
+    if as_json:
+        print_json({**summary, "results": results})
+    else:
+        err_console.print(
+            f"{summary['images']} images upscaled, {summary['failed']} failed, {seconds:.1f} s, "
+            f"{summary['megapixels_per_second']:.3f} input megapixels/s "
+            f"({model}, {summary['device']}, {summary['precision']}) -> {output_dir}"
+        )
+    if failed:
+        raise typer.Exit(1)

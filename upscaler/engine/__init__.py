@@ -1,0 +1,5 @@
+"""Tiled super-resolution inference; see :mod:`upscaler.engine.engine`."""
+
+from upscaler.engine.engine import Engine, UpscaleOptions
+
+__all__ = ["Engine", "UpscaleOptions"]

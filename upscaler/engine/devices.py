@@ -1,0 +1,93 @@
+"""Choosing the device, the precision and the tile batch size.
+
+``auto`` precision is measured, not assumed: on the first use of a model the candidates the
+hardware supports (fp16 and bf16 on CUDA, bf16 on CPUs with native bf16) run a small fixed
+texture patch next to fp32; the fastest one whose output stays within ``MIN_PSNR_DB`` of fp32
+wins, fp32 otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+MIN_PSNR_DB = 45.0
+CALIBRATION_SIZE = 48  # input pixels per side: big enough to exercise every layer, cheap on CPU
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but no CUDA device is available")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device {name!r}: choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+def cpu_has_native_bf16() -> bool:
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def candidate_precisions(device: torch.device) -> list[str]:
+    """Reduced precisions worth trying on this device, fastest first; fp32 is always possible."""
+    if device.type == "cuda":
+        return ["fp16", "bf16"] if torch.cuda.is_bf16_supported() else ["fp16"]
+    return ["bf16"] if cpu_has_native_bf16() else []
+
+
+def calibration_patch(size: int = CALIBRATION_SIZE) -> np.ndarray:
+    """A fixed, texture-like RGB patch (edges, gradients, fine noise) in 0..1."""
+    rng = np.random.default_rng(1234)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    base = np.stack([0.5 + 0.4 * np.sin(9 * xx + 3 * yy), 0.4 + 0.3 * np.cos(7 * yy), 0.3 + 0.5 * xx * yy], -1)
+    blocks = ((xx * 6).astype(int) + (yy * 6).astype(int)) % 2
+    patch = base * (0.7 + 0.3 * blocks[..., None]) + rng.normal(0, 0.02, (size, size, 3))
+    return np.clip(patch, 0, 1).astype(np.float32)[None]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def pick_precision(network, device: torch.device) -> str:
+    """The fastest precision whose output on the calibration patch is >= MIN_PSNR_DB from fp32."""
+    candidates = candidate_precisions(device)
+    if not candidates:
+        return "fp32"
+    patch = calibration_patch()
+
+    def timed(precision: str) -> tuple[float, np.ndarray]:
+        network.run(patch, precision)  # warm-up: kernel selection, lazy allocations
+        start = time.perf_counter()
+        out = network.run(patch, precision)
+        return time.perf_counter() - start, out
+
+    best_time, reference = timed("fp32")
+    best = "fp32"
+    for precision in candidates:
+        seconds, out = timed(precision)
+        quality = psnr(out, reference)
+        log.info("%s on %s: %s %.1f dB, %.3f s vs fp32 %.3f s", network.name, device, precision,
+                 quality, seconds, best_time)
+        if quality >= MIN_PSNR_DB and seconds < best_time:
+            best, best_time = precision, seconds
+    return best
+
+
+def tile_batch_size(device: torch.device, window: int, scale: int, feature_width: int) -> int:
+    """How many tiles to run at once: from free memory on CUDA; a small fixed number on CPU."""
+    if device.type != "cuda":
+        return 2  # batching barely matters on CPU; 2 keeps both cores' work in one call
+    free, _ = torch.cuda.mem_get_info(device)
+    # Rough peak per tile: the widest activations (features at input size, the upsampled
+    # features at 4x) kept alive across a block, with generous head-room for the allocator.
+    per_tile = window * window * (feature_width * 12 + feature_width * scale * scale * 3) * 2
+    return max(1, min(64, int(0.5 * free / per_tile)))

@@ -1,0 +1,156 @@
+"""The tiled x4 inference engine: pixel arrays in, larger pixel arrays out.
+
+One :class:`Engine` per process, reused for every image: it caches loaded networks (one per
+model) and nothing else, so concurrent calls from several threads never share per-image
+state. It knows nothing of queues, storage or databases.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import cv2
+import numpy as np
+
+from upscaler.engine.devices import pick_precision, resolve_device, tile_batch_size
+from upscaler.engine.network import Network
+from upscaler.engine.tiling import RowAssembler, TilePlan
+from upscaler.zoo.registry import DEFAULT_MODEL, ModelZoo
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (tiles done, tiles total)
+
+
+@dataclass(frozen=True)
+class UpscaleOptions:
+    model: str = DEFAULT_MODEL
+    tile: int = 200          # tile edge in input pixels (the study used 200); 0 = whole image
+    tile_pad: int = 24       # context in input pixels around each tile, cross-faded with neighbours
+    outscale: float = 4.0    # final factor; the network's own scale is resampled to it
+    alpha: Literal["bicubic", "model"] = "bicubic"  # how an alpha channel is enlarged
+    batch_size: int | None = None  # tiles per forward pass; None = sized from the device
+
+    def __post_init__(self) -> None:
+        if self.tile < 0 or self.tile_pad < 0:
+            raise ValueError("tile and tile_pad must be >= 0")
+        if not 0 < self.outscale <= 16:
+            raise ValueError(f"outscale {self.outscale} must be in (0, 16]")
+        if self.alpha not in ("bicubic", "model"):
+            raise ValueError(f"alpha mode {self.alpha!r}: choose bicubic or model")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+
+
+@dataclass
+class Engine:
+    zoo: ModelZoo
+    device_name: str = "auto"
+    precision: str = "auto"
+    _networks: dict[str, Network] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.device = resolve_device(self.device_name)
+        if self.precision not in ("auto", "fp32", "fp16", "bf16"):
+            raise ValueError(f"precision {self.precision!r}: choose auto, fp32, fp16 or bf16")
+        if self.device.type == "cpu" and self.precision == "fp16":
+            raise ValueError("fp16 is not supported on CPU; use bf16 or fp32")
+
+    def network(self, model: str) -> Network:
+        """The loaded network for a model name or weight file path (loaded once, then cached)."""
+        with self._lock:
+            net = self._networks.get(model)
+            if net is None:
+                info, state = self.zoo.load(model)
+                start_precision = "fp32" if self.precision == "auto" else self.precision
+                net = Network(info.name, info.spec, state, self.device, start_precision)
+                if self.precision == "auto":
+                    net.precision = pick_precision(net, self.device)
+                log.info("loaded %s (%s, x%d) on %s in %s", info.name, info.spec.arch, net.scale,
+                         self.device, net.precision)
+                self._networks[model] = net
+            return net
+
+    def upscale(self, pixels: np.ndarray, options: UpscaleOptions = UpscaleOptions(),
+                progress: Progress | None = None) -> np.ndarray:
+        """Gray (HxW), BGR (HxWx3) or BGRA (HxWx4), uint8 or uint16 -> the same layout, enlarged."""
+        if pixels.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"pixels must be uint8 or uint16, not {pixels.dtype}")
+        if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (3, 4)):
+            raise ValueError(f"pixels must be HxW, HxWx3 or HxWx4, not {pixels.shape}")
+        net = self.network(options.model)
+        maxval = float(np.iinfo(pixels.dtype).max)
+        height, width = pixels.shape[:2]
+        s = net.scale
+        gray = pixels.ndim == 2
+        color = pixels if gray else pixels[:, :, :3]
+        alpha = pixels[:, :, 3] if pixels.ndim == 3 and pixels.shape[2] == 4 else None
+        out = np.empty((height * s, width * s) + pixels.shape[2:], dtype=pixels.dtype)
+
+        rgb = _to_rgb_float(color, maxval)
+        tiles_total = TilePlan.for_image(height, width, options.tile, options.tile_pad).count
+        passes = 2 if alpha is not None and options.alpha == "model" else 1
+        done = [0]
+
+        def report(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress(done[0], tiles_total * passes)
+
+        def write_color(top: int, rows: np.ndarray) -> None:
+            target = out[top : top + rows.shape[0]]
+            if gray:
+                target[...] = _quantize(cv2.cvtColor(rows, cv2.COLOR_RGB2GRAY), maxval)
+            else:
+                target[:, :, :3] = _quantize(rows[:, :, ::-1], maxval)
+
+        self._run_tiled(net, rgb, options, write_color, report)
+        del rgb
+        if alpha is not None:
+            if options.alpha == "model":
+                alpha_rgb = np.repeat((alpha.astype(np.float32) / maxval)[:, :, None], 3, axis=2)
+
+                def write_alpha(top: int, rows: np.ndarray) -> None:
+                    out[top : top + rows.shape[0], :, 3] = _quantize(rows.mean(axis=2), maxval)
+
+                self._run_tiled(net, alpha_rgb, options, write_alpha, report)
+            else:
+                out[:, :, 3] = cv2.resize(alpha, (width * s, height * s), interpolation=cv2.INTER_CUBIC)
+        if options.outscale != s:
+            size = (max(1, round(width * options.outscale)), max(1, round(height * options.outscale)))
+            shrink = options.outscale < s
+            out = cv2.resize(out, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4)
+        return out
+
+    def _run_tiled(self, net: Network, rgb: np.ndarray, options: UpscaleOptions,
+                   write_rows: Callable[[int, np.ndarray], None], report: Callable[[int], None]) -> None:
+        height, width = rgb.shape[:2]
+        plan = TilePlan.for_image(height, width, options.tile, options.tile_pad)
+        assembler = RowAssembler(plan, net.scale, 3, write_rows)
+        batch_size = options.batch_size or tile_batch_size(
+            self.device, max(plan.rows.window, plan.cols.window), net.scale,
+            int(net.spec.params.get("num_feat", 64)))
+        tiles = list(plan.tiles())
+        win_h, win_w = plan.rows.window, plan.cols.window
+        for first in range(0, len(tiles), batch_size):
+            batch = tiles[first : first + batch_size]
+            stack = np.stack([rgb[t.y : t.y + win_h, t.x : t.x + win_w] for t in batch])
+            outputs = net.run(stack)
+            for tile, output in zip(batch, outputs):
+                assembler.add(tile, output)
+            report(len(batch))
+        assert assembler.done
+
+
+def _to_rgb_float(color: np.ndarray, maxval: float) -> np.ndarray:
+    if color.ndim == 2:
+        return np.repeat((color.astype(np.float32) / maxval)[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(color[:, :, ::-1], dtype=np.float32) / np.float32(maxval)
+
+
+def _quantize(values: np.ndarray, maxval: float) -> np.ndarray:
+    return np.clip(np.rint(values * maxval), 0, maxval)

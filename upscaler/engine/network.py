@@ -1,0 +1,74 @@
+"""A loaded network behind a fixed contract: NHWC float32 RGB in 0..1 on the host, out the same.
+
+Callers never touch the ``nn.Module``: this wrapper moves batches to the device in the chosen
+precision and memory format, pads to the size the network needs, clamps, and guards against
+half-precision overflow (NaN/inf or an all-black result from a non-black input), in which case
+it recomputes the batch in fp32 and stays in fp32 from then on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from upscaler.zoo.archs import ArchSpec, StateDict, build
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class Network:
+    def __init__(self, name: str, spec: ArchSpec, state: StateDict, device: torch.device, precision: str) -> None:
+        self.name, self.spec, self.device = name, spec, device
+        self.scale = spec.scale
+        self._state = state
+        self._modules: dict[str, torch.nn.Module] = {}
+        self._lock = threading.Lock()
+        self.precision = precision
+        self.module(precision)
+
+    def module(self, precision: str) -> torch.nn.Module:
+        with self._lock:
+            net = self._modules.get(precision)
+            if net is None:
+                net = build(self.spec, self._state).to(self.device, DTYPES[precision])
+                net = net.to(memory_format=torch.channels_last)
+                net.requires_grad_(False)
+                self._modules[precision] = net
+            return net
+
+    def run(self, batch: np.ndarray, precision: str | None = None) -> np.ndarray:
+        """(B, H, W, 3) float32 in 0..1 -> (B, H*s, W*s, 3) float32 in 0..1."""
+        precision = precision or self.precision
+        out = self._forward(batch, precision)
+        if precision != "fp32" and self._broken(batch, out):
+            log.warning("%s: %s output was NaN/inf or black; recomputing in fp32 and staying there",
+                        self.name, precision)
+            self.precision = "fp32"
+            out = self._forward(batch, "fp32")
+        return out
+
+    def _forward(self, batch: np.ndarray, precision: str) -> np.ndarray:
+        net = self.module(precision)
+        _, h, w, _ = batch.shape
+        m = self.spec.size_multiple
+        pad_h, pad_w = (-h) % m, (-w) % m
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+            x = x.permute(0, 3, 1, 2).to(DTYPES[precision]).contiguous(memory_format=torch.channels_last)
+            if pad_h or pad_w:
+                x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+            y = net(x)[:, :, : h * self.scale, : w * self.scale]
+            y = y.float().clamp_(0, 1).permute(0, 2, 3, 1)
+            return y.cpu().numpy() if y.device.type != "cpu" else y.contiguous().numpy()
+
+    @staticmethod
+    def _broken(batch: np.ndarray, out: np.ndarray) -> bool:
+        if not np.isfinite(out).all():
+            return True
+        return bool(out.max() == 0.0 and batch.max() > 0.02)

@@ -1,0 +1,139 @@
+"""Where the tiles go and how their outputs are blended back into one image.
+
+Along each axis the image is cut into ``n = ceil(length / tile)`` equal cores; every window is
+its core plus ``pad`` pixels of context on each side, all windows of one image the same size
+(so they can be stacked into a batch), shifted inwards at the borders. Neighbouring windows
+overlap by at least ``2 * pad``; in the overlap their outputs are cross-faded with linear
+ramps, each pixel weighted by how much context it had. The weights are normalised per axis so
+they sum to one everywhere: the 2-D weight of a tile is the product of its two 1-D weights.
+
+:class:`RowAssembler` receives tile outputs in any order and writes finished output rows as
+soon as no later window can touch them, so the float accumulator holds only a few window
+rows while the full-size output is kept in its final 8/16-bit form.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AxisPlan:
+    length: int
+    window: int
+    starts: tuple[int, ...]
+
+    def output_weights(self, scale: int) -> list[np.ndarray]:
+        """Per window, its normalised blend weight for each output pixel it covers."""
+        size = self.window * scale
+        raw = []
+        for i, start in enumerate(self.starts):
+            w = np.ones(size, dtype=np.float32)
+            distance = np.arange(size, dtype=np.float32) + 0.5
+            if i > 0:  # fade in over the overlap with the previous window
+                ramp = (self.starts[i - 1] + self.window - start) * scale
+                w = np.minimum(w, distance / ramp)
+            if i < len(self.starts) - 1:  # fade out over the overlap with the next window
+                ramp = (start + self.window - self.starts[i + 1]) * scale
+                w = np.minimum(w, distance[::-1] / ramp)
+            raw.append(w)
+        total = np.zeros(self.length * scale, dtype=np.float32)
+        for start, w in zip(self.starts, raw):
+            total[start * scale : start * scale + size] += w
+        return [w / total[s * scale : s * scale + size] for s, w in zip(self.starts, raw)]
+
+
+def plan_axis(length: int, tile: int, pad: int) -> AxisPlan:
+    if tile <= 0 or length <= tile:
+        return AxisPlan(length, length, (0,))
+    count = math.ceil(length / tile)
+    core_starts = [round(i * length / count) for i in range(count)]
+    window = max(round((i + 1) * length / count) - s for i, s in enumerate(core_starts)) + 2 * pad
+    if window >= length:  # the context alone covers the image: one window is exact and cheaper
+        return AxisPlan(length, length, (0,))
+    starts = tuple(min(max(s - pad, 0), length - window) for s in core_starts)
+    return AxisPlan(length, window, starts)
+
+
+@dataclass(frozen=True)
+class Tile:
+    row: int
+    col: int
+    y: int
+    x: int
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    rows: AxisPlan
+    cols: AxisPlan
+
+    @classmethod
+    def for_image(cls, height: int, width: int, tile: int, pad: int) -> "TilePlan":
+        return cls(plan_axis(height, tile, pad), plan_axis(width, tile, pad))
+
+    @property
+    def count(self) -> int:
+        return len(self.rows.starts) * len(self.cols.starts)
+
+    def tiles(self) -> Iterator[Tile]:
+        for r, y in enumerate(self.rows.starts):
+            for c, x in enumerate(self.cols.starts):
+                yield Tile(r, c, y, x)
+
+
+class RowAssembler:
+    """Accumulates weighted tile outputs; hands finished output rows to ``write_rows``.
+
+    ``write_rows(top, rows)`` gets float32 rows ``[top, top + len(rows))`` of the full output,
+    each row final. Tiles may arrive in any order; memory is a few window rows of float32.
+    """
+
+    def __init__(self, plan: TilePlan, scale: int, channels: int,
+                 write_rows: Callable[[int, np.ndarray], None]) -> None:
+        self.plan, self.scale, self.channels, self.write_rows = plan, scale, channels, write_rows
+        self.row_weights = plan.rows.output_weights(scale)
+        self.col_weights = plan.cols.output_weights(scale)
+        self.bands: dict[int, np.ndarray] = {}
+        self.missing = {r: len(plan.cols.starts) for r in range(len(plan.rows.starts))}
+        self.next_row = 0  # first window row not yet flushed
+
+    def add(self, tile: Tile, output: np.ndarray) -> None:
+        """``output``: HxWxC float32, the network's output for ``tile``'s window."""
+        s = self.scale
+        band = self.bands.get(tile.row)
+        if band is None:
+            band = np.zeros((self.plan.rows.window * s, self.plan.cols.length * s, self.channels), np.float32)
+            self.bands[tile.row] = band
+        weight = self.row_weights[tile.row][:, None, None] * self.col_weights[tile.col][None, :, None]
+        x0 = tile.x * s
+        band[:, x0 : x0 + output.shape[1]] += output * weight
+        self.missing[tile.row] -= 1
+        while self.next_row in self.missing and self.missing[self.next_row] == 0:
+            self._flush(self.next_row)
+            self.next_row += 1
+
+    def _flush(self, row: int) -> None:
+        """Window row ``row`` and all before it are complete: emit rows no later window touches."""
+        s, starts = self.scale, self.plan.rows.starts
+        top = starts[row] * s
+        bottom = starts[row + 1] * s if row + 1 < len(starts) else self.plan.rows.length * s
+        if bottom <= top:
+            return
+        out = np.zeros((bottom - top, self.plan.cols.length * s, self.channels), np.float32)
+        for r, band in list(self.bands.items()):
+            band_top = starts[r] * s
+            lo, hi = max(top, band_top), min(bottom, band_top + band.shape[0])
+            if lo < hi:
+                out[lo - top : hi - top] += band[lo - band_top : hi - band_top]
+            if band_top + band.shape[0] <= bottom:
+                del self.bands[r]  # nothing below `bottom` left to give
+        self.write_rows(top, out)
+
+    @property
+    def done(self) -> bool:
+        return self.next_row == len(self.plan.rows.starts)

@@ -1,0 +1,62 @@
+"""Typed settings read from ``UPSCALER_*`` environment variables (and an optional ``.env``).
+
+One cached :func:`get_settings`; nothing is read at import time, so a worker process (or a
+test) that changes the environment before first use sees its own values.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
+DeviceName = Literal["auto", "cpu", "cuda"]
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("material-upscaler", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UPSCALER_", env_file=".env", extra="ignore")
+
+    # Where local state lives: imported model files, the SQLite database of the embedded mode.
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    # SQLAlchemy URL; None means a SQLite file inside data_dir (the embedded default).
+    database_url: SecretStr | None = None
+    # Celery broker URL; None means the in-process worker of the embedded default.
+    broker_url: SecretStr | None = None
+    # S3-compatible endpoint (MinIO, a test server); None means AWS's own endpoints.
+    s3_endpoint_url: str | None = None
+
+    # Engine defaults (every one can be overridden per call).
+    tile: int = Field(200, ge=0, description="tile edge in input pixels; 0 = whole image")
+    tile_pad: int = Field(24, ge=0, description="context pixels around each tile, blended")
+    precision: Precision = "auto"
+    device: DeviceName = "auto"
+    # Refuse inputs before decoding them: pixel counts from the header, bytes from the file.
+    max_input_pixels: int = Field(50_000_000, gt=0)
+    max_output_pixels: int = Field(800_000_000, gt=0)
+    max_input_bytes: int = Field(200 * 1024 * 1024, gt=0)
+
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'upscaler.sqlite3'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

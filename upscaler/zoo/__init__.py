@@ -1,0 +1,1 @@
+"""Model files: ncnn conversion, architecture detection, safe loading, the named-model store."""

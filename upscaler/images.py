@@ -69,10 +69,15 @@ class DecodedImage:
         return 16 if self.pixels.dtype == np.uint16 else 8
 
 
-def probe(data: bytes, source: str) -> ImageHeader:
-    """Size, format and EXIF orientation from the header alone."""
+def probe(data: bytes, source: str, limits: Limits | None = None, outscale: float = 4.0) -> ImageHeader:
+    """Size, format and EXIF orientation from the header alone.
+
+    With ``limits``, the declared size is checked as soon as it is known: before the frame
+    count or EXIF are looked up, which for some formats means reading past the header.
+    """
     if not data:
         raise InvalidImageError(f"{source}: empty file (0 bytes)")
+    fmt = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -80,6 +85,8 @@ def probe(data: bytes, source: str) -> ImageHeader:
                 fmt = _FORMATS.get(img.format or "")
                 if fmt is None:
                     raise InvalidImageError(f"{source}: unsupported image format {img.format}")
+                if limits is not None:
+                    check_limits(ImageHeader(img.size[0], img.size[1], fmt), outscale, limits, source)
                 if getattr(img, "n_frames", 1) > 1 and fmt in {"gif", "webp", "png"}:
                     raise InvalidImageError(f"{source}: animated images are not supported "
                                             f"({img.n_frames} frames)")
@@ -89,7 +96,8 @@ def probe(data: bytes, source: str) -> ImageHeader:
         raise InvalidImageError(f"{source}: not a recognised raster image "
                                 f"(starts with {data[:12]!r})") from None
     except (OSError, SyntaxError, ValueError) as exc:  # Pillow's errors for corrupt headers
-        raise InvalidImageError(f"{source}: corrupt image header: {exc}") from exc
+        kind = fmt.upper() if fmt else "image"
+        raise InvalidImageError(f"{source}: corrupt or truncated {kind}: {exc}") from exc
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return ImageHeader(width, height, fmt, orientation if 1 <= orientation <= 8 else 1)
@@ -142,8 +150,7 @@ def decode(data: bytes, source: str, limits: Limits, outscale: float = 4.0) -> D
         raise ImageTooLargeError(
             f"{source}: {len(data):,} bytes is over the limit of {limits.max_input_bytes:,}"
         )
-    header = probe(data, source)
-    check_limits(header, outscale, limits, source)
+    header = probe(data, source, limits, outscale)
     if header.format == "jpeg":
         _verify_complete_jpeg(data, source)
     pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)

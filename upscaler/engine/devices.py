@@ -9,11 +9,12 @@ wins, fp32 otherwise.
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 import numpy as np
 import torch
+
+from upscaler.quality import psnr
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,6 @@ def calibration_patch(size: int = CALIBRATION_SIZE) -> np.ndarray:
     blocks = ((xx * 6).astype(int) + (yy * 6).astype(int)) % 2
     patch = base * (0.7 + 0.3 * blocks[..., None]) + rng.normal(0, 0.02, (size, size, 3))
     return np.clip(patch, 0, 1).astype(np.float32)[None]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
 def pick_precision(network, device: torch.device) -> str:

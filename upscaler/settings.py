@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     max_output_pixels: int = Field(800_000_000, gt=0)
     max_input_bytes: int = Field(200 * 1024 * 1024, gt=0)
 
+    # Queue behaviour (issue #3). Seconds unless stated.
+    job_soft_time_limit: int = Field(900, gt=0, description="a job past this fails with code 'timeout'")
+    job_time_limit: int = Field(960, gt=0, description="the worker process is killed past this")
+    transient_retries: int = Field(5, ge=0, description="retries after storage/database hiccups")
+    # Redis re-delivers an unacknowledged message after this long: longer than any job.
+    visibility_timeout: int = Field(3600, gt=0)
+    # Flower's basic auth, "user:password"; Flower refuses to start without it unless told
+    # (`upscaler flower --local-only`) that it only listens on localhost.
+    flower_basic_auth: SecretStr | None = None
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from upscaler.cli import models_cmd, upscale_cmd
+from upscaler.cli import models_cmd, queue_cmd, service_cmd, upscale_cmd
 from upscaler.logs import configure_logging
 from upscaler.settings import get_settings
 
@@ -24,6 +24,12 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logg
 
 app.command("upscale")(upscale_cmd.upscale)
 app.add_typer(models_cmd.app, name="models")
+app.command("submit")(queue_cmd.submit)
+app.command("status")(queue_cmd.status)
+app.command("retry")(queue_cmd.retry)
+app.command("worker")(service_cmd.worker)
+app.command("flower")(service_cmd.flower)
+app.add_typer(service_cmd.db_app, name="db")
 
 if __name__ == "__main__":
     app()

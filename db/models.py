@@ -1,0 +1,92 @@
+"""Tables: batches of jobs (one job per source image), typed SQLAlchemy 2.0 models.
+
+The jobs table is the source of truth for what happened to every image; the broker only
+carries job ids. Counts per batch are derived from jobs, never stored twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class JobStatus(str, enum.Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+STAGES = ("download", "decode", "infer", "encode", "upload")
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(Text)          # what was submitted, for people
+    output_prefix: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    jobs: Mapped[list[Job]] = relationship(back_populates="batch")
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_batch_status", "batch_id", "status"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    # sha256 of (source URI, ETag, model, parameters, output URI): one job per request, ever.
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    source_uri: Mapped[str] = mapped_column(Text)
+    source_etag: Mapped[str | None] = mapped_column(String(200))
+    source_size: Mapped[int | None] = mapped_column(BigInteger)
+    output_uri: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    supplier: Mapped[str | None] = mapped_column(String(200))
+    material: Mapped[str | None] = mapped_column(String(100))
+
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(JobStatus, name="job_status", native_enum=False, length=16), default=JobStatus.queued
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+    input_width: Mapped[int | None] = mapped_column(Integer)
+    input_height: Mapped[int | None] = mapped_column(Integer)
+    output_width: Mapped[int | None] = mapped_column(Integer)
+    output_height: Mapped[int | None] = mapped_column(Integer)
+    output_size: Mapped[int | None] = mapped_column(BigInteger)
+
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    download_ms: Mapped[int | None] = mapped_column(Integer)
+    decode_ms: Mapped[int | None] = mapped_column(Integer)
+    infer_ms: Mapped[int | None] = mapped_column(Integer)
+    encode_ms: Mapped[int | None] = mapped_column(Integer)
+    upload_ms: Mapped[int | None] = mapped_column(Integer)
+
+    batch: Mapped[Batch] = relationship(back_populates="jobs")

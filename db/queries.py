@@ -1,0 +1,82 @@
+"""Read-only views over batches and jobs for operators (status, progress, failures)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import STAGES, Batch, Job, JobStatus
+
+
+@dataclass
+class BatchSummary:
+    batch_id: str
+    name: str
+    output_prefix: str
+    model: str
+    created_at: str
+    counts: dict[str, int]
+    total: int
+    seconds: float | None            # first start to last finish
+    images_per_second: float | None
+    median_stage_ms: dict[str, float] = field(default_factory=dict)
+    failures: list[dict] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.counts.get("queued", 0) + self.counts.get("running", 0) == 0
+
+
+def resolve_batch(session: Session, ref: str) -> Batch | None:
+    """A batch by full id or unique id prefix."""
+    try:
+        return session.get(Batch, uuid.UUID(ref))
+    except ValueError:
+        pass
+    matches = [b for b in session.scalars(select(Batch)) if b.id.hex.startswith(ref.replace("-", ""))]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _median(values: list[float]) -> float | None:
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def summarize(session: Session, batch: Batch, failure_limit: int = 50) -> BatchSummary:
+    counts = {status.value: 0 for status in JobStatus}
+    for status, count in session.execute(
+        select(Job.status, func.count()).where(Job.batch_id == batch.id).group_by(Job.status)
+    ):
+        counts[JobStatus(status).value] = count
+    first, last = session.execute(
+        select(func.min(Job.started_at), func.max(Job.finished_at)).where(Job.batch_id == batch.id)
+    ).one()
+    seconds = (last - first).total_seconds() if first and last else None
+    done = counts["succeeded"]
+    stage_columns = [getattr(Job, f"{stage}_ms") for stage in STAGES]
+    stage_rows = session.execute(
+        select(*stage_columns).where(Job.batch_id == batch.id, Job.status == JobStatus.succeeded)
+    ).all()
+    medians = {stage: _median([row[i] for row in stage_rows]) for i, stage in enumerate(STAGES)}
+    failures = [
+        {"job_id": str(j.id), "source_uri": j.source_uri, "error_code": j.error_code, "error": j.error_message,
+         "attempts": j.attempts}
+        for j in session.scalars(select(Job).where(Job.batch_id == batch.id, Job.status == JobStatus.failed)
+                                 .order_by(Job.source_uri).limit(failure_limit))
+    ]
+    return BatchSummary(
+        str(batch.id), batch.name, batch.output_prefix, batch.model, batch.created_at.isoformat(),
+        counts, sum(counts.values()), seconds,
+        round(done / seconds, 3) if seconds and done else None,
+        {k: v for k, v in medians.items() if v is not None}, failures,
+    )
+
+
+def recent_batches(session: Session, limit: int = 20) -> list[Batch]:
+    return list(session.scalars(select(Batch).order_by(Batch.created_at.desc()).limit(limit)))

@@ -1,0 +1,46 @@
+"""Hand job ids to the workers: the Celery ``gpu`` queue, or the in-process worker.
+
+With no broker configured (the embedded default) the jobs run right here, one after another,
+through the same :func:`workers.jobs.run_job` a Celery worker uses.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Callable, Iterable
+
+from upscaler.errors import TransientError
+from upscaler.settings import get_settings
+
+
+def enqueue(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], None] | None = None) -> None:
+    if get_settings().broker_url is None:
+        run_in_process(job_ids, on_done)
+        return
+    from workers.app import GPU_QUEUE, UPSCALE_TASK, app
+
+    with app.producer_or_acquire() as producer:
+        for job_id in job_ids:
+            app.send_task(UPSCALE_TASK, args=[str(job_id)], queue=GPU_QUEUE, producer=producer)
+
+
+def run_in_process(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], None] | None = None) -> None:
+    from workers import runtime
+    from workers.jobs import fail_unexpected, run_job
+    from workers.tasks import backoff_seconds
+
+    retries = get_settings().transient_retries
+    for job_id in job_ids:
+        for attempt in range(retries + 1):
+            try:
+                outcome = run_job(job_id, runtime.engine(), runtime.storage(), f"in-process:{runtime.worker_name()}").value
+                break
+            except TransientError as exc:
+                if attempt == retries:
+                    fail_unexpected(job_id, "transient_exhausted", f"gave up after {retries} retries: {exc}")
+                    outcome = "failed"
+                else:
+                    time.sleep(backoff_seconds(attempt, base=0.5, cap=10))
+        if on_done:
+            on_done(job_id, outcome)

@@ -1,0 +1,64 @@
+"""Long-running processes: ``upscaler worker``, ``upscaler flower``, and ``upscaler db``."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Annotated, Optional
+
+import typer
+
+from upscaler.cli.common import err_console
+from upscaler.settings import get_settings
+
+db_app = typer.Typer(help="The SQL database: migrations.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply the Alembic migrations (deploys run this before starting new workers)."""
+    from db.migrate import current_revision, upgrade
+
+    upgrade(revision=revision)
+    err_console.print(f"database at revision {current_revision()}")
+
+
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues: gpu and/or training.")] = "gpu",
+    concurrency: Annotated[int, typer.Option(help="Processes; keep 1 per GPU (set CUDA_VISIBLE_DEVICES).")] = 1,
+    name: Annotated[Optional[str], typer.Option(help="Worker node name (default: queue@host).")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """Run a Celery worker on the configured broker (one process per GPU)."""
+    if get_settings().broker_url is None:
+        raise typer.BadParameter("UPSCALER_BROKER_URL is not set: with no broker, `upscaler submit` runs "
+                                 "the jobs in-process and no worker is needed")
+    from workers.app import app
+
+    node = name or f"{queues.replace(',', '+')}@{socket.gethostname()}"
+    app.worker_main(["worker", "-Q", queues, "--concurrency", str(concurrency), "-n", node,
+                     "--loglevel", loglevel, "-E"])
+
+
+def flower(
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 5555,
+    address: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    local_only: Annotated[bool, typer.Option("--local-only", help="Allow no authentication (only on 127.0.0.1).")] = False,
+) -> None:
+    """Flower, the queue monitoring UI, on the same broker, with basic auth from the environment."""
+    settings = get_settings()
+    if settings.broker_url is None:
+        raise typer.BadParameter("UPSCALER_BROKER_URL is not set: there is no queue to monitor")
+    auth = settings.flower_basic_auth.get_secret_value() if settings.flower_basic_auth else None
+    if auth is None and not (local_only and address in ("127.0.0.1", "localhost", "::1")):
+        raise typer.BadParameter("set UPSCALER_FLOWER_BASIC_AUTH=user:password, or pass --local-only "
+                                 "with --address 127.0.0.1")
+    if auth is not None and ":" not in auth:
+        raise typer.BadParameter("UPSCALER_FLOWER_BASIC_AUTH must look like user:password")
+    from workers.app import app
+
+    argv = ["flower", f"--port={port}", f"--address={address}"]
+    if auth:
+        # Passed through the environment, not argv, so it does not show in `ps` output.
+        os.environ["FLOWER_BASIC_AUTH"] = auth
+    app.start(argv=argv)

@@ -1,0 +1,52 @@
+"""The Celery application: queues, serialization and delivery guarantees, in one place.
+
+    celery -A workers.app worker -Q gpu --concurrency 1    (what `upscaler worker` runs)
+
+- JSON only: messages carry job ids, never pickles or images; pickle is refused on receipt.
+- Late acknowledgement with prefetch 1 and reject-on-worker-lost: a job is acknowledged only
+  once it has finished, so a worker that dies mid-job gets its message redelivered.
+- No result backend: SQL is the source of truth, the broker only transport.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from upscaler.settings import get_settings
+
+GPU_QUEUE = "gpu"
+TRAINING_QUEUE = "training"
+UPSCALE_TASK = "upscaler.upscale_job"
+
+
+def create_app() -> Celery:
+    settings = get_settings()
+    broker = settings.broker_url.get_secret_value() if settings.broker_url else "memory://"
+    app = Celery("upscaler", broker=broker, include=["workers.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        event_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_queues=[Queue(GPU_QUEUE), Queue(TRAINING_QUEUE)],
+        task_default_queue=GPU_QUEUE,
+        task_routes={UPSCALE_TASK: {"queue": GPU_QUEUE}, "upscaler.train.*": {"queue": TRAINING_QUEUE}},
+        task_soft_time_limit=settings.job_soft_time_limit,
+        task_time_limit=settings.job_time_limit,
+        worker_send_task_events=True,   # Flower shows workers and tasks
+        task_send_sent_event=True,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # keep reconnecting through a broker outage
+        worker_hijack_root_logger=False,
+        worker_max_tasks_per_child=None,     # the model stays loaded for the process's life
+    )
+    return app
+
+
+app = create_app()

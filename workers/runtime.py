@@ -1,0 +1,40 @@
+"""Per-process singletons of a worker: the engine and the storage client.
+
+Created on first use inside the process that runs the tasks, i.e. after Celery's prefork, so
+the parent never touches CUDA and every child loads its models once and reuses them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+
+from upscaler.settings import get_settings
+from upscaler.storage import Storage
+
+
+@lru_cache(maxsize=None)
+def _engine_for(pid: int):
+    from upscaler.engine import Engine
+    from upscaler.zoo.registry import ModelZoo
+
+    settings = get_settings()
+    return Engine(ModelZoo(settings.models_dir), settings.device, settings.precision)
+
+
+def engine():
+    return _engine_for(os.getpid())
+
+
+@lru_cache(maxsize=None)
+def _storage_for(pid: int) -> Storage:
+    return Storage()
+
+
+def storage() -> Storage:
+    return _storage_for(os.getpid())
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -1,0 +1,48 @@
+"""Celery tasks: thin glue from a message (a job id) to :func:`workers.jobs.run_job`."""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.exc import OperationalError
+
+from upscaler.errors import TransientError
+from upscaler.settings import get_settings
+from workers import runtime
+from workers.app import UPSCALE_TASK, app
+from workers.jobs import fail_unexpected, run_job
+
+log = logging.getLogger(__name__)
+
+
+def backoff_seconds(retries: int, base: float = 2.0, cap: float = 120.0) -> float:
+    """Exponential backoff with full jitter: spreads retries of many workers after an outage."""
+    return random.uniform(0, min(cap, base * 2**retries))
+
+
+@app.task(name=UPSCALE_TASK, bind=True, max_retries=None)
+def upscale_job(self, job_id: str) -> str:
+    try:
+        job_uuid = uuid.UUID(str(job_id))
+    except ValueError:
+        # A malformed message is acknowledged and dropped: retrying cannot make it valid.
+        log.error("rejected malformed task message: job id %r is not a UUID", job_id)
+        return "rejected"
+    worker = f"{self.request.hostname or runtime.worker_name()}:{runtime.worker_name().split(':')[-1]}"
+    try:
+        return run_job(job_uuid, runtime.engine(), runtime.storage(), worker).value
+    except (TransientError, OperationalError) as exc:
+        if self.request.retries >= get_settings().transient_retries:
+            fail_unexpected(job_uuid, "transient_exhausted", f"gave up after {self.request.retries} retries: {exc}")
+            return "failed"
+        raise self.retry(countdown=backoff_seconds(self.request.retries), exc=exc)
+    except SoftTimeLimitExceeded:
+        fail_unexpected(job_uuid, "timeout", f"over the time limit of {get_settings().job_soft_time_limit} s", worker)
+        return "failed"
+    except Exception as exc:  # a bug or an out-of-memory: fail this job, keep the worker serving
+        log.exception("job %s: unexpected error", job_uuid)
+        fail_unexpected(job_uuid, "internal_error", f"{type(exc).__name__}: {exc}", worker)
+        return "failed"

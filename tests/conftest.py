@@ -14,6 +14,8 @@ from upscaler.settings import get_settings
 from upscaler.zoo.archs import ArchSpec, build
 from upscaler.zoo.registry import ModelZoo
 
+from tests.services import pg_url, redis_url, s3, s3_endpoint  # noqa: F401,E402  (fixtures)
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 

@@ -75,3 +75,32 @@ def test_console_script_is_installed() -> None:
     assert result.returncode == 0
     for option in ("--model", "--tile", "--tile-pad", "--outscale", "--precision", "--device", "--format"):
         assert option in result.stdout
+
+
+def test_flower_refuses_to_start_without_authentication(monkeypatch) -> None:
+    from upscaler.settings import get_settings
+
+    monkeypatch.setenv("UPSCALER_BROKER_URL", "redis://127.0.0.1:6379/11")
+    monkeypatch.delenv("UPSCALER_FLOWER_BASIC_AUTH", raising=False)
+    get_settings.cache_clear()
+    try:
+        refused = runner.invoke(app, ["flower"])
+        assert refused.exit_code == 2 and "UPSCALER_FLOWER_BASIC_AUTH" in refused.output
+        # --local-only is only honoured on a loopback address.
+        public = runner.invoke(app, ["flower", "--local-only", "--address", "0.0.0.0"])
+        assert public.exit_code == 2
+        monkeypatch.setenv("UPSCALER_FLOWER_BASIC_AUTH", "no-colon")
+        get_settings.cache_clear()
+        assert runner.invoke(app, ["flower"]).exit_code == 2
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def test_worker_needs_a_broker(monkeypatch) -> None:
+    from upscaler.settings import get_settings
+
+    monkeypatch.delenv("UPSCALER_BROKER_URL", raising=False)
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["worker"])
+    assert result.exit_code == 2 and "UPSCALER_BROKER_URL" in result.output

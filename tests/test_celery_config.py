@@ -1,0 +1,35 @@
+"""Celery settings that the delivery guarantees rest on, and the task's handling of bad messages."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from kombu.exceptions import ContentDisallowed
+from kombu.serialization import loads
+
+from workers.app import app
+from workers.tasks import backoff_seconds, upscale_job
+
+
+def test_json_only_and_late_acks() -> None:
+    conf = app.conf
+    assert conf.task_serializer == "json" and conf.accept_content == ["json"] and conf.result_serializer == "json"
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost and conf.worker_prefetch_multiplier == 1
+    assert conf.worker_send_task_events and conf.task_ignore_result
+    assert {q.name for q in conf.task_queues} == {"gpu", "training"}
+
+
+def test_pickled_message_is_refused() -> None:
+    with pytest.raises(ContentDisallowed):
+        loads(pickle.dumps({"job": 1}), "application/x-python-serialize", "binary", accept=app.conf.accept_content)
+
+
+def test_malformed_job_id_is_rejected_not_retried() -> None:
+    assert upscale_job.apply(args=["../../etc/passwd"]).get() == "rejected"
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert all(0 <= backoff_seconds(0) <= 2 for _ in range(50))
+    assert all(0 <= backoff_seconds(10) <= 120 for _ in range(50))
+    assert max(backoff_seconds(6) for _ in range(200)) > 10

@@ -1,0 +1,88 @@
+"""Producer pieces without services: output keys, manifests, idempotency, job parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from producer.sources import ManifestError, from_listing, from_manifest
+from producer.submit import job_rows
+from upscaler.jobspec import JobParams, idempotency_key
+from upscaler.storage import Storage, StorageError, output_uri, safe_join
+
+
+@pytest.mark.parametrize("relative,expected", [
+    ("a.jpg", "s3://out/p/a.jpg"),
+    ("/leading/slash.png", "s3://out/p/leading/slash.png"),
+    ("nested//double/./dot.png", "s3://out/p/nested/double/dot.png"),
+    ("linen weave é.jpg", "s3://out/p/linen weave é.jpg"),
+])
+def test_safe_join_keeps_keys_under_the_prefix(relative: str, expected: str) -> None:
+    assert safe_join("s3://out/p/", relative) == expected
+
+
+@pytest.mark.parametrize("relative", ["../escape.jpg", "a/../../b.jpg", "..", "", "/"])
+def test_safe_join_refuses_escapes(relative: str) -> None:
+    with pytest.raises(StorageError):
+        safe_join("s3://out/p/", relative)
+
+
+def test_output_uri_is_a_pure_function_of_the_job() -> None:
+    args = ("s3://in/cat/tiles/slate.JPG", "s3://in/cat/", "s3://out/2026/", ".png")
+    assert output_uri(*args) == output_uri(*args) == "s3://out/2026/tiles/slate.png"
+    assert output_uri(*args, output_key="boards/slate-x4.png") == "s3://out/2026/boards/slate-x4.png"
+    with pytest.raises(StorageError):
+        output_uri("s3://elsewhere/x.jpg", "s3://in/cat/", "s3://out/", ".jpg")
+
+
+def test_idempotency_key_changes_with_every_part() -> None:
+    base = ("s3://b/a.jpg", "etag1", "m", JobParams(), "s3://o/a.jpg")
+    key = idempotency_key(*base)
+    assert key == idempotency_key(*base)
+    variants = [("s3://b/b.jpg", *base[1:]), (base[0], "etag2", *base[2:]), (*base[:2], "m2", *base[3:]),
+                (*base[:3], JobParams(tile=100), base[4]), (*base[:4], "s3://o2/a.jpg")]
+    assert len({key, *(idempotency_key(*v) for v in variants)}) == 6
+
+
+def test_job_params_validate_and_round_trip() -> None:
+    params = JobParams(tile=128, format="webp", quality=80)
+    assert JobParams.from_json(params.to_json()) == params
+    assert params.extension("s3://b/a.jpg") == ".webp"
+    assert JobParams().extension("s3://b/a.JPEG") == ".jpg" and JobParams().extension("x.bmp") == ".png"
+    for bad in [dict(tile=-1), dict(outscale=0), dict(alpha="magic"), dict(format="gif"), dict(quality=0)]:
+        with pytest.raises(ValueError):
+            JobParams(**bad)
+    with pytest.raises(ValueError, match="unknown job parameters"):
+        JobParams.from_json({"tile": 1, "sharpen": True})
+
+
+def test_local_listing_filters_images_and_keeps_structure(tmp_path: Path) -> None:
+    (tmp_path / "tiles").mkdir()
+    (tmp_path / "tiles" / "a.png").write_bytes(b"x")
+    (tmp_path / "b.JPG").write_bytes(b"y")
+    (tmp_path / "notes.txt").write_text("z")
+    items = list(from_listing(Storage(), str(tmp_path)))
+    images = sorted(i.relative_key for i in items if not isinstance(i, str))
+    assert images == ["b.JPG", "tiles/a.png"]
+    assert [i for i in items if isinstance(i, str)] == [str(tmp_path / "notes.txt")]
+
+
+def test_manifest_rows(tmp_path: Path) -> None:
+    image = tmp_path / "slate.png"
+    image.write_bytes(b"png")
+    manifest = tmp_path / "catalogue.csv"
+    manifest.write_text(f"source_uri,output_key,supplier,material\n{image},boards/slate.png,Acme,stone\n"
+                        f"{tmp_path / 'spec.pdf'},,Acme,\n")
+    items = list(from_manifest(Storage(), manifest))
+    assert items[1] == str(tmp_path / "spec.pdf")
+    (row,) = job_rows(__import__("uuid").uuid4(), [items[0]], "s3://out/p/", "m", JobParams())
+    assert row["output_uri"] == "s3://out/p/boards/slate.png"
+    assert (row["supplier"], row["material"]) == ("Acme", "stone")
+
+
+def test_manifest_without_source_column_is_refused(tmp_path: Path) -> None:
+    manifest = tmp_path / "bad.csv"
+    manifest.write_text("url,material\nx,y\n")
+    with pytest.raises(ManifestError, match="no 'source_uri' column"):
+        list(from_manifest(Storage(), manifest))

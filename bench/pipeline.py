@@ -17,18 +17,15 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import boto3
-import numpy as np
-import psycopg
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import write_section  # noqa: E402
 from tests.conftest import texture  # noqa: E402
-from tests.services import PG_DSN, free_port, service_env, start_worker, wait_for  # noqa: E402
+from tests.services import create_pg_schema, drop_pg_schema, free_port, service_env, start_worker, wait_for  # noqa: E402
 from db.models import Job, JobStatus  # noqa: E402
 from db.session import session_scope  # noqa: E402
 from sqlalchemy import select  # noqa: E402
@@ -53,12 +50,7 @@ def main() -> None:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
     endpoint = f"http://127.0.0.1:{port}"
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    params = dict(item.split("=", 1) for item in PG_DSN.split())
-    pg_url = (f"postgresql+psycopg://{params['user']}@{params['host']}:{params['port']}/{params['dbname']}"
-              f"?options=-csearch_path%3D{schema}")
+    schema, pg_url = create_pg_schema("bench")
     redis.Redis(db=REDIS_DB).flushdb()
     data_dir = Path(os.environ.get("UPSCALER_DATA_DIR", Path.home() / ".local/share/material-upscaler"))
     settings = dict(database_url=pg_url, broker_url=f"redis://127.0.0.1:6379/{REDIS_DB}", s3_endpoint_url=endpoint)
@@ -118,8 +110,7 @@ def main() -> None:
         if worker:
             worker.stop()
         moto.stop()
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        drop_pg_schema(schema, pg_url)
         redis.Redis(db=REDIS_DB).flushdb()
 
     assert all(j.status == JobStatus.succeeded for j in jobs), "some jobs failed"

@@ -43,16 +43,18 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.2):
     raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
-@pytest.fixture
-def pg_url() -> str:
-    """A fresh PostgreSQL schema for one test, dropped afterwards."""
-    schema = f"test_{uuid.uuid4().hex[:12]}"
+def create_pg_schema(prefix: str = "test") -> tuple[str, str]:
+    """A new, empty PostgreSQL schema: its name and a SQLAlchemy URL whose search_path is it."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     params = dict(item.split("=", 1) for item in PG_DSN.split())
     url = (f"postgresql+psycopg://{params['user']}@{params['host']}:{params['port']}/{params['dbname']}"
            f"?options=-csearch_path%3D{schema}")
-    yield url
+    return schema, url
+
+
+def drop_pg_schema(schema: str, url: str) -> None:
     from db import session as db_session
 
     for (pid, engine_url), engine in list(db_session._engines.items()):
@@ -61,6 +63,14 @@ def pg_url() -> str:
             del db_session._engines[(pid, engine_url)]
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+    schema, url = create_pg_schema()
+    yield url
+    drop_pg_schema(schema, url)
 
 
 @pytest.fixture

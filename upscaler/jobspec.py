@@ -14,6 +14,7 @@ from typing import Any
 
 from upscaler.images import EXTENSIONS, OUTPUT_FORMATS
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD
+from upscaler.validation import check_quality, check_upscale_params
 
 _SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
 
@@ -30,16 +31,8 @@ class JobParams:
     def __post_init__(self) -> None:
         if self.format != "auto" and self.format not in OUTPUT_FORMATS:
             raise ValueError(f"format {self.format!r}: choose auto, {', '.join(OUTPUT_FORMATS)}")
-        # The same rules as UpscaleOptions / OutputOptions, checked here so that the producer
-        # refuses a bad request without importing the engine (and torch).
-        if self.tile < 0 or self.tile_pad < 0:
-            raise ValueError("tile and tile_pad must be >= 0")
-        if not 0 < self.outscale <= 16:
-            raise ValueError(f"outscale {self.outscale} must be in (0, 16]")
-        if self.alpha not in ("bicubic", "model"):
-            raise ValueError(f"alpha mode {self.alpha!r}: choose bicubic or model")
-        if not 1 <= self.quality <= 100:
-            raise ValueError(f"quality {self.quality} must be within 1-100")
+        check_upscale_params(self.tile, self.tile_pad, self.outscale, self.alpha)
+        check_quality(self.quality)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,6 +13,7 @@ from upscaler.engine import Engine, UpscaleOptions
 from upscaler.engine.engine import Progress
 from upscaler.images import EXTENSIONS, Limits, choose_format, decode, encode
 from upscaler.settings import Settings
+from upscaler.validation import check_quality
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,7 @@ class OutputOptions:
     quality: int = 95      # JPEG / WebP quality, 1-100
 
     def __post_init__(self) -> None:
-        if not 1 <= self.quality <= 100:
-            raise ValueError(f"quality {self.quality} must be within 1-100")
+        check_quality(self.quality)
 
 
 @dataclass

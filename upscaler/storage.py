@@ -22,7 +22,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
 
-from upscaler.errors import PermanentError, TransientError
+from upscaler.errors import ImageTooLargeError, PermanentError, TransientError
 from upscaler.settings import get_settings
 
 # Error codes S3 answers for requests that will never succeed as they are.
@@ -153,8 +153,6 @@ class Storage:
     # -- data --------------------------------------------------------------------------------
     def get(self, uri: str, max_bytes: int) -> bytes:
         """The object's bytes, refused unread when it is larger than ``max_bytes``."""
-        from upscaler.errors import ImageTooLargeError
-
         if is_s3(uri):
             bucket, key = split_s3(uri)
             try:

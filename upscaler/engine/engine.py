@@ -19,6 +19,7 @@ from upscaler.engine.devices import pick_precision, resolve_device, tile_batch_s
 from upscaler.engine.network import Network
 from upscaler.engine.tiling import RowAssembler, TilePlan
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD
+from upscaler.validation import check_upscale_params
 from upscaler.zoo.registry import DEFAULT_MODEL, ModelZoo
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,7 @@ class UpscaleOptions:
     batch_size: int | None = None  # tiles per forward pass; None = sized from the device
 
     def __post_init__(self) -> None:
-        if self.tile < 0 or self.tile_pad < 0:
-            raise ValueError("tile and tile_pad must be >= 0")
-        if not 0 < self.outscale <= 16:
-            raise ValueError(f"outscale {self.outscale} must be in (0, 16]")
-        if self.alpha not in ("bicubic", "model"):
-            raise ValueError(f"alpha mode {self.alpha!r}: choose bicubic or model")
+        check_upscale_params(self.tile, self.tile_pad, self.outscale, self.alpha)
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
 

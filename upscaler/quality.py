@@ -30,3 +30,12 @@ def seam_score(image: np.ndarray, columns: Sequence[int] = (), rows: Sequence[in
         raise ValueError("seam_score needs at least one boundary")
     everywhere = (dx.mean() * len(columns) + dy.mean() * len(rows)) / (len(columns) + len(rows))
     return float(np.mean(across) / everywhere)
+
+
+def ssim_y(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM on the Y channel (ITU-R BT.601) of two HxWx3 RGB images in 0..1, basicsr's way."""
+    import upscaler.compat  # noqa: F401
+    from basicsr.metrics.psnr_ssim import calculate_ssim
+
+    to8 = lambda img: np.clip(np.rint(img[:, :, ::-1] * 255), 0, 255)  # noqa: E731  (RGB -> BGR, 0..255)
+    return float(calculate_ssim(to8(a), to8(b), crop_border=0, input_order="HWC", test_y_channel=True))

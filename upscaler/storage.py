@@ -171,6 +171,16 @@ class Storage:
         except FileNotFoundError:
             raise SourceMissingError(f"{uri}: no such file") from None
 
+    def delete(self, uri: str) -> None:
+        if is_s3(uri):
+            bucket, key = split_s3(uri)
+            try:
+                self.s3.delete_object(Bucket=bucket, Key=key)
+            except (ClientError, BotoCoreError) as exc:
+                raise _classify(exc, uri) from exc
+        else:
+            Path(uri).unlink(missing_ok=True)
+
     def put(self, uri: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
         """Write atomically: S3 objects appear whole (multipart above 16 MiB); files via rename."""
         extension = posixpath.splitext(uri)[1].lower()

@@ -1,0 +1,199 @@
+"""Typed training configuration: one dataclass per concern, presets for the two stages.
+
+Every run stores its full resolved config (``asdict``) in its checkpoints and in SQL, so
+``upscaler train compare`` can show exactly what differed between two runs: the study could
+not tell which of its simultaneous changes helped. Unknown keys are an error, never ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class NetworkConfig:
+    num_feat: int = 64          # generator feature width (x4plus: 64)
+    num_block: int = 23         # RRDB blocks (x4plus: 23)
+    num_grow_ch: int = 32       # dense-block growth channels (x4plus: 32)
+    disc: str = "multi"         # "multi" (two attention U-Nets, full and half size) or "single"
+    disc_feat: int = 64         # discriminator base width (A-ESRGAN: 64, ~10.8 M parameters for multi)
+
+
+@dataclass
+class DegradationConfig:
+    """Real-ESRGAN's second-order degradation; defaults are its published x4plus settings."""
+
+    blur_kernel_size: int = 21
+    kernel_list: list[str] = field(default_factory=lambda: ["iso", "aniso", "generalized_iso", "generalized_aniso",
+                                                            "plateau_iso", "plateau_aniso"])
+    kernel_prob: list[float] = field(default_factory=lambda: [0.45, 0.25, 0.12, 0.03, 0.12, 0.03])
+    sinc_prob: float = 0.1
+    blur_sigma: list[float] = field(default_factory=lambda: [0.2, 3.0])
+    betag_range: list[float] = field(default_factory=lambda: [0.5, 4.0])
+    betap_range: list[float] = field(default_factory=lambda: [1.0, 2.0])
+    sinc_prob2: float = 0.1
+    blur_sigma2: list[float] = field(default_factory=lambda: [0.2, 1.5])
+    betag_range2: list[float] = field(default_factory=lambda: [0.5, 4.0])
+    betap_range2: list[float] = field(default_factory=lambda: [1.0, 2.0])
+    final_sinc_prob: float = 0.8
+    resize_prob: list[float] = field(default_factory=lambda: [0.2, 0.7, 0.1])   # up, down, keep
+    resize_range: list[float] = field(default_factory=lambda: [0.15, 1.5])
+    gaussian_noise_prob: float = 0.5
+    noise_range: list[float] = field(default_factory=lambda: [1.0, 30.0])
+    poisson_scale_range: list[float] = field(default_factory=lambda: [0.05, 3.0])
+    gray_noise_prob: float = 0.4
+    jpeg_range: list[float] = field(default_factory=lambda: [30.0, 95.0])
+    second_blur_prob: float = 0.8
+    resize_prob2: list[float] = field(default_factory=lambda: [0.3, 0.4, 0.3])
+    resize_range2: list[float] = field(default_factory=lambda: [0.3, 1.2])
+    gaussian_noise_prob2: float = 0.5
+    noise_range2: list[float] = field(default_factory=lambda: [1.0, 25.0])
+    poisson_scale_range2: list[float] = field(default_factory=lambda: [0.05, 2.5])
+    gray_noise_prob2: float = 0.4
+    jpeg_range2: list[float] = field(default_factory=lambda: [30.0, 95.0])
+
+
+@dataclass
+class LossConfig:
+    pixel_weight: float = 1.0        # L1
+    perceptual_weight: float = 0.0   # VGG19 conv1_2..conv5_4 (0.1, 0.1, 1, 1, 1)
+    gan_weight: float = 0.0          # vanilla GAN, summed over the discriminator's scales
+    vgg_weights: str = ""            # local torchvision vgg19 .pth; required when perceptual_weight > 0
+
+
+@dataclass
+class OptimConfig:
+    lr_g: float = 2e-4
+    lr_d: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    milestones: list[int] = field(default_factory=lambda: [400_000])   # multi-step LR, iterations
+    gamma: float = 0.5
+    ema_decay: float = 0.999
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "esrnet"             # "esrnet" (L1 only) or "aesrgan" (L1 + perceptual + GAN)
+    data: str = ""                    # prepared dataset folder (has meta_info.txt)
+    gt_size: int = 256                # ground-truth crop, pixels (LQ is gt_size / 4)
+    batch_size: int = 12
+    pool_size: int = 180              # training-pair pool (Real-ESRGAN's queue); 0 = off; multiple of batch
+    total_iter: int = 400_000
+    checkpoint_every: int = 5_000
+    keep_checkpoints: int = 3
+    segment_iters: int = 10_000       # one queue task trains this many, then enqueues the next
+    validate_pairs: int = 8           # held-back (GT, LQ) pairs for PSNR/SSIM/NIQE at each checkpoint
+    seed: int = 0
+    init_from: str = ""               # "" (scratch), a model name / .pth, or "run:<id>" (its EMA generator)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    degradation: DegradationConfig = field(default_factory=DegradationConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def validate(self) -> "TrainConfig":
+        if self.stage not in ("esrnet", "aesrgan"):
+            raise ValueError(f"stage {self.stage!r}: choose esrnet or aesrgan")
+        if self.network.disc not in ("multi", "single"):
+            raise ValueError(f"discriminator {self.network.disc!r}: choose multi or single")
+        if self.gt_size % 4 or self.gt_size < 16:
+            raise ValueError("gt_size must be a multiple of 4, at least 16")
+        if self.pool_size and self.pool_size % self.batch_size:
+            raise ValueError("pool_size must be a multiple of batch_size (or 0)")
+        if self.checkpoint_every <= 0 or self.segment_iters % self.checkpoint_every:
+            raise ValueError("segment_iters must be a multiple of checkpoint_every")
+        if self.stage == "esrnet" and (self.loss.gan_weight or self.loss.perceptual_weight):
+            raise ValueError("the esrnet stage is L1 only: set perceptual and GAN weights to 0")
+        return self
+
+
+def _build(cls, data: dict[str, Any], path: str = ""):
+    """A dataclass from nested dicts; any key the dataclass does not have is an error."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"unknown config key(s) {', '.join(path + k for k in unknown)}")
+    values = {}
+    for name, value in data.items():
+        default = getattr(cls(), name)
+        values[name] = _build(type(default), value, f"{path}{name}.") if is_dataclass(default) else value
+    return cls(**values)
+
+
+def merge(base: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    merged = asdict(base)
+
+    def deep(target: dict, source: dict, path: str) -> None:
+        for key, value in source.items():
+            if key not in target:
+                raise ValueError(f"unknown config key {path}{key}")
+            if isinstance(target[key], dict) and isinstance(value, dict):
+                deep(target[key], value, f"{path}{key}.")
+            else:
+                target[key] = value
+
+    deep(merged, overrides, "")
+    return _build(TrainConfig, merged).validate()
+
+
+def from_json(data: dict[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, data).validate()
+
+
+# The presets. Stage 2 starts from stage 1's EMA generator (init_from = "run:<id>", set at submit).
+PRESETS: dict[str, dict[str, Any]] = {
+    "esrnet": {"stage": "esrnet", "optim": {"lr_g": 2e-4, "milestones": [1_000_000]}, "total_iter": 1_000_000},
+    "aesrgan-multi": {
+        "stage": "aesrgan", "total_iter": 400_000,
+        "loss": {"pixel_weight": 1.0, "perceptual_weight": 1.0, "gan_weight": 0.1},
+        "optim": {"lr_g": 1e-4, "lr_d": 1e-4, "milestones": [400_000]},
+    },
+    # The study's two runs, kept as presets so they can be reproduced and compared.
+    "study-training1": {
+        "stage": "aesrgan", "total_iter": 150_000,
+        "loss": {"pixel_weight": 2.0, "perceptual_weight": 1.0, "gan_weight": 0.2},
+        "optim": {"lr_g": 1e-4, "lr_d": 1e-4, "milestones": [150_000]},
+    },
+    "study-training2": {
+        "stage": "aesrgan", "total_iter": 280_000,
+        "loss": {"pixel_weight": 1.0, "perceptual_weight": 1.0, "gan_weight": 0.1},
+        "optim": {"lr_g": 5e-5, "lr_d": 5e-5, "milestones": [280_000]},
+    },
+}
+
+
+def preset(name: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    return merge(merge(TrainConfig(), PRESETS[name]), overrides or {})
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    """Overrides from a JSON file (YAML too, when the file ends in .yml/.yaml)."""
+    text = path.read_text()
+    if path.suffix in (".yml", ".yaml"):
+        import yaml
+
+        return yaml.safe_load(text) or {}
+    return json.loads(text)
+
+
+def differences(a: dict[str, Any], b: dict[str, Any], path: str = "") -> list[tuple[str, Any, Any]]:
+    """(key, a's value, b's value) for every leaf that differs between two resolved configs."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += differences(va, vb, f"{path}{key}.")
+        elif va != vb:
+            out.append((f"{path}{key}", va, vb))
+    return out
+
+
+__all__ = ["TrainConfig", "PRESETS", "preset", "merge", "from_json", "differences", "load_file", "dataclasses"]

@@ -1,0 +1,68 @@
+"""Training samples from a prepared dataset: random GT crops, flips/rotations, kernels.
+
+Loading runs in the training process and draws only from the global RNGs that checkpoints
+save, so the sample sequence after a resume is the one an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from training.config import DegradationConfig
+from training.degradations import sample_kernels
+from upscaler.errors import PermanentError
+
+
+class CropDataset:
+    def __init__(self, root: Path, held_back: int = 0) -> None:
+        meta = root / "meta_info.txt"
+        if not meta.is_file():
+            raise PermanentError(f"{root}: no meta_info.txt; run `upscaler train prepare` first", code="bad_dataset")
+        names = [line.strip() for line in meta.read_text().splitlines() if line.strip()]
+        if len(names) <= held_back:
+            raise PermanentError(f"{root}: {len(names)} crops, need more than the {held_back} held back",
+                                 code="bad_dataset")
+        self.root = root
+        # The last crops are held back for validation, the rest are trained on.
+        self.train_names = names[: len(names) - held_back]
+        self.val_names = names[len(names) - held_back :]
+        self._load = lru_cache(maxsize=2048)(self._read)
+
+    def _read(self, name: str) -> np.ndarray:
+        image = cv2.imread(str(self.root / name), cv2.IMREAD_COLOR)
+        if image is None:
+            raise PermanentError(f"{self.root / name}: unreadable training crop", code="bad_dataset")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+
+    def gt_crop(self, name: str, size: int, augment: bool) -> torch.Tensor:
+        image = self._load(name)
+        h, w = image.shape[:2]
+        if h < size or w < size:  # small crops are padded by reflection, as Real-ESRGAN does
+            image = cv2.copyMakeBorder(image, 0, max(0, size - h), 0, max(0, size - w), cv2.BORDER_REFLECT_101)
+            h, w = image.shape[:2]
+        y, x = random.randint(0, h - size), random.randint(0, w - size)
+        patch = image[y : y + size, x : x + size]
+        if augment:
+            if random.random() < 0.5:
+                patch = patch[:, ::-1]
+            if random.random() < 0.5:
+                patch = patch[::-1]
+            if random.random() < 0.5:
+                patch = patch.transpose(1, 0, 2)
+        return torch.from_numpy(np.ascontiguousarray(patch)).permute(2, 0, 1)
+
+    def sample(self, batch_size: int, gt_size: int, cfg: DegradationConfig):
+        """A batch of GT crops and their three kernels each."""
+        indices = torch.randint(len(self.train_names), (batch_size,)).tolist()
+        gts, k1s, k2s, sincs = [], [], [], []
+        for index in indices:
+            gts.append(self.gt_crop(self.train_names[index], gt_size, augment=True))
+            k1, k2, sinc = sample_kernels(cfg)
+            k1s.append(k1), k2s.append(k2), sincs.append(sinc)
+        return torch.stack(gts), torch.stack(k1s), torch.stack(k2s), torch.stack(sincs)

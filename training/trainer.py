@@ -1,0 +1,229 @@
+"""The two-stage training loop, read top to bottom: config, data, networks, optimisers, loop,
+validation, checkpoints. Our own loop (basicsr's model classes hard-code ``.cuda()``), so the
+same code trains on a GPU and, with a tiny config, on a laptop or in CI.
+
+Stage ``esrnet``: L1 only. Stage ``aesrgan``: L1 + perceptual + GAN against A-ESRGAN's
+discriminator (multi-scale by default). The generator's EMA (decay 0.999) is what gets
+validated and exported.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import upscaler.compat  # noqa: F401
+from basicsr.archs.rrdbnet_arch import RRDBNet
+
+from training.checkpoints import CheckpointStore, rng_state, set_rng_state
+from training.config import TrainConfig
+from training.data import CropDataset
+from training.degradations import Degrader, PairPool
+from training.discriminators import build_discriminator
+from training.losses import PerceptualLoss, gan_loss
+from upscaler.quality import psnr
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    iteration: int
+    losses: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    checkpoint: str | None = None
+
+
+def generator_for(config: TrainConfig) -> RRDBNet:
+    n = config.network
+    return RRDBNet(3, 3, scale=4, num_feat=n.num_feat, num_block=n.num_block, num_grow_ch=n.num_grow_ch)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, run_dir: Path, *, device: str = "cpu", remote_prefix: str | None = None,
+                 init_generator: dict | None = None, allow_random_vgg: bool = False, storage=None) -> None:
+        self.config = config.validate()
+        self.device = torch.device(device)
+        self.run_dir = run_dir
+        torch.manual_seed(config.seed), np.random.seed(config.seed), random.seed(config.seed)
+
+        # Data: held-back crops become fixed validation pairs, degraded once with their own seed.
+        self.dataset = CropDataset(Path(config.data), held_back=config.validate_pairs)
+        self.degrader = Degrader(config.degradation, self.device)
+        self.pool = PairPool(config.pool_size)
+
+        # Networks.
+        self.net_g = generator_for(config).to(self.device)
+        if init_generator is not None:
+            self.net_g.load_state_dict(init_generator, strict=True)
+        self.net_g_ema = copy.deepcopy(self.net_g).eval().requires_grad_(False)
+        self.gan = config.stage == "aesrgan"
+        self.net_d = build_discriminator(config.network.disc, config.network.disc_feat).to(self.device) if self.gan else None
+        self.perceptual = (PerceptualLoss(config.loss.vgg_weights, allow_random_vgg).to(self.device)
+                           if config.loss.perceptual_weight > 0 else None)
+
+        # Optimisers and schedules.
+        o = config.optim
+        self.optim_g = torch.optim.Adam(self.net_g.parameters(), lr=o.lr_g, betas=tuple(o.betas))
+        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.optim_g, o.milestones, o.gamma)
+        if self.net_d is not None:
+            self.optim_d = torch.optim.Adam(self.net_d.parameters(), lr=o.lr_d, betas=tuple(o.betas))
+            self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.optim_d, o.milestones, o.gamma)
+
+        self.store = CheckpointStore(run_dir / "checkpoints", config.keep_checkpoints, remote_prefix, storage)
+        self.iteration = 0
+        self.val_pairs = self._validation_pairs()
+        self.tensorboard = None
+
+    # -- validation data ---------------------------------------------------------------------
+    def _validation_pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        saved = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+        torch.manual_seed(10_000 + self.config.seed), np.random.seed(10_000 + self.config.seed)
+        random.seed(10_000 + self.config.seed)
+        pairs = []
+        for name in self.dataset.val_names:
+            gt = self.dataset.gt_crop(name, self.config.gt_size, augment=False)[None]
+            from training.degradations import sample_kernels
+
+            k1, k2, sinc = (k[None] for k in sample_kernels(self.config.degradation))
+            batch = self.degrader(gt, k1, k2, sinc)
+            pairs.append((batch.lq.cpu(), batch.gt.cpu()))
+        random.setstate(saved[0]), np.random.set_state(saved[1]), torch.set_rng_state(saved[2])
+        return pairs
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        state = {"iteration": self.iteration, "config": self.config.to_json(), "net_g": self.net_g.state_dict(),
+                 "net_g_ema": self.net_g_ema.state_dict(), "optim_g": self.optim_g.state_dict(),
+                 "sched_g": self.sched_g.state_dict(), "pool": self.pool.state_dict(), "rng": rng_state()}
+        if self.net_d is not None:
+            state |= {"net_d": self.net_d.state_dict(), "optim_d": self.optim_d.state_dict(),
+                      "sched_d": self.sched_d.state_dict()}
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.iteration = state["iteration"]
+        self.net_g.load_state_dict(state["net_g"])
+        self.net_g_ema.load_state_dict(state["net_g_ema"])
+        self.optim_g.load_state_dict(state["optim_g"])
+        self.sched_g.load_state_dict(state["sched_g"])
+        self.pool.load_state_dict(state["pool"])
+        if self.net_d is not None:
+            self.net_d.load_state_dict(state["net_d"])
+            self.optim_d.load_state_dict(state["optim_d"])
+            self.sched_d.load_state_dict(state["sched_d"])
+        set_rng_state(state["rng"])
+
+    def resume(self) -> bool:
+        """Continue from the newest checkpoint (local or remote), if there is one."""
+        found = self.store.newest()
+        if found is None:
+            return False
+        self.load_state_dict(found[1])
+        log.info("resumed at iteration %d", self.iteration)
+        return True
+
+    # -- one iteration -------------------------------------------------------------------------
+    def step(self) -> dict[str, float]:
+        c = self.config
+        gt, k1, k2, sinc = self.dataset.sample(c.batch_size, c.gt_size, c.degradation)
+        batch = self.pool.exchange(self.degrader(gt, k1, k2, sinc))
+        self.net_g.train()
+        losses: dict[str, float] = {}
+
+        if self.net_d is not None:
+            self.net_d.requires_grad_(False)
+        sr = self.net_g(batch.lq)
+        loss = c.loss.pixel_weight * F.l1_loss(sr, batch.gt_usm)
+        losses["l_pix"] = loss.item()
+        if self.perceptual is not None:
+            l_percep = c.loss.perceptual_weight * self.perceptual(sr, batch.gt_usm)
+            losses["l_percep"] = l_percep.item()
+            loss = loss + l_percep
+        if self.net_d is not None and c.loss.gan_weight > 0:
+            l_gan = c.loss.gan_weight * gan_loss(self.net_d(sr), real=True)
+            losses["l_g_gan"] = l_gan.item()
+            loss = loss + l_gan
+        self.optim_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optim_g.step()
+
+        if self.net_d is not None:
+            self.net_d.requires_grad_(True)
+            self.optim_d.zero_grad(set_to_none=True)
+            l_real = gan_loss(self.net_d(batch.gt), real=True)  # Real-ESRGAN: the D sees the un-sharpened GT
+            l_real.backward()
+            l_fake = gan_loss(self.net_d(sr.detach()), real=False)
+            l_fake.backward()
+            self.optim_d.step()
+            self.sched_d.step()
+            losses |= {"l_d_real": l_real.item(), "l_d_fake": l_fake.item()}
+
+        self.sched_g.step()
+        self._update_ema()
+        self.iteration += 1
+        return losses
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.config.optim.ema_decay
+        ema = dict(self.net_g_ema.named_parameters())
+        for name, param in self.net_g.named_parameters():
+            ema[name].mul_(decay).add_(param.detach(), alpha=1 - decay)
+        for name, buffer in self.net_g.named_buffers():
+            dict(self.net_g_ema.named_buffers())[name].copy_(buffer)
+
+    # -- validation ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        from upscaler.quality import ssim_y
+
+        psnrs, ssims = [], []
+        for lq, gt in self.val_pairs:
+            sr = self.net_g_ema(lq.to(self.device)).clamp(0, 1).cpu()
+            a, b = sr[0].permute(1, 2, 0).numpy(), gt[0].permute(1, 2, 0).numpy()
+            psnrs.append(psnr(a, b))
+            ssims.append(ssim_y(a, b))
+        finite = [p for p in psnrs if math.isfinite(p)]
+        return {"psnr": float(np.mean(finite)) if finite else math.inf, "ssim": float(np.mean(ssims))}
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def train_until(self, target: int, on_progress: Callable[[Progress], None] | None = None,
+                    on_step: Callable[[int], None] | None = None) -> Progress:
+        """Train to iteration ``target`` (capped at total_iter), checkpointing every N iterations."""
+        target = min(target, self.config.total_iter)
+        progress = Progress(self.iteration)
+        while self.iteration < target:
+            progress.losses = self.step()
+            if on_step:
+                on_step(self.iteration)
+            if self.iteration % self.config.checkpoint_every == 0 or self.iteration == self.config.total_iter:
+                progress.metrics = self.validate()
+                self.store.save(self.iteration, self.state_dict())
+                progress.iteration, progress.checkpoint = self.iteration, self.store.latest_uri()
+                self._log_tensorboard(progress)
+                if on_progress:
+                    on_progress(progress)
+        progress.iteration = self.iteration
+        return progress
+
+    def _log_tensorboard(self, progress: Progress) -> None:
+        if self.tensorboard is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(str(self.run_dir / "tensorboard"))
+        for key, value in {**progress.losses, **{f"val/{k}": v for k, v in progress.metrics.items()}}.items():
+            self.tensorboard.add_scalar(key, value, progress.iteration)
+        self.tensorboard.flush()
+
+    def ema_generator(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in self.net_g_ema.state_dict().items()}

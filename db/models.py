@@ -90,3 +90,33 @@ class Job(Base):
     upload_ms: Mapped[int | None] = mapped_column(Integer)
 
     batch: Mapped[Batch] = relationship(back_populates="jobs")
+
+
+class TrainingRun(Base):
+    """One training run (one stage); its segments run as tasks on the ``training`` queue."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    preset: Mapped[str] = mapped_column(String(64))
+    stage: Mapped[str] = mapped_column(String(32))
+    config: Mapped[dict[str, Any]] = mapped_column()        # the full resolved TrainConfig
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(JobStatus, name="run_status", native_enum=False, length=16), default=JobStatus.queued
+    )
+    iteration: Mapped[int] = mapped_column(Integer, default=0)
+    total_iter: Mapped[int] = mapped_column(Integer)
+    segments: Mapped[int] = mapped_column(Integer, default=0)   # tasks that worked on it
+    losses: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    checkpoint_uri: Mapped[str | None] = mapped_column(Text)
+    remote_prefix: Mapped[str | None] = mapped_column(Text)     # where checkpoints are mirrored
+    worker: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    exported_model: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

@@ -29,7 +29,14 @@ SCALE = 4
 
 
 def _filter(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    return filter2D(x.contiguous(), kernel)  # basicsr's filter2D uses .view(): needs contiguous input
+    """basicsr's filter2D, also for images smaller than half the kernel (tiny crops resized
+    down hard), which its reflect padding cannot handle: those are edge-padded first."""
+    half = kernel.size(-1) // 2
+    short = half + 1 - min(x.shape[-2:])
+    if short <= 0:
+        return filter2D(x.contiguous(), kernel)  # it uses .view(): needs contiguous input
+    padded = F.pad(x, (short, short, short, short), mode="replicate")
+    return filter2D(padded.contiguous(), kernel)[..., short:-short, short:-short]
 
 
 def _blur_kernel(cfg: DegradationConfig, sinc_prob: float, sigma: list[float], betag: list[float],

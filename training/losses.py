@@ -22,8 +22,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class PerceptualLoss(nn.Module):
     """Sum over VGG_LAYERS of weight * L1(features(sr), features(gt)), ImageNet-normalised input.
 
-    ``weights_path`` is a torchvision ``vgg19`` state dict (``vgg19-dcbb9e9d.pth``); with
-    ``allow_random`` (tests only) a missing path means random weights.
+    ``weights_path`` is a torchvision ``vgg19`` state dict (``vgg19-dcbb9e9d.pth``), or only its
+    ``features.*`` entries (the classifier is never used); with ``allow_random`` (tests only) an
+    empty path means random weights.
     """
 
     def __init__(self, weights_path: str, allow_random: bool = False) -> None:
@@ -34,7 +35,12 @@ class PerceptualLoss(nn.Module):
             if not path.is_file():
                 raise PermanentError(f"VGG19 weights {path} not found: copy torchvision's vgg19-dcbb9e9d.pth there "
                                      "(nothing is downloaded at run time)", code="missing_weights")
-            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+            try:
+                net.features.load_state_dict(features, strict=True)
+            except RuntimeError as exc:
+                raise PermanentError(f"{path}: not torchvision vgg19 weights: {exc}", code="bad_model_file") from exc
         elif not allow_random:
             raise PermanentError("perceptual loss needs loss.vgg_weights: a local torchvision vgg19 .pth",
                                  code="missing_weights")

@@ -60,12 +60,25 @@ class Settings(BaseSettings):
     # (`upscaler flower --local-only`) that it only listens on localhost.
     flower_basic_auth: SecretStr | None = None
 
+    # Training (issue #4).
+    # Where checkpoints are mirrored (an S3 prefix or a folder); each run gets <prefix>/<run id>/.
+    training_checkpoint_prefix: str | None = None
+    # Where exported models are published (an S3 prefix or a folder) for workers to fetch.
+    model_store_uri: str | None = None
+    training_lease_seconds: int = Field(300, gt=0, description="a segment's lease; renewed as it trains")
+    training_device: DeviceName = "auto"
+    vgg19_weights: str = ""   # torchvision vgg19 .pth for the perceptual loss (never downloaded)
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
 
     def resolved_database_url(self) -> str:
         if self.database_url is not None:

@@ -18,12 +18,13 @@ from upscaler.settings import get_settings
 GPU_QUEUE = "gpu"
 TRAINING_QUEUE = "training"
 UPSCALE_TASK = "upscaler.upscale_job"
+TRAIN_SEGMENT_TASK = "upscaler.train.segment"
 
 
 def create_app() -> Celery:
     settings = get_settings()
     broker = settings.broker_url.get_secret_value() if settings.broker_url else "memory://"
-    app = Celery("upscaler", broker=broker, include=["workers.tasks"])
+    app = Celery("upscaler", broker=broker, include=["workers.tasks", "workers.training_tasks"])
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -35,9 +36,7 @@ def create_app() -> Celery:
         task_ignore_result=True,
         task_queues=[Queue(GPU_QUEUE), Queue(TRAINING_QUEUE)],
         task_default_queue=GPU_QUEUE,
-        task_routes={UPSCALE_TASK: {"queue": GPU_QUEUE}, "upscaler.train.*": {"queue": TRAINING_QUEUE}},
-        task_soft_time_limit=settings.job_soft_time_limit,
-        task_time_limit=settings.job_time_limit,
+        task_routes={UPSCALE_TASK: {"queue": GPU_QUEUE}, TRAIN_SEGMENT_TASK: {"queue": TRAINING_QUEUE}},
         worker_send_task_events=True,   # Flower shows workers and tasks
         task_send_sent_event=True,
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},

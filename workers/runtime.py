@@ -20,7 +20,7 @@ def _engine_for(pid: int):
     from upscaler.zoo.registry import ModelZoo
 
     settings = get_settings()
-    return Engine(ModelZoo(settings.models_dir), settings.device, settings.precision)
+    return Engine(ModelZoo(settings.models_dir, settings.model_store_uri), settings.device, settings.precision)
 
 
 def engine():

@@ -23,7 +23,8 @@ def backoff_seconds(retries: int, base: float = 2.0, cap: float = 120.0) -> floa
     return random.uniform(0, min(cap, base * 2**retries))
 
 
-@app.task(name=UPSCALE_TASK, bind=True, max_retries=None)
+@app.task(name=UPSCALE_TASK, bind=True, max_retries=None, soft_time_limit=get_settings().job_soft_time_limit,
+          time_limit=get_settings().job_time_limit)
 def upscale_job(self, job_id: str) -> str:
     try:
         job_uuid = uuid.UUID(str(job_id))

@@ -23,7 +23,7 @@ def settings() -> Settings:
 
 
 def zoo() -> ModelZoo:
-    return ModelZoo(settings().models_dir)
+    return ModelZoo(settings().models_dir, settings().model_store_uri)
 
 
 def print_json(data: Any) -> None:

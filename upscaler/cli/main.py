@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from upscaler.cli import models_cmd, queue_cmd, service_cmd, upscale_cmd
+from upscaler.cli import models_cmd, queue_cmd, service_cmd, train_cmd, upscale_cmd
 from upscaler.logs import configure_logging
 from upscaler.settings import get_settings
 
@@ -30,6 +30,7 @@ app.command("retry")(queue_cmd.retry)
 app.command("worker")(service_cmd.worker)
 app.command("flower")(service_cmd.flower)
 app.add_typer(service_cmd.db_app, name="db")
+app.add_typer(train_cmd.app, name="train")
 
 if __name__ == "__main__":
     app()

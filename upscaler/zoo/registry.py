@@ -9,6 +9,7 @@ first time they are used (or by ``upscaler models import``); nothing is ever dow
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -106,11 +107,26 @@ def _atomic_write(path: Path, write) -> None:
 
 
 class ModelZoo:
-    """Named models in one folder. Safe to share between threads and processes."""
+    """Named models in one folder. Safe to share between threads and processes.
 
-    def __init__(self, models_dir: Path) -> None:
+    With a ``store_uri`` (an S3 prefix or a folder shared by the fleet), models published there
+    (``upscaler train export``) are fetched on first use, checked against their sha256, and
+    cached in the local folder.
+    """
+
+    def __init__(self, models_dir: Path, store_uri: str | None = None, storage=None) -> None:
         self.models_dir = models_dir
+        self.store_uri = store_uri
+        self._storage = storage
         self._lock = threading.Lock()
+
+    @property
+    def storage(self):
+        if self._storage is None:
+            from upscaler.storage import Storage
+
+            self._storage = Storage()
+        return self._storage
 
     # -- listing ---------------------------------------------------------------------------------
     def _meta_path(self, name: str) -> Path:
@@ -140,6 +156,10 @@ class ModelZoo:
             return self._read_info(meta)
         if name in BUILTIN_MODELS and auto_import:
             return self.import_builtin(name)
+        if self.store_uri and auto_import:
+            fetched = self._fetch(name)
+            if fetched is not None:
+                return fetched
         known = sorted(set(BUILTIN_MODELS) | set(self.installed()))
         raise ModelNotFoundError(f"unknown model {name!r}; known models: {', '.join(known)}")
 
@@ -177,6 +197,37 @@ class ModelZoo:
         build(spec, normalized)  # proves every key and shape fits before anything is written
         with self._lock:
             return self._store(validate_name(name), spec, normalized, str(path), description)
+
+    # -- the shared model store ------------------------------------------------------------------
+    def _store_key(self, filename: str) -> str:
+        from upscaler.storage import safe_join
+
+        return safe_join(self.store_uri or "", filename)
+
+    def publish(self, name: str) -> str:
+        """Upload a local model to the store (weights first, description last: readers see all or none)."""
+        if not self.store_uri:
+            raise ModelNotFoundError("no model store configured (UPSCALER_MODEL_STORE_URI)")
+        info = self.info(name, auto_import=False)
+        self.storage.put(self._store_key(f"{name}.safetensors"), info.weights_path.read_bytes(), {"sha256": info.sha256})
+        self.storage.put(self._store_key(f"{name}.json"), self._meta_path(name).read_bytes())
+        return self._store_key(f"{name}.json")
+
+    def _fetch(self, name: str) -> ModelInfo | None:
+        from upscaler.storage import SourceMissingError
+
+        try:
+            meta = self.storage.get(self._store_key(f"{name}.json"), 1 << 20)
+        except SourceMissingError:
+            return None
+        with self._lock:
+            data = json.loads(meta)
+            weights = self.storage.get(self._store_key(f"{name}.safetensors"), 1 << 34)
+            if hashlib.sha256(weights).hexdigest() != data["sha256"]:
+                raise ModelFormatError(f"model {name!r} in {self.store_uri}: weights do not match their sha256")
+            _atomic_write(self.models_dir / f"{name}.safetensors", lambda tmp: tmp.write_bytes(weights))
+            _atomic_write(self._meta_path(name), lambda tmp: tmp.write_bytes(meta))
+        return self._read_info(self._meta_path(name))
 
     def remove(self, name: str) -> None:
         info = self.info(name, auto_import=False)

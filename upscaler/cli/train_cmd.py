@@ -1,0 +1,220 @@
+"""``upscaler train``: dataset preparation, runs on the training queue, status, compare, export."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from upscaler.cli.common import JSON_HELP, err_console, out_console, print_json
+from upscaler.errors import UpscalerError
+from upscaler.settings import get_settings
+
+app = typer.Typer(help="Two-stage training (Real-ESRNet, then A-ESRGAN) on the training queue.", no_args_is_help=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/] {message}")
+    return typer.Exit(1)
+
+
+def _run_row(run) -> dict:
+    return {"run_id": str(run.id), "name": run.name, "preset": run.preset, "stage": run.stage,
+            "status": run.status.value, "iteration": run.iteration, "total_iter": run.total_iter,
+            "segments": run.segments, "losses": run.losses, "metrics": run.metrics,
+            "checkpoint_uri": run.checkpoint_uri, "worker": run.worker, "error": run.error_message,
+            "exported_model": run.exported_model, "created_at": run.created_at.isoformat()}
+
+
+def _find_run(session, ref: str):
+    from sqlalchemy import select
+
+    from db.models import TrainingRun
+
+    try:
+        return session.get(TrainingRun, uuid.UUID(ref))
+    except ValueError:
+        matches = [r for r in session.scalars(select(TrainingRun)) if r.id.hex.startswith(ref) or r.name == ref]
+        return matches[0] if len(matches) == 1 else None
+
+
+@app.command("prepare")
+def prepare_cmd(
+    source: Annotated[str, typer.Argument(help="Folder or S3 prefix of high-resolution material images.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the prepared dataset.")],
+    crop: Annotated[int, typer.Option(help="Sub-image size, pixels.")] = 400,
+    step: Annotated[int, typer.Option(help="Sub-image step, pixels.")] = 200,
+    threshold: Annotated[Optional[float], typer.Option(help="Texture score below which an image is left out.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Multi-scale GT crops + meta_info.txt, with flat / pattern-less images filtered out by score."""
+    from training.prepare import DEFAULT_THRESHOLD, prepare
+
+    try:
+        report = prepare(source, output, crop=crop, step=step,
+                         threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
+    except UpscalerError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        print_json(report.to_json())
+    else:
+        err_console.print(f"{report.images} images: {report.kept} kept, {len(report.removed)} removed as flat, "
+                          f"{len(report.unreadable)} unreadable; {report.crops} crops in {output}")
+
+
+@app.command("submit")
+def submit_cmd(
+    preset: Annotated[str, typer.Option("--stage", help="Preset: esrnet, aesrgan-multi, study-training1, study-training2.")],
+    data: Annotated[Path, typer.Option(help="A dataset made by `upscaler train prepare`.")],
+    config: Annotated[Optional[Path], typer.Option(help="JSON/YAML overrides of the preset (unknown keys are errors).")] = None,
+    init_from: Annotated[Optional[str], typer.Option(help="Model name, .pth, or run:<id> (stage 2: the stage-1 run).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="A name for the run.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Block until the run ends.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Create a training run and enqueue its first segment on the training queue."""
+    from training.config import load_file, preset as make_preset
+    from training.service import create_run
+
+    _ensure_schema()
+    try:
+        overrides = load_file(config) if config else {}
+        overrides["data"] = str(data.resolve())
+        if init_from:
+            overrides["init_from"] = init_from
+        resolved = make_preset(preset, overrides)
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    run_id = create_run(resolved, preset, name)
+    if get_settings().broker_url is None:
+        _run_in_process(run_id)
+    else:
+        from workers.training_tasks import enqueue_segment
+
+        enqueue_segment(run_id)
+        if wait:
+            _wait(run_id)
+    if as_json:
+        print_json({"run_id": str(run_id), "config": resolved.to_json()})
+    else:
+        err_console.print(f"training run {run_id} ({preset}) submitted")
+
+
+def _run_in_process(run_id: uuid.UUID) -> None:
+    from training.service import run_segment
+
+    while run_segment(run_id, f"in-process:{run_id.hex[:6]}") == "continue":
+        pass
+
+
+def _wait(run_id: uuid.UUID) -> None:
+    from db.models import FINISHED, TrainingRun
+    from db.session import session_scope
+
+    while True:
+        with session_scope() as session:
+            run = session.get(TrainingRun, run_id)
+            if run.status in FINISHED:
+                return
+        time.sleep(1.0)
+
+
+def _ensure_schema() -> None:
+    if get_settings().database_url is None:
+        from db.migrate import upgrade
+
+        upgrade()
+
+
+@app.command("status")
+def status_cmd(
+    run: Annotated[Optional[str], typer.Argument(help="A run id, id prefix or name; none = all runs.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Stage, status, iteration, latest losses and validation metrics of training runs."""
+    from sqlalchemy import select
+
+    from db.models import TrainingRun
+    from db.session import session_scope
+
+    _ensure_schema()
+    with session_scope() as session:
+        if run:
+            found = _find_run(session, run)
+            if found is None:
+                raise _fail(f"no training run {run!r}")
+            rows = [_run_row(found)]
+        else:
+            rows = [_run_row(r) for r in session.scalars(select(TrainingRun).order_by(TrainingRun.created_at.desc()))]
+    if as_json:
+        print_json(rows[0] if run else rows)
+        return
+    table = Table("run", "name", "stage", "status", "iteration", "losses", "metrics")
+    for r in rows:
+        fmt = lambda d: ", ".join(f"{k} {v:.4g}" for k, v in d.items())  # noqa: E731
+        table.add_row(r["run_id"][:8], r["name"], r["stage"], r["status"], f"{r['iteration']}/{r['total_iter']}",
+                      fmt(r["losses"]), fmt(r["metrics"]))
+    out_console.print(table)
+
+
+@app.command("compare")
+def compare_cmd(
+    run_a: Annotated[str, typer.Argument(help="First run.")],
+    run_b: Annotated[str, typer.Argument(help="Second run.")],
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Config differences next to the metrics: one change at a time is the only way to learn."""
+    from db.session import session_scope
+    from training.config import differences
+
+    _ensure_schema()
+    with session_scope() as session:
+        a, b = _find_run(session, run_a), _find_run(session, run_b)
+        if a is None or b is None:
+            raise _fail(f"no training run {run_a if a is None else run_b!r}")
+        diff = differences(a.config, b.config)
+        result = {"a": _run_row(a), "b": _run_row(b),
+                  "config_differences": [{"key": k, "a": va, "b": vb} for k, va, vb in diff]}
+    if as_json:
+        print_json(result)
+        return
+    table = Table("", result["a"]["name"], result["b"]["name"])
+    for d in result["config_differences"]:
+        table.add_row(d["key"], str(d["a"]), str(d["b"]))
+    for key in sorted(set(result["a"]["metrics"]) | set(result["b"]["metrics"])):
+        table.add_row(f"[bold]metric[/] {key}", str(result["a"]["metrics"].get(key)), str(result["b"]["metrics"].get(key)))
+    table.add_row("[bold]iteration[/]", str(result["a"]["iteration"]), str(result["b"]["iteration"]))
+    out_console.print(table)
+    if len(result["config_differences"]) > 1:
+        err_console.print(f"[yellow]note:[/] {len(result['config_differences'])} settings differ; "
+                          "their effects cannot be told apart")
+
+
+@app.command("export")
+def export_cmd(
+    run: Annotated[str, typer.Argument(help="The run whose EMA generator becomes a model.")],
+    name: Annotated[str, typer.Option(help="Model name for `--model`.")],
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Publish a run's EMA generator in the zoo (and the shared model store, if configured)."""
+    from db.session import session_scope
+    from training.service import export_run
+
+    _ensure_schema()
+    with session_scope() as session:
+        found = _find_run(session, run)
+        if found is None:
+            raise _fail(f"no training run {run!r}")
+        run_id = found.id
+    try:
+        result = export_run(run_id, name)
+    except UpscalerError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        print_json(result)
+    else:
+        err_console.print(f"exported run {run_id} as model {name} (sha256 {result['sha256'][:16]}...)")

@@ -1,0 +1,42 @@
+"""The ``training`` queue: one task per training segment, chained until the run is done."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from workers import runtime
+from workers.app import TRAIN_SEGMENT_TASK, TRAINING_QUEUE, app
+
+log = logging.getLogger(__name__)
+
+
+def enqueue_segment(run_id: uuid.UUID) -> None:
+    app.send_task(TRAIN_SEGMENT_TASK, args=[str(run_id)], queue=TRAINING_QUEUE)
+
+
+# No time limit: a segment's length is set by its iteration count (segment_iters), and the
+# lease, not a timer, tells a dead segment from a slow one.
+@app.task(name=TRAIN_SEGMENT_TASK, bind=True, max_retries=None)
+def train_segment(self, run_id: str) -> str:
+    from training.service import run_segment
+
+    try:
+        run_uuid = uuid.UUID(str(run_id))
+    except ValueError:
+        log.error("rejected malformed training message: %r is not a run id", run_id)
+        return "rejected"
+    worker = f"{self.request.hostname or 'worker'}:{runtime.worker_name().split(':')[-1]}"
+    try:
+        outcome = run_segment(run_uuid, worker)
+    except Exception as exc:  # a bug or out-of-memory: fail the run visibly instead of leaving it running
+        log.exception("training run %s: unexpected error", run_uuid)
+        from db import runs
+        from db.session import session_scope
+
+        with session_scope() as session:
+            runs.fail(session, run_uuid, worker, "internal_error", f"{type(exc).__name__}: {exc}")
+        return "failed"
+    if outcome == "continue":
+        enqueue_segment(run_uuid)   # SQL already says queued: a lost message can be resent from there
+    return outcome

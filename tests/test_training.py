@@ -150,3 +150,10 @@ def test_blur_works_on_images_smaller_than_the_kernel() -> None:
     for shape in [(2, 3, 10, 10), (2, 3, 4, 30), (2, 3, 40, 40)]:
         x = torch.rand(*shape)
         assert torch.allclose(_filter(x, kernel), x, atol=1e-6)
+
+
+def test_bf16_mixed_precision_step(dataset: Path, tmp_path: Path) -> None:
+    config = preset("aesrgan-multi", tiny_overrides(2, 2, 2, data=str(dataset), amp="bf16",
+                                                    loss={"vgg_weights": str(random_vgg_file(tmp_path / "v.pth"))}))
+    losses = Trainer(config, tmp_path / "run").step()
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values()) and "l_g_gan" in losses

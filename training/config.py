@@ -88,6 +88,7 @@ class TrainConfig:
     segment_iters: int = 10_000       # one queue task trains this many, then enqueues the next
     validate_pairs: int = 8           # held-back (GT, LQ) pairs for PSNR/SSIM/NIQE at each checkpoint
     seed: int = 0
+    amp: str = "off"                  # "bf16": autocast forward passes to bfloat16 (CUDA, or CPUs with bf16)
     init_from: str = ""               # "" (scratch), a model name / .pth, or "run:<id>" (its EMA generator)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     degradation: DegradationConfig = field(default_factory=DegradationConfig)
@@ -108,6 +109,8 @@ class TrainConfig:
             raise ValueError("pool_size must be a multiple of batch_size (or 0)")
         if self.checkpoint_every <= 0 or self.segment_iters % self.checkpoint_every:
             raise ValueError("segment_iters must be a multiple of checkpoint_every")
+        if self.amp not in ("off", "bf16"):
+            raise ValueError(f"amp {self.amp!r}: choose off or bf16")
         if self.stage == "esrnet" and (self.loss.gan_weight or self.loss.perceptual_weight):
             raise ValueError("the esrnet stage is L1 only: set perceptual and GAN weights to 0")
         return self

@@ -142,17 +142,18 @@ class Trainer:
 
         if self.net_d is not None:
             self.net_d.requires_grad_(False)
-        sr = self.net_g(batch.lq)
-        loss = c.loss.pixel_weight * F.l1_loss(sr, batch.gt_usm)
-        losses["l_pix"] = loss.item()
-        if self.perceptual is not None:
-            l_percep = c.loss.perceptual_weight * self.perceptual(sr, batch.gt_usm)
-            losses["l_percep"] = l_percep.item()
-            loss = loss + l_percep
-        if self.net_d is not None and c.loss.gan_weight > 0:
-            l_gan = c.loss.gan_weight * gan_loss(self.net_d(sr), real=True)
-            losses["l_g_gan"] = l_gan.item()
-            loss = loss + l_gan
+        with self._autocast():
+            sr = self.net_g(batch.lq)
+            loss = c.loss.pixel_weight * F.l1_loss(sr.float(), batch.gt_usm)
+            losses["l_pix"] = loss.item()
+            if self.perceptual is not None:
+                l_percep = c.loss.perceptual_weight * self.perceptual(sr, batch.gt_usm)
+                losses["l_percep"] = l_percep.item()
+                loss = loss + l_percep
+            if self.net_d is not None and c.loss.gan_weight > 0:
+                l_gan = c.loss.gan_weight * gan_loss([o.float() for o in self.net_d(sr)], real=True)
+                losses["l_g_gan"] = l_gan.item()
+                loss = loss + l_gan
         self.optim_g.zero_grad(set_to_none=True)
         loss.backward()
         self.optim_g.step()
@@ -160,9 +161,11 @@ class Trainer:
         if self.net_d is not None:
             self.net_d.requires_grad_(True)
             self.optim_d.zero_grad(set_to_none=True)
-            l_real = gan_loss(self.net_d(batch.gt), real=True)  # Real-ESRGAN: the D sees the un-sharpened GT
+            with self._autocast():  # Real-ESRGAN: the discriminator sees the un-sharpened GT
+                l_real = gan_loss([o.float() for o in self.net_d(batch.gt)], real=True)
             l_real.backward()
-            l_fake = gan_loss(self.net_d(sr.detach()), real=False)
+            with self._autocast():
+                l_fake = gan_loss([o.float() for o in self.net_d(sr.detach())], real=False)
             l_fake.backward()
             self.optim_d.step()
             self.sched_d.step()
@@ -172,6 +175,10 @@ class Trainer:
         self._update_ema()
         self.iteration += 1
         return losses
+
+    def _autocast(self):
+        # bf16 needs no loss scaling (same exponent range as fp32), unlike fp16.
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp == "bf16")
 
     @torch.no_grad()
     def _update_ema(self) -> None:

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -35,8 +35,25 @@ FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 STAGES = ("download", "decode", "infer", "encode", "upload")
 
 
+class Watch(Base):
+    """A watched inbox: new and changed images under ``source_prefix`` are upscaled nightly
+    (and on S3 events) into ``output_prefix``."""
+
+    __tablename__ = "watches"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    source_prefix: Mapped[str] = mapped_column(Text)
+    output_prefix: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Batch(Base):
     __tablename__ = "batches"
+    __table_args__ = (UniqueConstraint("watch_id", "intake_key", name="uq_batches_watch_intake"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
@@ -45,6 +62,12 @@ class Batch(Base):
     model: Mapped[str] = mapped_column(String(200))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set for batches made by intake: the watch, and the intake key ("nightly:2026-11-25",
+    # "events:2026-11-25") that makes "one batch per inbox per night" a unique constraint.
+    watch_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("watches.id", ondelete="SET NULL", name="fk_batches_watch_id"))
+    intake_key: Mapped[str | None] = mapped_column(String(64))
+    report_uri: Mapped[str | None] = mapped_column(Text)
 
     jobs: Mapped[list[Job]] = relationship(back_populates="batch")
 

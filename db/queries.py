@@ -24,6 +24,7 @@ class BatchSummary:
     images_per_second: float | None
     median_stage_ms: dict[str, float] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
+    report_uri: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -74,7 +75,7 @@ def summarize(session: Session, batch: Batch, failure_limit: int = 50) -> BatchS
         str(batch.id), batch.name, batch.output_prefix, batch.model, batch.created_at.isoformat(),
         counts, sum(counts.values()), seconds,
         round(done / seconds, 3) if seconds and done else None,
-        {k: v for k, v in medians.items() if v is not None}, failures,
+        {k: v for k, v in medians.items() if v is not None}, failures, batch.report_uri,
     )
 
 

@@ -73,7 +73,7 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, model:
     return rows
 
 
-def _insert_new(session: Session, rows: list[dict]) -> list[uuid.UUID]:
+def insert_new(session: Session, rows: list[dict]) -> list[uuid.UUID]:
     """Insert, skipping rows whose idempotency key exists (also one inserted concurrently)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -83,6 +83,14 @@ def _insert_new(session: Session, rows: list[dict]) -> list[uuid.UUID]:
         statement = insert(Job).values(chunk).on_conflict_do_nothing(index_elements=["idempotency_key"])
         created += session.scalars(statement.returning(Job.id)).all()
     return created
+
+
+def existing_keys(session: Session, rows: list[dict]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(rows), INSERT_CHUNK):
+        keys = [r["idempotency_key"] for r in rows[start : start + INSERT_CHUNK]]
+        found |= set(session.scalars(select(Job.idempotency_key).where(Job.idempotency_key.in_(keys))))
+    return found
 
 
 def create_batch(sources: list[str], output: str, *, manifest: Path | None = None, model: str = DEFAULT_MODEL,
@@ -96,10 +104,7 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
     rows = job_rows(batch_id, images, output, model, params)
     description = ", ".join(sources + ([f"manifest {manifest}"] if manifest else []))
     with session_scope(database_url) as session:
-        existing = set()
-        for start in range(0, len(rows), INSERT_CHUNK):
-            keys = [r["idempotency_key"] for r in rows[start : start + INSERT_CHUNK]]
-            existing |= set(session.scalars(select(Job.idempotency_key).where(Job.idempotency_key.in_(keys))))
+        existing = existing_keys(session, rows)
         new_rows = [r for r in rows if r["idempotency_key"] not in existing]
         if dry_run or not new_rows:
             session.rollback()
@@ -107,5 +112,5 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
         session.add(Batch(id=batch_id, name=name or description[:200], source=description,
                           output_prefix=output, model=model, params=params.to_json()))
         session.flush()
-        created = _insert_new(session, new_rows)
+        created = insert_new(session, new_rows)
     return SubmitResult(batch_id, len(created), len(rows) - len(created), skipped, created)

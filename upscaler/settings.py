@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # (`upscaler flower --local-only`) that it only listens on localhost.
     flower_basic_auth: SecretStr | None = None
 
+    # Intake (issue #5).
+    sqs_endpoint_url: str | None = None      # None: the S3 endpoint setting (one server in tests), else AWS
+    nightly_cron: str = "0 2 * * *"          # minute hour day month weekday, UTC
+
     # Training (issue #4).
     # Where checkpoints are mirrored (an S3 prefix or a folder); each run gets <prefix>/<run id>/.
     training_checkpoint_prefix: str | None = None

@@ -19,6 +19,19 @@ GPU_QUEUE = "gpu"
 TRAINING_QUEUE = "training"
 UPSCALE_TASK = "upscaler.upscale_job"
 TRAIN_SEGMENT_TASK = "upscaler.train.segment"
+NIGHTLY_TASK = "upscaler.nightly_scan"
+
+
+def nightly_schedule(cron: str):
+    """Celery's crontab from "minute hour day-of-month month day-of-week" (UTC)."""
+    from celery.schedules import crontab
+
+    parts = cron.split()
+    if len(parts) != 5:
+        raise ValueError(f"nightly_cron {cron!r}: expected 5 fields, minute hour day month weekday")
+    minute, hour, day_of_month, month_of_year, day_of_week = parts
+    return crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
+                   day_of_week=day_of_week)
 
 
 def create_app() -> Celery:
@@ -44,6 +57,10 @@ def create_app() -> Celery:
         broker_connection_max_retries=None,  # keep reconnecting through a broker outage
         worker_hijack_root_logger=False,
         worker_max_tasks_per_child=None,     # the model stays loaded for the process's life
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule={"nightly-scan": {"task": NIGHTLY_TASK, "schedule": nightly_schedule(settings.nightly_cron),
+                                        "options": {"queue": GPU_QUEUE}}},
     )
     return app
 

@@ -14,6 +14,7 @@ from enum import Enum
 
 from db import transitions
 from db.session import session_scope
+from producer.reports import maybe_write_report
 from upscaler.errors import PermanentError, TransientError
 from upscaler.jobspec import JobParams, format_of_uri
 from upscaler.processing import OutputOptions, limits_from, process_image
@@ -39,7 +40,7 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str) -> Outcome
             return Outcome.skipped
         context = {"job_id": str(job_id), "batch_id": str(job.batch_id)}
         source_uri, output_uri, model = job.source_uri, job.output_uri, job.model
-        source_etag, params_json = job.source_etag, job.params
+        source_etag, params_json, batch_id = job.source_etag, job.params, job.batch_id
 
     timings: dict[str, float] = {}
     try:
@@ -64,6 +65,7 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str) -> Outcome
         with session_scope() as session:
             transitions.fail(session, job_id, code, str(exc), worker)
         log.info("job %s failed: %s", job_id, exc, extra={**context, "error_code": code})
+        maybe_write_report(batch_id, storage)
         return Outcome.failed
 
     (in_w, in_h), (out_w, out_h) = processed.input_size, processed.output_size
@@ -74,6 +76,7 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str) -> Outcome
             **{f"{stage}_ms": round(ms) for stage, ms in timings.items()},
         )
     log.info("job %s succeeded in %.0f ms", job_id, sum(timings.values()), extra=context)
+    maybe_write_report(batch_id, storage)
     return Outcome.succeeded
 
 

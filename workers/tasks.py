@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from upscaler.errors import TransientError
 from upscaler.settings import get_settings
 from workers import runtime
-from workers.app import UPSCALE_TASK, app
+from workers.app import NIGHTLY_TASK, UPSCALE_TASK, app
 from workers.jobs import fail_unexpected, run_job
 
 log = logging.getLogger(__name__)
@@ -47,3 +47,15 @@ def upscale_job(self, job_id: str) -> str:
         log.exception("job %s: unexpected error", job_uuid)
         fail_unexpected(job_uuid, "internal_error", f"{type(exc).__name__}: {exc}", worker)
         return "failed"
+
+
+@app.task(name=NIGHTLY_TASK)
+def nightly_scan() -> list[dict]:
+    """Scan every enabled watch: one batch per inbox per night with its new and changed images.
+
+    Safe to run twice (a crashed scan is simply run again): jobs are unique, tonight's batch too.
+    """
+    from producer.intake import scan_all
+
+    return [{"watch": r.watch, "batch_id": str(r.batch_id) if r.batch_id else None, "created": r.created}
+            for r in scan_all()]

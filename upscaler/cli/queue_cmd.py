@@ -131,6 +131,8 @@ def _print_summary(summary) -> None:
     if summary.median_stage_ms:
         stages = ", ".join(f"{k} {v:.0f}" for k, v in summary.median_stage_ms.items())
         err_console.print(f"  median ms per stage: {stages}")
+    if summary.report_uri:
+        err_console.print(f"  morning report: {summary.report_uri}")
     for failure in summary.failures:
         detail = escape(f"{failure['source_uri']}: [{failure['error_code']}] {failure['error']}")
         err_console.print(f"  [red]failed[/] {detail}")

@@ -1,0 +1,163 @@
+"""``upscaler events consume``: S3 event notifications from an SQS queue become jobs.
+
+Delivery is at least once and unordered, so every message is handled idempotently: keys are
+URL-decoded (``+`` is a space), ``s3:TestEvent`` and non-image keys are ignored, each image
+maps to the watch whose prefix holds it, its jobs are committed (deduplicated by idempotency
+key) and enqueued, and only then is the message deleted. A message that cannot be parsed, or
+that keeps failing (more than ``max_receives`` deliveries), goes to the dead-letter path with
+a log line and is deleted: nothing loops forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import unquote_plus
+
+import boto3
+
+from db.models import Watch
+from db.session import session_scope
+from producer.intake import add_to_intake, list_watches, today
+from producer.sources import SourceImage, is_image_name
+from upscaler.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+class MalformedEvent(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class S3Object:
+    bucket: str
+    key: str
+    etag: str | None
+    size: int | None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass
+class ConsumeStats:
+    messages: int = 0
+    jobs_created: int = 0
+    ignored: int = 0
+    dead_lettered: int = 0
+    batches: set = field(default_factory=set)
+
+
+def parse_event(body: str) -> list[S3Object] | None:
+    """The created objects in one SQS message body; None for S3's test event."""
+    try:
+        data = json.loads(body)
+    except (TypeError, ValueError) as exc:
+        raise MalformedEvent(f"not JSON: {exc}") from exc
+    if isinstance(data, dict) and "Message" in data and "Records" not in data:  # wrapped by SNS
+        return parse_event(data["Message"])
+    if isinstance(data, dict) and data.get("Event") == "s3:TestEvent":
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("Records"), list):
+        raise MalformedEvent("no Records list")
+    objects = []
+    for record in data["Records"]:
+        try:
+            if not str(record["eventName"]).startswith("ObjectCreated"):
+                continue
+            s3 = record["s3"]
+            objects.append(S3Object(s3["bucket"]["name"], unquote_plus(s3["object"]["key"]),
+                                    (s3["object"].get("eTag") or "").strip('"') or None, s3["object"].get("size")))
+        except (KeyError, TypeError) as exc:
+            raise MalformedEvent(f"record without {exc}") from exc
+    return objects
+
+
+class EventConsumer:
+    def __init__(self, queue_url: str, *, dead_letter_url: str | None = None, max_receives: int = 5,
+                 visibility_timeout: int = 60) -> None:
+        settings = get_settings()
+        self.queue_url, self.dead_letter_url, self.max_receives = queue_url, dead_letter_url, max_receives
+        self.visibility_timeout = visibility_timeout
+        self.sqs = boto3.client("sqs", endpoint_url=settings.sqs_endpoint_url or settings.s3_endpoint_url)
+        self.dead_letter_file = settings.data_dir / "dead-letters" / "s3-events.jsonl"
+        self.stats = ConsumeStats()
+
+    def run(self, *, wait_seconds: int = 20, stop_when_idle: bool = False, max_messages: int | None = None) -> ConsumeStats:
+        while max_messages is None or self.stats.messages < max_messages:
+            response = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
+                VisibilityTimeout=self.visibility_timeout, AttributeNames=["ApproximateReceiveCount"])
+            messages = response.get("Messages", [])
+            if not messages and stop_when_idle:
+                break
+            for message in messages:
+                self.handle(message)
+        return self.stats
+
+    def handle(self, message: dict) -> None:
+        self.stats.messages += 1
+        receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        try:
+            objects = parse_event(message["Body"])
+        except MalformedEvent as exc:
+            self.dead_letter(message, f"malformed: {exc}")
+            return
+        if objects is None:
+            log.info("ignored s3:TestEvent")
+            self.stats.ignored += 1
+            self.delete(message)
+            return
+        try:
+            self.create_jobs(objects)
+        except Exception as exc:
+            if receives >= self.max_receives:
+                self.dead_letter(message, f"failed {receives} times, last: {type(exc).__name__}: {exc}")
+                return
+            log.warning("event message failed (delivery %d), left for redelivery: %s", receives, exc)
+            return  # not deleted: it comes back after the visibility timeout
+        self.delete(message)
+
+    def create_jobs(self, objects: list[S3Object]) -> None:
+        from producer.enqueue import enqueue
+
+        with session_scope() as session:
+            watches = list_watches(session, enabled_only=True)
+            grouped: dict[str, tuple[Watch, list[SourceImage]]] = {}
+            for obj in objects:
+                watch = next((w for w in watches if obj.uri.startswith(w.source_prefix)), None)
+                if watch is None or not is_image_name(obj.key):
+                    self.stats.ignored += 1
+                    continue
+                image = SourceImage(obj.uri, obj.uri[len(watch.source_prefix):], obj.etag, obj.size)
+                grouped.setdefault(watch.name, (watch, []))[1].append(image)
+            results = [add_to_intake(session, watch, f"events:{today().isoformat()}", images)
+                       for watch, images in grouped.values()]
+        for result in results:  # committed above; now the messages for the workers
+            self.stats.jobs_created += result.created
+            if result.batch_id:
+                self.stats.batches.add(result.batch_id)
+            enqueue(result.enqueued)
+
+    def delete(self, message: dict) -> None:
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def dead_letter(self, message: dict, reason: str) -> None:
+        log.error("dead-lettered S3 event message %s: %s", message.get("MessageId"), reason)
+        self.stats.dead_lettered += 1
+        if self.dead_letter_url:
+            self.sqs.send_message(QueueUrl=self.dead_letter_url, MessageBody=message["Body"],
+                                  MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:250]}})
+        else:
+            self.dead_letter_file.parent.mkdir(parents=True, exist_ok=True)
+            with Path(self.dead_letter_file).open("a") as handle:
+                handle.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(), "reason": reason,
+                                         "message_id": message.get("MessageId"), "body": message["Body"]}) + "\n")
+        self.delete(message)
+
+

@@ -1,0 +1,127 @@
+"""Intake without an operator: watched inboxes, scanned nightly, and S3 event notifications.
+
+Both paths add jobs to one batch per watch per day and kind (``nightly:2026-11-25``,
+``events:2026-11-25``), a unique key in SQL, and rely on the jobs' idempotency keys (source
+URI + ETag + model + parameters + destination): a rerun, a repeated event or an event for an
+image the nightly scan already took creates nothing; a replaced image (new ETag) is redone.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from db.models import Batch, Job, JobStatus, Watch
+from db.session import session_scope
+from producer.sources import SourceImage, from_listing
+from producer.submit import insert_new, job_rows
+from upscaler.errors import PermanentError
+from upscaler.jobspec import JobParams
+from upscaler.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IntakeResult:
+    watch: str
+    batch_id: uuid.UUID | None
+    created: int
+    enqueued: list[uuid.UUID]
+
+
+def today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+# -- watches ------------------------------------------------------------------------------------
+def add_watch(name: str, source_prefix: str, output_prefix: str, model: str, params: JobParams) -> Watch:
+    if not source_prefix.endswith("/"):
+        source_prefix += "/"
+    with session_scope() as session:
+        if session.scalar(select(Watch).where(Watch.name == name)):
+            raise PermanentError(f"a watch named {name!r} exists; remove it first", code="duplicate_watch")
+        watch = Watch(name=name, source_prefix=source_prefix, output_prefix=output_prefix, model=model,
+                      params=params.to_json())
+        session.add(watch)
+    return watch
+
+
+def list_watches(session: Session, enabled_only: bool = False) -> list[Watch]:
+    query = select(Watch).order_by(Watch.name)
+    if enabled_only:
+        query = query.where(Watch.enabled.is_(True))
+    return list(session.scalars(query))
+
+
+def remove_watch(name: str) -> bool:
+    with session_scope() as session:
+        watch = session.scalar(select(Watch).where(Watch.name == name))
+        if watch is None:
+            return False
+        session.delete(watch)
+    return True
+
+
+# -- batches of intake -------------------------------------------------------------------------------
+def _intake_batch(session: Session, watch: Watch, intake_key: str) -> Batch:
+    """Tonight's batch for this watch, created once even when two scans race."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(insert(Batch).values(
+        id=uuid.uuid4(), name=f"{watch.name} {intake_key}", source=watch.source_prefix,
+        output_prefix=watch.output_prefix, model=watch.model, params=watch.params, watch_id=watch.id,
+        intake_key=intake_key, created_at=datetime.now(timezone.utc),
+    ).on_conflict_do_nothing(index_elements=["watch_id", "intake_key"]))
+    return session.scalar(select(Batch).where(Batch.watch_id == watch.id, Batch.intake_key == intake_key))
+
+
+def add_to_intake(session: Session, watch: Watch, intake_key: str, images: list[SourceImage]) -> IntakeResult:
+    """New jobs for ``images`` in the watch's batch for ``intake_key``; queued ids to enqueue."""
+    params = JobParams.from_json(watch.params)
+    probe_rows = job_rows(uuid.uuid4(), images, watch.output_prefix, watch.model, params)
+    from producer.submit import existing_keys
+
+    fresh = {r["idempotency_key"] for r in probe_rows} - existing_keys(session, probe_rows)
+    existing_batch = session.scalar(select(Batch).where(Batch.watch_id == watch.id, Batch.intake_key == intake_key))
+    if not fresh and existing_batch is None:
+        return IntakeResult(watch.name, None, 0, [])  # nothing new: no empty batch
+    batch = existing_batch or _intake_batch(session, watch, intake_key)
+    rows = [dict(r, batch_id=batch.id) for r in probe_rows if r["idempotency_key"] in fresh]
+    created = insert_new(session, rows) if rows else []
+    # A scan that crashed between commit and enqueue left queued jobs: they go out again too
+    # (a second message for a job is harmless: only one delivery can claim it).
+    queued = list(session.scalars(select(Job.id).where(Job.batch_id == batch.id, Job.status == JobStatus.queued)))
+    return IntakeResult(watch.name, batch.id, len(created), queued)
+
+
+def scan_watch(watch_id: uuid.UUID, night: date | None = None, storage: Storage | None = None) -> IntakeResult:
+    storage = storage or Storage()
+    with session_scope() as session:
+        watch = session.get(Watch, watch_id)
+        name, prefix = watch.name, watch.source_prefix
+    images = [i for i in from_listing(storage, prefix) if isinstance(i, SourceImage)]
+    with session_scope() as session:
+        watch = session.get(Watch, watch_id)
+        result = add_to_intake(session, watch, f"nightly:{(night or today()).isoformat()}", images)
+    log.info("nightly scan of %s: %d new jobs", name, result.created, extra={"watch": name})
+    return result
+
+
+def scan_all(night: date | None = None) -> list[IntakeResult]:
+    """What the nightly beat entry runs: every enabled watch, one batch each."""
+    from producer.enqueue import enqueue
+
+    with session_scope() as session:
+        watch_ids = [w.id for w in list_watches(session, enabled_only=True)]
+    results = []
+    for watch_id in watch_ids:
+        result = scan_watch(watch_id, night)
+        enqueue(result.enqueued)
+        results.append(result)
+    return results

@@ -1,0 +1,136 @@
+"""``upscaler watch`` (inboxes), ``upscaler events consume`` (S3 notifications) and ``upscaler beat``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from upscaler.cli.common import JSON_HELP, err_console, out_console, print_json
+from upscaler.errors import UpscalerError
+from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, get_settings
+from upscaler.zoo.registry import DEFAULT_MODEL
+
+watch_app = typer.Typer(help="Watched S3 inboxes, upscaled every night (and on S3 events).", no_args_is_help=True)
+events_app = typer.Typer(help="S3 event notifications (via SQS) become jobs.", no_args_is_help=True)
+
+
+def _ensure_schema() -> None:
+    if get_settings().database_url is None:
+        from db.migrate import upgrade
+
+        upgrade()
+
+
+@watch_app.command("add")
+def watch_add(
+    name: Annotated[str, typer.Argument(help="A short name for the inbox.")],
+    source: Annotated[str, typer.Argument(help="The watched prefix, s3://bucket/inbox/.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Where its results go.")],
+    model: Annotated[str, typer.Option(help="Model name.")] = DEFAULT_MODEL,
+    tile: Annotated[int, typer.Option(help="Tile edge, input pixels.")] = DEFAULT_TILE,
+    tile_pad: Annotated[int, typer.Option(help="Context pixels per tile side.")] = DEFAULT_TILE_PAD,
+    fmt: Annotated[str, typer.Option("--format", help="auto, png, jpeg, webp or tiff.")] = "auto",
+    quality: Annotated[int, typer.Option(help="JPEG/WebP quality.")] = 95,
+) -> None:
+    """Watch an inbox: its new and changed images are upscaled every night."""
+    from producer.intake import add_watch
+    from upscaler.jobspec import JobParams
+
+    _ensure_schema()
+    try:
+        add_watch(name, source, output, model, JobParams(tile=tile, tile_pad=tile_pad, format=fmt, quality=quality))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    except UpscalerError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    err_console.print(f"watching {source} -> {output} as {name!r}")
+
+
+@watch_app.command("list")
+def watch_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+    """The watched inboxes."""
+    from db.session import session_scope
+    from producer.intake import list_watches
+
+    _ensure_schema()
+    with session_scope() as session:
+        rows = [{"name": w.name, "source": w.source_prefix, "output": w.output_prefix, "model": w.model,
+                 "params": w.params, "enabled": w.enabled} for w in list_watches(session)]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("name", "source", "output", "model", "enabled")
+    for r in rows:
+        table.add_row(r["name"], r["source"], r["output"], r["model"], str(r["enabled"]))
+    out_console.print(table)
+
+
+@watch_app.command("remove")
+def watch_remove(name: Annotated[str, typer.Argument(help="The watch to stop.")]) -> None:
+    """Stop watching an inbox (its batches and jobs stay)."""
+    from producer.intake import remove_watch
+
+    _ensure_schema()
+    if not remove_watch(name):
+        err_console.print(f"[red]error:[/] no watch named {name!r}")
+        raise typer.Exit(1)
+    err_console.print(f"removed watch {name!r}")
+
+
+@watch_app.command("scan")
+def watch_scan(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+    """Run the nightly scan now (what the scheduler does at UPSCALER_NIGHTLY_CRON)."""
+    from producer.intake import scan_all
+
+    _ensure_schema()
+    results = [{"watch": r.watch, "batch_id": str(r.batch_id) if r.batch_id else None, "created": r.created}
+               for r in scan_all()]
+    if as_json:
+        print_json(results)
+    else:
+        for r in results:
+            err_console.print(f"{r['watch']}: {r['created']} new jobs (batch {r['batch_id'] or '-'})")
+
+
+@events_app.command("consume")
+def events_consume(
+    queue_url: Annotated[str, typer.Option(help="The SQS queue receiving the bucket's ObjectCreated events.")],
+    dead_letter_url: Annotated[Optional[str], typer.Option(help="SQS queue for bad messages (default: a file in the data dir).")] = None,
+    max_receives: Annotated[int, typer.Option(help="Deliveries before a failing message is dead-lettered.")] = 5,
+    until_idle: Annotated[bool, typer.Option("--until-idle", help="Stop when the queue is empty (else run forever).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Long-poll the queue; create jobs for new images in watched inboxes."""
+    from producer.events import EventConsumer
+
+    _ensure_schema()
+    consumer = EventConsumer(queue_url, dead_letter_url=dead_letter_url, max_receives=max_receives)
+    stats = consumer.run(wait_seconds=1 if until_idle else 20, stop_when_idle=until_idle)
+    result = {"messages": stats.messages, "jobs_created": stats.jobs_created, "ignored": stats.ignored,
+              "dead_lettered": stats.dead_lettered, "batches": sorted(str(b) for b in stats.batches)}
+    if as_json:
+        print_json(result)
+    else:
+        err_console.print(f"{result['messages']} messages: {result['jobs_created']} jobs created, "
+                          f"{result['ignored']} ignored, {result['dead_lettered']} dead-lettered")
+
+
+def beat(loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO") -> None:
+    """The scheduler (nightly scans at UPSCALER_NIGHTLY_CRON); only one is ever active."""
+    settings = get_settings()
+    if settings.broker_url is None:
+        raise typer.BadParameter("UPSCALER_BROKER_URL is not set: the scheduler sends tasks to the broker")
+    from workers.app import app
+    from workers.scheduler_lock import SchedulerLock
+
+    lock = SchedulerLock()
+    lock.acquire()
+    schedule = settings.data_dir / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        app.start(["beat", "--schedule", str(schedule), "--loglevel", loglevel])
+    finally:
+        lock.release()

@@ -1,0 +1,66 @@
+"""Only one active scheduler: ``upscaler beat`` holds a lock for its whole life.
+
+PostgreSQL: a session-level advisory lock on a connection kept open by the beat process (it
+is released by the server when that process or its connection dies, so a standby beat takes
+over). SQLite (embedded): an exclusive ``flock`` on a file in the data dir. A second beat
+waits, polling, and stays idle until the lock is free.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from upscaler.settings import get_settings
+
+log = logging.getLogger(__name__)
+ADVISORY_KEY = 0x5550534341_4C45  # "UPSCALE", stable across releases
+
+
+class SchedulerLock:
+    def __init__(self, database_url: str | None = None) -> None:
+        self.url = database_url or get_settings().resolved_database_url()
+        self._held = None
+
+    def try_acquire(self) -> bool:
+        if self.url.startswith("postgresql"):
+            # Its own unpooled connection: closing it must really end the session (and the lock).
+            connection = create_engine(self.url, poolclass=NullPool).raw_connection()
+            cursor = connection.cursor()
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,))
+            acquired = bool(cursor.fetchone()[0])
+            connection.commit()
+            if acquired:
+                self._held = connection  # the lock lives as long as this connection
+            else:
+                connection.close()
+            return acquired
+        path = Path(get_settings().data_dir) / "beat.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._held = handle
+        return True
+
+    def acquire(self, poll_seconds: float = 15.0) -> None:
+        announced = False
+        while not self.try_acquire():
+            if not announced:
+                log.warning("another scheduler holds the lock; standing by (checking every %.0f s)", poll_seconds)
+                announced = True
+            time.sleep(poll_seconds)
+        log.info("scheduler lock acquired: this beat is the active one")
+
+    def release(self) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None

@@ -74,7 +74,7 @@ class Batch(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_batch_status", "batch_id", "status"),)
+    __table_args__ = (Index("ix_jobs_batch_status", "batch_id", "status"), Index("ix_jobs_status_lease", "status", "lease_expires_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
@@ -104,6 +104,8 @@ class Job(Base):
     output_size: Mapped[int | None] = mapped_column(BigInteger)
 
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enqueued_at: Mapped[datetime | None]          # last time a message was sent for it
+    lease_expires_at: Mapped[datetime | None]     # while running: renewed by the worker's heartbeat
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     download_ms: Mapped[int | None] = mapped_column(Integer)

@@ -20,7 +20,7 @@ from db.models import JobStatus, TrainingRun, utcnow
 def claim(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: int) -> TrainingRun | None:
     now = utcnow()
     result = session.execute(
-        update(TrainingRun)
+        update(TrainingRun).execution_options(synchronize_session=False)
         .where(TrainingRun.id == run_id,
                or_(TrainingRun.status == JobStatus.queued,
                    (TrainingRun.status == JobStatus.running) & (TrainingRun.lease_expires_at < now)))
@@ -34,7 +34,7 @@ def claim(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: int) 
 def heartbeat(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: int, **progress: Any) -> bool:
     """Renew the lease (and record progress); False means the run was taken away or cancelled."""
     result = session.execute(
-        update(TrainingRun)
+        update(TrainingRun).execution_options(synchronize_session=False)
         .where(TrainingRun.id == run_id, TrainingRun.status == JobStatus.running, TrainingRun.worker == worker)
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds), **progress)
     )
@@ -44,7 +44,7 @@ def heartbeat(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: i
 
 def _finish(session: Session, run_id: uuid.UUID, worker: str, **values: Any) -> bool:
     result = session.execute(
-        update(TrainingRun)
+        update(TrainingRun).execution_options(synchronize_session=False)
         .where(TrainingRun.id == run_id, TrainingRun.status == JobStatus.running, TrainingRun.worker == worker)
         .values(lease_expires_at=None, **values)
     )
@@ -66,7 +66,7 @@ def fail(session: Session, run_id: uuid.UUID, worker: str | None, code: str, mes
     if worker:
         condition.append(TrainingRun.worker == worker)
     result = session.execute(
-        update(TrainingRun).where(*condition)
+        update(TrainingRun).execution_options(synchronize_session=False).where(*condition)
         .values(status=JobStatus.failed, finished_at=utcnow(), error_code=code[:64], error_message=message[:2000],
                 lease_expires_at=None)
     )

@@ -7,15 +7,21 @@ status and then writes it in a second statement.
     queued --claim--> running --succeed--> succeeded
       ^                  |  \\--fail-----> failed --requeue_failed--> queued
       +---release--------+
+      +---expire (sweeper: lease ran out, the worker died)
     queued/running --cancel--> cancelled
+
+A running job holds a lease that its worker renews (``heartbeat``). A claim also succeeds on
+a running job whose lease has expired: that is how a redelivered message takes over the job
+of a worker that died mid-inference.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Job, JobStatus, utcnow
@@ -23,13 +29,20 @@ from db.models import Job, JobStatus, utcnow
 MAX_ERROR_MESSAGE = 2000
 
 
-def claim(session: Session, job_id: uuid.UUID, worker: str) -> Job | None:
-    """queued -> running, counting the attempt. None if the job is not queued (any more)."""
+def claim(session: Session, job_id: uuid.UUID, worker: str, lease_seconds: int = 300,
+          max_attempts: int = 5) -> Job | None:
+    """queued (or running with an expired lease) -> running, counting the attempt.
+
+    None if another delivery holds it, it has finished, or its attempt budget is spent.
+    """
+    now = utcnow()
     result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.queued)
-        .values(status=JobStatus.running, attempts=Job.attempts + 1, worker=worker,
-                started_at=utcnow(), error_code=None, error_message=None)
+        update(Job).execution_options(synchronize_session=False)
+        .where(Job.id == job_id, Job.attempts < max_attempts,
+               or_(Job.status == JobStatus.queued,
+                   and_(Job.status == JobStatus.running, Job.lease_expires_at < now)))
+        .values(status=JobStatus.running, attempts=Job.attempts + 1, worker=worker, started_at=now,
+                lease_expires_at=now + timedelta(seconds=lease_seconds), error_code=None, error_message=None)
     )
     session.commit()
     if result.rowcount != 1:
@@ -37,12 +50,39 @@ def claim(session: Session, job_id: uuid.UUID, worker: str) -> Job | None:
     return session.get(Job, job_id, populate_existing=True)
 
 
+def heartbeat(session: Session, job_id: uuid.UUID, worker: str, lease_seconds: int) -> bool:
+    """Renew a running job's lease; False if it is no longer this worker's."""
+    result = session.execute(
+        update(Job).execution_options(synchronize_session=False).where(Job.id == job_id, Job.status == JobStatus.running, Job.worker == worker)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def expire(session: Session, job_id: uuid.UUID, max_attempts: int) -> str | None:
+    """Sweeper: a running job whose lease ran out goes back to queued, or fails when its
+    attempt budget is spent. Returns the new status, or None if it changed meanwhile."""
+    now = utcnow()
+    expired = and_(Job.id == job_id, Job.status == JobStatus.running, Job.lease_expires_at < now)
+    failed = session.execute(
+        update(Job).execution_options(synchronize_session=False).where(expired, Job.attempts >= max_attempts)
+        .values(status=JobStatus.failed, finished_at=now, lease_expires_at=None, error_code="attempts_exhausted",
+                error_message=f"the worker stopped answering on each of {max_attempts} attempts (lease expired)")
+    ).rowcount
+    requeued = 0 if failed else session.execute(
+        update(Job).execution_options(synchronize_session=False).where(expired).values(status=JobStatus.queued, lease_expires_at=None, enqueued_at=now)
+    ).rowcount
+    session.commit()
+    return "failed" if failed else "queued" if requeued else None
+
+
 def succeed(session: Session, job_id: uuid.UUID, worker: str, **results: Any) -> bool:
     """running (by this worker) -> succeeded, with sizes and per-stage milliseconds."""
     result = session.execute(
-        update(Job)
+        update(Job).execution_options(synchronize_session=False)
         .where(Job.id == job_id, Job.status == JobStatus.running, Job.worker == worker)
-        .values(status=JobStatus.succeeded, finished_at=utcnow(), **results)
+        .values(status=JobStatus.succeeded, finished_at=utcnow(), lease_expires_at=None, **results)
     )
     session.commit()
     return result.rowcount == 1
@@ -54,8 +94,8 @@ def fail(session: Session, job_id: uuid.UUID, code: str, message: str, worker: s
     if worker is not None:
         condition = [Job.id == job_id, Job.status == JobStatus.running, Job.worker == worker]
     result = session.execute(
-        update(Job).where(*condition)
-        .values(status=JobStatus.failed, finished_at=utcnow(), error_code=code[:64],
+        update(Job).execution_options(synchronize_session=False).where(*condition)
+        .values(status=JobStatus.failed, finished_at=utcnow(), error_code=code[:64], lease_expires_at=None,
                 error_message=message[:MAX_ERROR_MESSAGE])
     )
     session.commit()
@@ -65,9 +105,10 @@ def fail(session: Session, job_id: uuid.UUID, code: str, message: str, worker: s
 def release(session: Session, job_id: uuid.UUID, worker: str, code: str, message: str) -> bool:
     """running -> queued after a transient error; the reason stays visible until the retry."""
     result = session.execute(
-        update(Job)
+        update(Job).execution_options(synchronize_session=False)
         .where(Job.id == job_id, Job.status == JobStatus.running, Job.worker == worker)
-        .values(status=JobStatus.queued, error_code=code[:64], error_message=message[:MAX_ERROR_MESSAGE])
+        .values(status=JobStatus.queued, lease_expires_at=None, error_code=code[:64],
+                error_message=message[:MAX_ERROR_MESSAGE])
     )
     session.commit()
     return result.rowcount == 1
@@ -76,9 +117,9 @@ def release(session: Session, job_id: uuid.UUID, worker: str, code: str, message
 def requeue_failed(session: Session, batch_id: uuid.UUID) -> list[uuid.UUID]:
     """failed -> queued for every failed job of a batch; the ids to enqueue again."""
     ids = list(session.scalars(
-        update(Job)
+        update(Job).execution_options(synchronize_session=False)
         .where(Job.batch_id == batch_id, Job.status == JobStatus.failed)
-        .values(status=JobStatus.queued, queued_at=utcnow(), finished_at=None)
+        .values(status=JobStatus.queued, queued_at=utcnow(), finished_at=None, attempts=0)
         .returning(Job.id)
     ))
     session.commit()
@@ -88,7 +129,7 @@ def requeue_failed(session: Session, batch_id: uuid.UUID) -> list[uuid.UUID]:
 def cancel(session: Session, batch_id: uuid.UUID) -> int:
     """queued -> cancelled for a batch (running jobs finish; their workers find them cancelled)."""
     result = session.execute(
-        update(Job).where(Job.batch_id == batch_id, Job.status == JobStatus.queued)
+        update(Job).execution_options(synchronize_session=False).where(Job.batch_id == batch_id, Job.status == JobStatus.queued)
         .values(status=JobStatus.cancelled, finished_at=utcnow())
     )
     session.commit()

@@ -18,11 +18,20 @@ def enqueue(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], No
     if get_settings().broker_url is None:
         run_in_process(job_ids, on_done)
         return
+    from sqlalchemy import update
+
+    from db.models import Job, utcnow
+    from db.session import session_scope
     from workers.app import GPU_QUEUE, UPSCALE_TASK, app
 
+    job_ids = list(job_ids)
     with app.producer_or_acquire() as producer:
         for job_id in job_ids:
             app.send_task(UPSCALE_TASK, args=[str(job_id)], queue=GPU_QUEUE, producer=producer)
+    # When the messages went out: the sweeper re-sends those the broker loses.
+    with session_scope() as session:
+        for start in range(0, len(job_ids), 1000):
+            session.execute(update(Job).execution_options(synchronize_session=False).where(Job.id.in_(job_ids[start : start + 1000])).values(enqueued_at=utcnow()))
 
 
 def run_in_process(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], None] | None = None) -> None:

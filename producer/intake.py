@@ -93,7 +93,7 @@ def add_to_intake(session: Session, watch: Watch, intake_key: str, images: list[
         return IntakeResult(watch.name, None, 0, [])  # nothing new: no empty batch
     batch = existing_batch or _intake_batch(session, watch, intake_key)
     rows = [dict(r, batch_id=batch.id) for r in probe_rows if r["idempotency_key"] in fresh]
-    created = insert_new(session, rows) if rows else []
+    created = insert_new(session, rows) if rows else []  # unsafe keys arrive failed: never queued
     # A scan that crashed between commit and enqueue left queued jobs: they go out again too
     # (a second message for a job is harmless: only one delivery can claim it).
     queued = list(session.scalars(select(Job.id).where(Job.batch_id == batch.id, Job.status == JobStatus.queued)))

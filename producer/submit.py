@@ -21,11 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import Batch, Job
+from db.models import Batch, Job, JobStatus, utcnow
 from db.session import session_scope
 from producer.sources import SourceImage, from_listing, from_manifest
 from upscaler.jobspec import JobParams, idempotency_key
-from upscaler.storage import Storage, safe_join
+from upscaler.storage import Storage, StorageError, safe_join
 from upscaler.zoo.registry import DEFAULT_MODEL
 
 INSERT_CHUNK = 500
@@ -57,10 +57,19 @@ def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | No
 
 
 def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, model: str, params: JobParams) -> list[dict]:
+    """Job rows; a source whose output key would leave the output prefix (``..`` segments in an
+    S3 key or a manifest's output_key) becomes a job that is failed from the start, with the
+    reason, so the rest of the batch goes on and the operator sees why."""
     rows, seen = [], set()
     for image in images:
         relative = image.output_key or posixpath.splitext(image.relative_key)[0] + params.extension(image.uri)
-        out_uri = safe_join(output, relative)
+        failure = {}
+        try:
+            out_uri = safe_join(output, relative)
+        except StorageError as exc:
+            out_uri = ""
+            failure = {"status": JobStatus.failed, "error_code": "unsafe_key", "error_message": f"{image.uri}: {exc}",
+                       "finished_at": utcnow()}
         key = idempotency_key(image.uri, image.etag, model, params, out_uri)
         if key in seen:
             continue  # the same source listed twice in one submission
@@ -69,6 +78,7 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, model:
             "id": uuid.uuid4(), "batch_id": batch_id, "idempotency_key": key, "source_uri": image.uri,
             "source_etag": image.etag, "source_size": image.size, "output_uri": out_uri, "model": model,
             "params": params.to_json(), "supplier": image.supplier, "material": image.material,
+            "status": JobStatus.queued, "error_code": None, "error_message": None, "finished_at": None, **failure,
         })
     return rows
 
@@ -113,4 +123,6 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
                           output_prefix=output, model=model, params=params.to_json()))
         session.flush()
         created = insert_new(session, new_rows)
-    return SubmitResult(batch_id, len(created), len(rows) - len(created), skipped, created)
+        failed_at_start = {r["id"] for r in new_rows if r["status"] == JobStatus.failed}
+    runnable = [job_id for job_id in created if job_id not in failed_at_start]
+    return SubmitResult(batch_id, len(created), len(rows) - len(created), skipped, runnable)

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     broker_url: SecretStr | None = None
     # S3-compatible endpoint (MinIO, a test server); None means AWS's own endpoints.
     s3_endpoint_url: str | None = None
+    s3_connect_timeout: float = 10.0    # seconds; timeouts are retried with backoff
+    s3_read_timeout: float = 60.0
+    s3_max_attempts: int = 5            # botocore's own retries (adaptive: backoff with jitter)
 
     # Engine defaults (every one can be overridden per call).
     tile: int = Field(DEFAULT_TILE, ge=0, description="tile edge in input pixels; 0 = whole image")
@@ -54,6 +57,12 @@ class Settings(BaseSettings):
     job_soft_time_limit: int = Field(900, gt=0, description="a job past this fails with code 'timeout'")
     job_time_limit: int = Field(960, gt=0, description="the worker process is killed past this")
     transient_retries: int = Field(5, ge=0, description="retries after storage/database hiccups")
+    job_lease_seconds: int = Field(120, gt=0, description="a running job's lease, renewed every third of it")
+    max_attempts: int = Field(3, gt=0, description="deliveries of a job that may die before it fails")
+    sweep_every: int = Field(60, gt=0, description="seconds between sweeps for expired leases and lost messages")
+    requeue_after: int = Field(300, gt=0, description="a queued job with no message for this long is re-sent")
+    # For benchmarks and load tests only: workers skip the network (nearest-neighbour x4).
+    engine_noop: bool = False
     # Redis re-delivers an unacknowledged message after this long: longer than any job.
     visibility_timeout: int = Field(3600, gt=0)
     # Flower's basic auth, "user:password"; Flower refuses to start without it unless told

@@ -108,7 +108,9 @@ class Storage:
         client = getattr(self._local, "client", None)
         if client is None:
             # Adaptive retry mode backs off with jitter on throttling and 5xx before we see them.
-            config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=10, read_timeout=60)
+            settings = get_settings()
+            config = Config(retries={"max_attempts": settings.s3_max_attempts, "mode": "adaptive"},
+                            connect_timeout=settings.s3_connect_timeout, read_timeout=settings.s3_read_timeout)
             client = boto3.session.Session().client("s3", endpoint_url=self.endpoint_url, config=config)
             self._local.client = client
         return client

@@ -20,6 +20,7 @@ TRAINING_QUEUE = "training"
 UPSCALE_TASK = "upscaler.upscale_job"
 TRAIN_SEGMENT_TASK = "upscaler.train.segment"
 NIGHTLY_TASK = "upscaler.nightly_scan"
+SWEEP_TASK = "upscaler.sweep"
 
 
 def nightly_schedule(cron: str):
@@ -60,7 +61,9 @@ def create_app() -> Celery:
         timezone="UTC",
         enable_utc=True,
         beat_schedule={"nightly-scan": {"task": NIGHTLY_TASK, "schedule": nightly_schedule(settings.nightly_cron),
-                                        "options": {"queue": GPU_QUEUE}}},
+                                        "options": {"queue": GPU_QUEUE}},
+                       "sweep": {"task": SWEEP_TASK, "schedule": float(settings.sweep_every),
+                                 "options": {"queue": GPU_QUEUE, "expires": settings.sweep_every}}},
     )
     return app
 

@@ -8,6 +8,7 @@ and are re-raised for the caller to retry with backoff.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from enum import Enum
@@ -30,10 +31,36 @@ class Outcome(str, Enum):
     skipped = "skipped"   # another delivery claimed or finished it: nothing to do
 
 
+class LeaseKeeper:
+    """Renews a running job's lease from a background thread while the job is processed, so
+    a live worker keeps its job however long inference takes, and a dead one loses it."""
+
+    def __init__(self, job_id: uuid.UUID, worker: str, lease_seconds: int) -> None:
+        self.job_id, self.worker, self.lease_seconds = job_id, worker, lease_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 3):
+            try:
+                with session_scope() as session:
+                    transitions.heartbeat(session, self.job_id, self.worker, self.lease_seconds)
+            except Exception as exc:  # the database is away: try again next beat
+                log.warning("job %s: lease renewal failed: %s", self.job_id, exc)
+
+    def __enter__(self) -> "LeaseKeeper":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str) -> Outcome:
     settings = get_settings()
     with session_scope() as session:
-        job = transitions.claim(session, job_id, worker)
+        job = transitions.claim(session, job_id, worker, settings.job_lease_seconds, settings.max_attempts)
         if job is None:
             log.info("job %s is not queued (done or taken by another delivery): skipped", job_id,
                      extra={"job_id": str(job_id)})
@@ -42,19 +69,10 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str) -> Outcome
         source_uri, output_uri, model = job.source_uri, job.output_uri, job.model
         source_etag, params_json, batch_id = job.source_etag, job.params, job.batch_id
 
-    timings: dict[str, float] = {}
     try:
-        params = JobParams.from_json(params_json)
-        start = time.perf_counter()
-        data = storage.get(source_uri, settings.max_input_bytes)
-        timings["download"] = (time.perf_counter() - start) * 1000
-        processed = process_image(engine, data, source_uri, params.upscale_options(model),
-                                  OutputOptions(format_of_uri(output_uri), params.quality), limits_from(settings))
-        timings.update(processed.timings_ms)
-        start = time.perf_counter()
-        metadata = {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""}
-        storage.put(output_uri, processed.data, metadata)
-        timings["upload"] = (time.perf_counter() - start) * 1000
+        with LeaseKeeper(job_id, worker, settings.job_lease_seconds):
+            processed, timings = _process(job_id, engine, storage, source_uri, output_uri, model, source_etag,
+                                          params_json, settings)
     except TransientError as exc:
         with session_scope() as session:
             transitions.release(session, job_id, worker, exc.code, str(exc))
@@ -78,6 +96,23 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str) -> Outcome
     log.info("job %s succeeded in %.0f ms", job_id, sum(timings.values()), extra=context)
     maybe_write_report(batch_id, storage)
     return Outcome.succeeded
+
+
+def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag, params_json, settings):
+    """Download, decode, infer, encode, upload; the per-stage milliseconds."""
+    timings: dict[str, float] = {}
+    params = JobParams.from_json(params_json)
+    start = time.perf_counter()
+    data = storage.get(source_uri, settings.max_input_bytes)
+    timings["download"] = (time.perf_counter() - start) * 1000
+    processed = process_image(engine, data, source_uri, params.upscale_options(model),
+                              OutputOptions(format_of_uri(output_uri), params.quality), limits_from(settings))
+    timings.update(processed.timings_ms)
+    start = time.perf_counter()
+    # The output key is a pure function of the job: a second delivery overwrites the same object.
+    storage.put(output_uri, processed.data, {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""})
+    timings["upload"] = (time.perf_counter() - start) * 1000
+    return processed, timings
 
 
 def fail_unexpected(job_id: uuid.UUID, code: str, message: str, worker: str | None = None) -> None:

@@ -14,12 +14,26 @@ from upscaler.settings import get_settings
 from upscaler.storage import Storage
 
 
+class NoopEngine:
+    """For benchmarks and load tests only (UPSCALER_ENGINE_NOOP=1): nearest-neighbour x4,
+    so the queue, SQL and storage paths can be measured and stressed without a network."""
+
+    def upscale(self, pixels, options, progress=None):
+        import cv2
+
+        height, width = pixels.shape[:2]
+        size = (max(1, round(width * options.outscale)), max(1, round(height * options.outscale)))
+        return cv2.resize(pixels, size, interpolation=cv2.INTER_NEAREST)
+
+
 @lru_cache(maxsize=None)
 def _engine_for(pid: int):
     from upscaler.engine import Engine
     from upscaler.zoo.registry import ModelZoo
 
     settings = get_settings()
+    if settings.engine_noop:
+        return NoopEngine()
     return Engine(ModelZoo(settings.models_dir, settings.model_store_uri), settings.device, settings.precision)
 
 

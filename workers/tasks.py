@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from upscaler.errors import TransientError
 from upscaler.settings import get_settings
 from workers import runtime
-from workers.app import NIGHTLY_TASK, UPSCALE_TASK, app
+from workers.app import NIGHTLY_TASK, SWEEP_TASK, UPSCALE_TASK, app
 from workers.jobs import fail_unexpected, run_job
 
 log = logging.getLogger(__name__)
@@ -59,3 +59,11 @@ def nightly_scan() -> list[dict]:
 
     return [{"watch": r.watch, "batch_id": str(r.batch_id) if r.batch_id else None, "created": r.created}
             for r in scan_all()]
+
+
+@app.task(name=SWEEP_TASK)
+def sweep() -> dict:
+    """Expired leases back to the queue (or failed), lost messages re-sent; see workers.sweeper."""
+    from workers.sweeper import sweep as run_sweep
+
+    return run_sweep().to_json()

@@ -15,7 +15,7 @@ from typing import Iterator
 
 from upscaler.errors import PermanentError
 from upscaler.images import INPUT_SUFFIXES
-from upscaler.storage import ObjectInfo, Storage, is_s3
+from upscaler.storage import ObjectInfo, Storage, StorageError, is_s3
 
 
 class ManifestError(PermanentError):
@@ -68,8 +68,14 @@ def from_manifest(storage: Storage, manifest: Path) -> Iterator[SourceImage | st
         if not is_image_name(uri):
             yield uri
             continue
-        info = storage.head(uri)
         relative = posixpath.basename(uri) if is_s3(uri) else Path(uri).name
-        yield SourceImage(info.uri, relative, info.etag, info.size,
+        try:
+            info = storage.head(uri)
+            etag, size = info.etag, info.size
+        except StorageError:
+            # Missing, forbidden, no such bucket: the row becomes a job that fails with that
+            # reason when a worker tries it, instead of stopping the whole submission here.
+            etag, size = None, None
+        yield SourceImage(uri, relative, etag, size,
                           supplier=(row.get("supplier") or None), material=(row.get("material") or None),
                           output_key=(row.get("output_key") or "").strip() or None)

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     requeue_after: int = Field(300, gt=0, description="a queued job with no message for this long is re-sent")
     # For benchmarks and load tests only: workers skip the network (nearest-neighbour x4).
     engine_noop: bool = False
+    engine_noop_delay_ms: int = Field(0, ge=0, description="load tests: each no-op upscale sleeps this long")
     # Redis re-delivers an unacknowledged message after this long: longer than any job.
     visibility_timeout: int = Field(3600, gt=0)
     # Flower's basic auth, "user:password"; Flower refuses to start without it unless told

@@ -18,8 +18,15 @@ class NoopEngine:
     """For benchmarks and load tests only (UPSCALER_ENGINE_NOOP=1): nearest-neighbour x4,
     so the queue, SQL and storage paths can be measured and stressed without a network."""
 
+    def __init__(self, delay_ms: int = 0) -> None:
+        self.delay = delay_ms / 1000
+
     def upscale(self, pixels, options, progress=None):
+        import time
+
         import cv2
+
+        time.sleep(self.delay)  # stands in for GPU time in load tests
 
         height, width = pixels.shape[:2]
         size = (max(1, round(width * options.outscale)), max(1, round(height * options.outscale)))
@@ -33,7 +40,7 @@ def _engine_for(pid: int):
 
     settings = get_settings()
     if settings.engine_noop:
-        return NoopEngine()
+        return NoopEngine(settings.engine_noop_delay_ms)
     return Engine(ModelZoo(settings.models_dir, settings.model_store_uri), settings.device, settings.precision)
 
 

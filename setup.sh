@@ -20,3 +20,10 @@ if [ ! -f "$stamp" ]; then
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
+
+# The report test renders HTML in Debian's headless Chromium. Installed when we can (root with
+# apt, as on CI); elsewhere, install the `chromium` package yourself to run that test.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+        || echo "setup.sh: could not install chromium (the HTML report test needs it)" >&2
+fi

@@ -22,9 +22,10 @@ def enqueue(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], No
 
     from db.models import Job, utcnow
     from db.session import session_scope
-    from workers.app import GPU_QUEUE, UPSCALE_TASK, app
+    from workers.app import GPU_QUEUE, UPSCALE_TASK, sender
 
     job_ids = list(job_ids)
+    app = sender()
     with app.producer_or_acquire() as producer:
         for job_id in job_ids:
             app.send_task(UPSCALE_TASK, args=[str(job_id)], queue=GPU_QUEUE, producer=producer)

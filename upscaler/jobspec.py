@@ -27,6 +27,8 @@ class JobParams:
     alpha: str = "bicubic"
     format: str = "auto"     # auto = the source's own format where we can write it, else PNG
     quality: int = 95
+    seamless: bool = False        # tileable in, tileable out
+    preserve_color: bool = False  # keep the input's low-frequency colour
 
     def __post_init__(self) -> None:
         if self.format != "auto" and self.format not in OUTPUT_FORMATS:
@@ -48,8 +50,9 @@ class JobParams:
     def upscale_options(self, model: str):
         from upscaler.engine.engine import UpscaleOptions
 
-        return UpscaleOptions(model=model, tile=self.tile, tile_pad=self.tile_pad,
-                              outscale=self.outscale, alpha=self.alpha)  # type: ignore[arg-type]
+        return UpscaleOptions(model=model, tile=self.tile, tile_pad=self.tile_pad, outscale=self.outscale,
+                              alpha=self.alpha, seamless=self.seamless,  # type: ignore[arg-type]
+                              preserve_color=self.preserve_color)
 
     def output_format(self, source_uri: str) -> str:
         """Decided at submit time from the source's name, so the output key is known up front."""

@@ -69,3 +69,20 @@ def create_app() -> Celery:
 
 
 app = create_app()
+_senders: dict[str, Celery] = {}
+
+
+def sender() -> Celery:
+    """A Celery app on the broker the settings name *now*, for sending messages by task name.
+
+    ``app`` above is built once at import (the worker and beat need it that way); a long-lived
+    process that sends (a script, the test suite) may change its settings later, and must not
+    keep sending to the broker that was configured when this module was first imported.
+    """
+    settings = get_settings()
+    url = settings.broker_url.get_secret_value() if settings.broker_url else "memory://"
+    if url == app.conf.broker_url:
+        return app
+    if url not in _senders:
+        _senders[url] = create_app()
+    return _senders[url]

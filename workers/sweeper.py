@@ -38,10 +38,10 @@ class SweepResult:
 
 def broker_is_empty(queue: str = "gpu") -> bool | None:
     """True when the Redis broker holds no message for ``queue`` (waiting or unacked); None if unknown."""
-    from workers.app import app
+    from workers.app import sender
 
     try:
-        with app.connection_for_write() as connection:
+        with sender().connection_for_write() as connection:
             client = connection.default_channel.client
             waiting = client.llen(queue)
             unacked = client.hlen("unacked")

@@ -6,13 +6,13 @@ import logging
 import uuid
 
 from workers import runtime
-from workers.app import TRAIN_SEGMENT_TASK, TRAINING_QUEUE, app
+from workers.app import TRAIN_SEGMENT_TASK, TRAINING_QUEUE, app, sender
 
 log = logging.getLogger(__name__)
 
 
 def enqueue_segment(run_id: uuid.UUID) -> None:
-    app.send_task(TRAIN_SEGMENT_TASK, args=[str(run_id)], queue=TRAINING_QUEUE)
+    sender().send_task(TRAIN_SEGMENT_TASK, args=[str(run_id)], queue=TRAINING_QUEUE)
 
 
 # No time limit: a segment's length is set by its iteration count (segment_iters), and the

@@ -33,6 +33,8 @@ def watch_add(
     tile_pad: Annotated[int, typer.Option(help="Context pixels per tile side.")] = DEFAULT_TILE_PAD,
     fmt: Annotated[str, typer.Option("--format", help="auto, png, jpeg, webp or tiff.")] = "auto",
     quality: Annotated[int, typer.Option(help="JPEG/WebP quality.")] = 95,
+    seamless: Annotated[bool, typer.Option("--seamless", help="Tileable input -> tileable output.")] = False,
+    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the input's colour.")] = False,
 ) -> None:
     """Watch an inbox: its new and changed images are upscaled every night."""
     from producer.intake import add_watch
@@ -40,7 +42,8 @@ def watch_add(
 
     _ensure_schema()
     try:
-        add_watch(name, source, output, model, JobParams(tile=tile, tile_pad=tile_pad, format=fmt, quality=quality))
+        add_watch(name, source, output, model, JobParams(tile=tile, tile_pad=tile_pad, format=fmt, quality=quality,
+                                                             seamless=seamless, preserve_color=preserve_color))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     except UpscalerError as exc:

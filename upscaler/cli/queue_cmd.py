@@ -67,6 +67,8 @@ def submit(
     fmt: Annotated[str, typer.Option("--format", help="auto (like the source), png, jpeg, webp or tiff.")] = "auto",
     quality: Annotated[int, typer.Option(help="JPEG/WebP quality, 1-100.")] = 95,
     alpha: Annotated[str, typer.Option(help="Alpha channel enlarged by 'bicubic' or by the 'model'.")] = "bicubic",
+    seamless: Annotated[bool, typer.Option("--seamless", help="Tileable input -> tileable output.")] = False,
+    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the input's colour.")] = False,
     name: Annotated[Optional[str], typer.Option(help="A name for the batch (default: the sources).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List and count, create nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Block with a progress bar until the batch ends.")] = False,
@@ -80,7 +82,8 @@ def submit(
     if not sources and manifest is None:
         raise typer.BadParameter("give at least one SOURCE or --manifest")
     try:
-        params = JobParams(tile=tile, tile_pad=tile_pad, outscale=outscale, alpha=alpha, format=fmt, quality=quality)
+        params = JobParams(tile=tile, tile_pad=tile_pad, outscale=outscale, alpha=alpha, format=fmt, quality=quality,
+                           seamless=seamless, preserve_color=preserve_color)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     _ensure_schema()

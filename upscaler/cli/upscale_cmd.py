@@ -60,6 +60,8 @@ def upscale(
     quality: Annotated[int, typer.Option(help="JPEG/WebP quality, 1-100.")] = 95,
     alpha: Annotated[str, typer.Option(help="Alpha channel enlarged by 'bicubic' or by the 'model'.")] = "bicubic",
     batch_size: Annotated[Optional[int], typer.Option(help="Tiles per forward pass. [default: from device]")] = None,
+    seamless: Annotated[bool, typer.Option("--seamless", help="Tileable input -> tileable output (wrap-around borders).")] = False,
+    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the input's colour, the model's detail.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Upscale image files or folders directly, without the queue."""
@@ -69,6 +71,7 @@ def upscale(
             model=model, tile=cfg.tile if tile is None else tile,
             tile_pad=cfg.tile_pad if tile_pad is None else tile_pad,
             outscale=outscale, alpha=alpha, batch_size=batch_size,  # type: ignore[arg-type]
+            seamless=seamless, preserve_color=preserve_color,
         )
         output = OutputOptions(fmt, quality)
         engine = Engine(zoo(), device or cfg.device, precision or cfg.precision)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Literal
 
 import cv2
 import numpy as np
 
+from upscaler.engine.color import preserve_color
 from upscaler.engine.devices import pick_precision, resolve_device, tile_batch_size
 from upscaler.engine.network import Network
 from upscaler.engine.tiling import RowAssembler, TilePlan
@@ -25,6 +26,11 @@ from upscaler.zoo.registry import DEFAULT_MODEL, ModelZoo
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total)
+# Input pixels of wrap-around context, at least (capped at the image size). x4plus looks far:
+# on a 64 px tileable pattern 16 px of context gives 20.6 dB to the ideal (the centre of the
+# upscaled 3x3 tiling), 32 px 27.8 dB; on a 160 px tileable meadow 96 px gives a seam score 14%
+# off the ideal's, 128 px 3% off at 47 dB. So: 128 (costs (n + 256)^2 / n^2 of the work).
+SEAMLESS_MIN_PAD = 128
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,8 @@ class UpscaleOptions:
     outscale: float = 4.0    # final factor; the network's own scale is resampled to it
     alpha: Literal["bicubic", "model"] = "bicubic"  # how an alpha channel is enlarged
     batch_size: int | None = None  # tiles per forward pass; None = sized from the device
+    seamless: bool = False         # tileable input -> tileable output: wrap-around context at the borders
+    preserve_color: bool = False   # keep the input's low-frequency colour (see engine/color.py)
 
     def __post_init__(self) -> None:
         check_upscale_params(self.tile, self.tile_pad, self.outscale, self.alpha)
@@ -80,6 +88,8 @@ class Engine:
         if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (3, 4)):
             raise ValueError(f"pixels must be HxW, HxWx3 or HxWx4, not {pixels.shape}")
         net = self.network(options.model)
+        if options.seamless:
+            return self._upscale_seamless(pixels, options, progress)
         maxval = float(np.iinfo(pixels.dtype).max)
         height, width = pixels.shape[:2]
         s = net.scale
@@ -117,11 +127,27 @@ class Engine:
                 self._run_tiled(net, alpha_rgb, options, write_alpha, report)
             else:
                 out[:, :, 3] = cv2.resize(alpha, (width * s, height * s), interpolation=cv2.INTER_CUBIC)
+        if options.preserve_color:
+            out = preserve_color(pixels, out)
         if options.outscale != s:
             size = (max(1, round(width * options.outscale)), max(1, round(height * options.outscale)))
             shrink = options.outscale < s
             out = cv2.resize(out, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4)
         return out
+
+    def _upscale_seamless(self, pixels: np.ndarray, options: UpscaleOptions, progress: Progress | None) -> np.ndarray:
+        """Pad with the image's own opposite edges (wrap-around), upscale, cut the centre back out:
+        border tiles see the context they will sit next to when the texture is tiled."""
+        pad = min(max(options.tile_pad, SEAMLESS_MIN_PAD), *pixels.shape[:2])
+        wrapped = np.pad(pixels, ((pad, pad), (pad, pad)) + ((0, 0),) * (pixels.ndim - 2), mode="wrap")
+        inner = replace(options, seamless=False, outscale=float(self.network(options.model).scale))
+        big = self.upscale(wrapped, inner, progress)
+        s = self.network(options.model).scale
+        out = big[pad * s : (pad + pixels.shape[0]) * s, pad * s : (pad + pixels.shape[1]) * s]
+        if options.outscale != s:
+            size = (max(1, round(pixels.shape[1] * options.outscale)), max(1, round(pixels.shape[0] * options.outscale)))
+            out = cv2.resize(out, size, interpolation=cv2.INTER_AREA if options.outscale < s else cv2.INTER_LANCZOS4)
+        return np.ascontiguousarray(out)
 
     def _run_tiled(self, net: Network, rgb: np.ndarray, options: UpscaleOptions,
                    write_rows: Callable[[int, np.ndarray], None], report: Callable[[int], None]) -> None:

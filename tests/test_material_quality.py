@@ -1,0 +1,139 @@
+"""Quality tools for materials: metrics, colour fidelity, seamless textures, comparison reports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import SAMPLES, texture
+from tests.services import run_cli, service_env
+from upscaler.engine import Engine, UpscaleOptions
+from upscaler.quality import colour_drift, niqe, psnr, psnr_y, wrap_seam_score
+
+
+def tileable_pattern(n: int = 64, seed: int = 0) -> np.ndarray:
+    """A smooth random texture that wraps exactly: band-limited noise made in Fourier space."""
+    rng = np.random.default_rng(seed)
+    fy, fx = np.fft.fftfreq(n)[:, None], np.fft.fftfreq(n)[None, :]
+    envelope = np.exp(-((fx**2 + fy**2) / 0.12**2))
+    yy, xx = np.mgrid[0:n, 0:n]
+    planes = []
+    for c in range(3):
+        field = np.real(np.fft.ifft2(np.fft.fft2(rng.normal(size=(n, n))) * envelope))
+        field = (field - field.mean()) / field.std()
+        planes.append(0.5 + 0.12 * field + 0.1 * np.sin(2 * np.pi * (3 * xx + (c + 1) * yy) / n))
+    return np.clip(np.rint(np.stack(planes, -1) * 255), 0, 255).astype(np.uint8)
+
+
+def mirrored(image: np.ndarray) -> np.ndarray:
+    """A natural texture made tileable: it and its mirror images, 2x2."""
+    top = np.hstack([image, image[:, ::-1]])
+    return np.ascontiguousarray(np.vstack([top, top[::-1]]))
+
+
+# -- metrics against known values --------------------------------------------------------------
+
+def test_colour_drift_known_values() -> None:
+    img = texture(40, 40, seed=1)
+    assert colour_drift(img, cv2.resize(img, (160, 160), interpolation=cv2.INTER_CUBIC)) < 0.3
+    warmer = img.astype(np.int16)
+    warmer[:, :, 0] -= 25  # less blue: a yellow cast, the study's complaint the other way round
+    shifted = cv2.resize(np.clip(warmer, 0, 255).astype(np.uint8), (160, 160), interpolation=cv2.INTER_CUBIC)
+    assert 4 < colour_drift(img, shifted) < 20
+    # Texture alone (noise at the pixel scale) barely counts: the measure is about casts.
+    noisy = np.clip(cv2.resize(img, (160, 160)) + np.random.default_rng(0).normal(0, 12, (160, 160, 3)), 0, 255)
+    assert colour_drift(img, noisy.astype(np.uint8)) < 1.0
+
+
+def test_wrap_seam_score_known_values() -> None:
+    assert wrap_seam_score(tileable_pattern()) == pytest.approx(1.0, abs=0.1)
+    ramp = np.tile(np.linspace(0, 255, 64), (64, 1))
+    assert wrap_seam_score(np.dstack([ramp] * 3)) > 20  # a ramp jumps from 255 back to 0
+
+
+def test_psnr_y_and_niqe() -> None:
+    img = texture(48, 48)
+    assert psnr_y(img, img) == float("inf")
+    assert 25 < psnr_y(img, cv2.GaussianBlur(img, (0, 0), 1.0)) < 45
+    assert niqe(cv2.GaussianBlur(cv2.resize(img, (192, 192)), (0, 0), 3)) > niqe(cv2.resize(img, (192, 192), interpolation=cv2.INTER_NEAREST)) - 50
+
+
+# -- colour fidelity ------------------------------------------------------------------------------
+
+def test_preserve_color_meets_its_targets_on_the_sample_set(engine: Engine) -> None:
+    drift, drift_kept, quality, quality_kept = [], [], [], []
+    for path in sorted((SAMPLES / "colour").glob("*.png")):
+        image = cv2.imread(str(path))
+        plain = engine.upscale(image, UpscaleOptions())
+        kept = engine.upscale(image, UpscaleOptions(preserve_color=True))
+        drift.append(colour_drift(image, plain)), drift_kept.append(colour_drift(image, kept))
+        quality.append(niqe(plain)), quality_kept.append(niqe(kept))
+    assert len(drift) == 3
+    assert np.mean(drift_kept) <= 0.25 * np.mean(drift)       # measured: 1.32 -> 0.23 (-83%)
+    assert np.mean(quality_kept) <= np.mean(quality) + 0.2    # measured: +0.004
+
+
+def test_preserve_color_leaves_gray_and_alpha_alone(engine: Engine) -> None:
+    gray = texture(16, 16, channels=1)
+    assert np.array_equal(engine.upscale(gray, UpscaleOptions(model="realesr-animevideov3", preserve_color=True)),
+                          engine.upscale(gray, UpscaleOptions(model="realesr-animevideov3")))
+    rgba = np.dstack([texture(16, 16), np.full((16, 16), 99, np.uint8)])
+    out = engine.upscale(rgba, UpscaleOptions(model="realesr-animevideov3", preserve_color=True))
+    assert out.shape == (64, 64, 4) and (out[:, :, 3] == 99).all()
+
+
+# -- seamless textures ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,make", [
+    ("pattern-64", lambda: tileable_pattern(64)),
+    ("meadow-160", lambda: mirrored(cv2.imread(str(SAMPLES / "colour" / "meadow.png"))[:80, :80])),
+])
+def test_seamless_output_tiles_like_the_ideal(engine: Engine, name: str, make) -> None:
+    image = make()
+    n = image.shape[0] * 4
+    ideal = engine.upscale(np.tile(image, (3, 3, 1)), UpscaleOptions())[n : 2 * n, n : 2 * n]
+    seamless = engine.upscale(image, UpscaleOptions(seamless=True))
+    plain = engine.upscale(image, UpscaleOptions())
+    target = wrap_seam_score(ideal)
+    assert abs(wrap_seam_score(seamless) - target) <= 0.1 * target
+    assert psnr(seamless / 255.0, ideal / 255.0) >= 40
+    assert wrap_seam_score(plain) > 1.5 * target  # without --seamless: the usual reflect padding, visible seams
+
+
+# -- comparison report --------------------------------------------------------------------------
+
+def test_compare_writes_sheet_html_and_metrics_that_render(tmp_path: Path, isolated_data_dir: Path) -> None:
+    env = service_env(isolated_data_dir)
+    report = tmp_path / "report"
+    result = run_cli(["compare", str(SAMPLES), "--models", "realesr-animevideov3,realesrgan-x4plus", "--ground-truth",
+                      "-o", str(report), "--json"], env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["models"] == ["realesr-animevideov3", "realesrgan-x4plus"]
+    assert set(data["summary"]["realesrgan-x4plus"]) == {"all", "colour", "samples"}  # folder names = categories
+    assert {"psnr_y", "ssim_y", "niqe", "colour_drift"} <= set(data["summary"]["realesrgan-x4plus"]["all"])
+    assert len(data["images"]) == 6
+    sheet = cv2.imread(str(report / "sheet.png"))
+    assert sheet.shape[0] >= 6 * 192 and sheet.shape[1] >= 4 * 192  # rows of LR, 2 models, ground truth
+    page = (report / "index.html").read_text()
+    assert page.count("<figure>") == 6 * 4 and "data:image/png;base64," in page
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    assert Path(chromium).exists(), "Debian's chromium package is needed (./setup.sh installs it when run as root)"
+    shot = tmp_path / "shot.png"
+    run = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+                          f"--screenshot={shot}", "--window-size=1400,1800", (report / "index.html").as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert shot.is_file(), run.stderr[-2000:]
+    console_errors = [line for line in run.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line]
+    assert console_errors == []
+    picture = cv2.imread(str(shot))
+    assert picture is not None and picture.std() > 10  # not a blank page

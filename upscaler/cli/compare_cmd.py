@@ -1,0 +1,57 @@
+"""``upscaler compare``: the same images through several models, on one page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import Progress
+
+from upscaler.cli.common import JSON_HELP, err_console, print_json, settings, zoo
+from upscaler.engine import Engine
+from upscaler.errors import UpscalerError
+from upscaler.zoo.registry import BUILTIN_MODELS
+
+BUNDLED_SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def compare(
+    inputs: Annotated[Optional[list[Path]], typer.Argument(help="Images or folders (folder names = material categories). [default: the bundled samples]")] = None,
+    models: Annotated[Optional[str], typer.Option(help="Comma-separated model names or .pth files.")] = None,
+    all_models: Annotated[bool, typer.Option("--all-models", help="Every model in the zoo (plus --models).")] = False,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder: sheet.png, index.html, metrics.json.")] = Path("report"),
+    ground_truth: Annotated[bool, typer.Option("--ground-truth", help="Inputs are high-res: downscale x4 first, score PSNR/SSIM against them.")] = False,
+    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Upscale with colour preservation.")] = False,
+    seamless: Annotated[bool, typer.Option("--seamless", help="Upscale as tileable textures.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Comparison sheet + metrics (PSNR/SSIM with ground truth, NIQE, colour drift) per model and category."""
+    from upscaler.report import collect, evaluate, write_report
+
+    chosen = [m.strip() for m in (models or "").split(",") if m.strip()]
+    if all_models:
+        chosen = sorted(set(BUILTIN_MODELS) | set(zoo().installed())) + [m for m in chosen if m not in BUILTIN_MODELS]
+    if not chosen:
+        raise typer.BadParameter("give --models A,B or --all-models")
+    images = collect(inputs or [BUNDLED_SAMPLES])
+    if not images:
+        raise typer.BadParameter("no images found in the inputs")
+    cfg = settings()
+    engine = Engine(zoo(), cfg.device, cfg.precision)
+    try:
+        with Progress(console=err_console, disable=as_json) as bars:
+            task = bars.add_task("images x models", total=len(images) * len(chosen))
+            results = evaluate(engine, images, chosen, ground_truth,
+                               {"preserve_color": preserve_color, "seamless": seamless}, lambda: bars.advance(task))
+    except UpscalerError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    data = write_report(results, chosen, output)
+    if as_json:
+        print_json(data)
+        return
+    for model, categories in data["summary"].items():
+        overall = ", ".join(f"{k} {v:.3f}" for k, v in categories["all"].items())
+        err_console.print(f"{model}: {overall}")
+    err_console.print(f"report: {output / 'index.html'} and {output / 'sheet.png'}")

@@ -1,0 +1,192 @@
+"""Comparison sheets and metrics: the study's hand-made figures, made reproducible.
+
+For each image a row: the low-resolution input (nearest-neighbour enlarged), every model's
+output, and the ground truth when there is one (with ``ground_truth``, each input is treated
+as high resolution and downscaled x4 first). Written as a PNG contact sheet, a self-contained
+HTML page (images embedded, click a cell to zoom), and ``metrics.json``: per image, per model
+and per material category, PSNR/SSIM on Y (with ground truth), NIQE and colour drift.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from upscaler.engine import Engine, UpscaleOptions
+from upscaler.images import INPUT_SUFFIXES, Limits, decode, to_8bit
+from upscaler.quality import colour_drift, niqe, psnr_y
+
+CELL = 192          # pixels of each cell in the contact sheet (a centre crop of the 4x output)
+LABEL = 22
+
+
+@dataclass
+class ImageResult:
+    name: str
+    category: str
+    low_res: np.ndarray
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    ground_truth: np.ndarray | None = None
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def collect(inputs: list[Path]) -> list[tuple[Path, str]]:
+    """(image, category): the category is the image's folder under the given root."""
+    found = []
+    for root in inputs:
+        if root.is_file():
+            found.append((root, root.parent.name or "uncategorised"))
+            continue
+        for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in INPUT_SUFFIXES):
+            relative = path.relative_to(root)
+            found.append((path, relative.parts[0] if len(relative.parts) > 1 else root.name))
+    return found
+
+
+def _bgr8(pixels: np.ndarray) -> np.ndarray:
+    pixels = to_8bit(pixels)
+    if pixels.ndim == 2:
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+    return pixels[:, :, :3]
+
+
+def ssim_y_bgr(a: np.ndarray, b: np.ndarray) -> float:
+    import upscaler.compat  # noqa: F401
+    from basicsr.metrics.psnr_ssim import calculate_ssim
+
+    return float(calculate_ssim(a, b, crop_border=0, input_order="HWC", test_y_channel=True))
+
+
+def evaluate(engine: Engine, images: list[tuple[Path, str]], models: list[str], ground_truth: bool,
+             options: dict | None = None, progress=None) -> list[ImageResult]:
+    limits = Limits(10**9, 10**10, 2**31)
+    results = []
+    for path, category in images:
+        pixels = _bgr8(decode(path.read_bytes(), str(path), limits, 1.0).pixels)
+        truth = None
+        if ground_truth:
+            h, w = (pixels.shape[0] // 4) * 4, (pixels.shape[1] // 4) * 4
+            truth = pixels[:h, :w]
+            pixels = cv2.resize(truth, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+        result = ImageResult(path.stem, category, pixels, ground_truth=truth)
+        for model in models:
+            out = engine.upscale(pixels, UpscaleOptions(model=model, **(options or {})))
+            result.outputs[model] = out
+            metrics = {"niqe": niqe(out), "colour_drift": colour_drift(pixels, out)}
+            if truth is not None:
+                metrics |= {"psnr_y": psnr_y(out, truth), "ssim_y": ssim_y_bgr(out, truth)}
+            result.metrics[model] = {k: round(v, 4) for k, v in metrics.items()}
+            if progress:
+                progress()
+        results.append(result)
+    return results
+
+
+def summary(results: list[ImageResult], models: list[str]) -> dict:
+    """Mean of each metric per model, per category and over all images."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for model in models:
+        groups: dict[str, list[dict[str, float]]] = {}
+        for r in results:
+            groups.setdefault(r.category, []).append(r.metrics[model])
+            groups.setdefault("all", []).append(r.metrics[model])
+        table[model] = {cat: {k: round(statistics.fmean(m[k] for m in ms), 4) for k in ms[0]}
+                        for cat, ms in groups.items()}
+    return table
+
+
+def _cells(result: ImageResult, models: list[str]) -> list[tuple[str, np.ndarray]]:
+    """Same-region crops for every column: LR enlarged (nearest), outputs, ground truth."""
+    big = next(iter(result.outputs.values())) if result.outputs else cv2.resize(
+        result.low_res, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
+    h, w = big.shape[:2]
+    size = min(CELL, h, w)
+    y, x = (h - size) // 2, (w - size) // 2
+    crop = lambda img: img[y : y + size, x : x + size]  # noqa: E731
+    lr = cv2.resize(result.low_res, (w, h), interpolation=cv2.INTER_NEAREST)
+    cells = [("input (nearest x4)", crop(lr))] + [(m, crop(result.outputs[m])) for m in models]
+    if result.ground_truth is not None:
+        cells.append(("ground truth", crop(result.ground_truth)))
+    return [(label, cv2.resize(img, (CELL, CELL), interpolation=cv2.INTER_NEAREST)) for label, img in cells]
+
+
+def contact_sheet(results: list[ImageResult], models: list[str]) -> np.ndarray:
+    rows = []
+    for r in results:
+        cells = []
+        for label, img in _cells(r, models):
+            tile = np.full((CELL + LABEL, CELL, 3), 255, np.uint8)
+            tile[LABEL:] = img
+            cv2.putText(tile, f"{r.category}/{r.name}: {label}"[:30], (3, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
+                        (0, 0, 0), 1, cv2.LINE_AA)
+            cells.append(tile)
+        rows.append(np.hstack(cells))
+    width = max(row.shape[1] for row in rows)
+    return np.vstack([np.pad(row, ((0, 4), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows])
+
+
+def _data_uri(img: np.ndarray) -> str:
+    ok, buf = cv2.imencode(".png", img)
+    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode()
+
+
+def html_report(results: list[ImageResult], models: list[str], table: dict, title: str) -> str:
+    esc = html.escape
+    metric_names = sorted({k for r in results for m in r.metrics.values() for k in m})
+    head = "".join(f"<th>{esc(k)}</th>" for k in metric_names)
+    rows = "".join(
+        f"<tr><td>{esc(model)}</td><td>{esc(cat)}</td>" + "".join(f"<td>{vals.get(k, '')}</td>" for k in metric_names) + "</tr>"
+        for model, cats in table.items() for cat, vals in sorted(cats.items()))
+    sections = []
+    for category in sorted({r.category for r in results}):
+        items = []
+        for r in (r for r in results if r.category == category):
+            figures = "".join(
+                f'<figure><img src="{_data_uri(img)}" alt="{esc(label)}" onclick="zoom(this)">'
+                f"<figcaption>{esc(label)}<br>{esc(_metric_line(r, label))}</figcaption></figure>"
+                for label, img in _cells(r, models))
+            items.append(f'<div class="row"><h3>{esc(r.name)}</h3><div class="cells">{figures}</div></div>')
+        sections.append(f"<section><h2>{esc(category)}</h2>{''.join(items)}</section>")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; color: #222; }}
+table {{ border-collapse: collapse; margin-bottom: 2em; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; }}
+.cells {{ display: flex; flex-wrap: wrap; gap: 8px; }} figure {{ margin: 0; font-size: 12px; width: {CELL}px; }}
+figure img {{ width: {CELL}px; height: {CELL}px; image-rendering: pixelated; cursor: zoom-in; }}
+#zoom {{ display: none; position: fixed; inset: 0; background: rgba(0,0,0,.85); align-items: center; justify-content: center; }}
+#zoom img {{ width: min(90vw, 90vh); image-rendering: pixelated; cursor: zoom-out; }}
+</style></head><body>
+<h1>{esc(title)}</h1>
+<p>Each row: the input enlarged with nearest neighbour, each model's x4 output{", the ground truth" if any(r.ground_truth is not None for r in results) else ""}; the same centre crop of each. Click to zoom.</p>
+<table><tr><th>model</th><th>category</th>{head}</tr>{rows}</table>
+{''.join(sections)}
+<div id="zoom" onclick="this.style.display='none'"><img alt="zoomed crop"></div>
+<script>
+function zoom(img) {{ const box = document.getElementById('zoom'); box.querySelector('img').src = img.src; box.style.display = 'flex'; }}
+</script>
+</body></html>
+"""
+
+
+def _metric_line(result: ImageResult, label: str) -> str:
+    metrics = result.metrics.get(label)
+    return ", ".join(f"{k} {v:.3g}" for k, v in metrics.items()) if metrics else ""
+
+
+def write_report(results: list[ImageResult], models: list[str], output: Path, title: str = "Model comparison") -> dict:
+    output.mkdir(parents=True, exist_ok=True)
+    table = summary(results, models)
+    cv2.imwrite(str(output / "sheet.png"), contact_sheet(results, models))
+    (output / "index.html").write_text(html_report(results, models, table, title))
+    data = {"models": models, "summary": table,
+            "images": [{"name": r.name, "category": r.category, "metrics": r.metrics} for r in results]}
+    (output / "metrics.json").write_text(json.dumps(data, indent=2))
+    return data

@@ -24,6 +24,7 @@ from upscaler.images import INPUT_SUFFIXES, Limits, decode, to_8bit
 from upscaler.quality import colour_drift, niqe, psnr_y
 
 CELL = 192          # pixels of each cell in the contact sheet (a centre crop of the 4x output)
+NIQE_MIN_SIZE = 192
 LABEL = 22
 
 
@@ -79,7 +80,12 @@ def evaluate(engine: Engine, images: list[tuple[Path, str]], models: list[str], 
         for model in models:
             out = engine.upscale(pixels, UpscaleOptions(model=model, **(options or {})))
             result.outputs[model] = out
-            metrics = {"niqe": niqe(out), "colour_drift": colour_drift(pixels, out)}
+            metrics = {"colour_drift": colour_drift(pixels, out)}
+            if min(out.shape[:2]) >= NIQE_MIN_SIZE:  # NIQE's statistics need enough 96 px patches
+                try:
+                    metrics["niqe"] = niqe(out)
+                except np.linalg.LinAlgError:  # degenerate (flat) content: no score rather than a crash
+                    pass
             if truth is not None:
                 metrics |= {"psnr_y": psnr_y(out, truth), "ssim_y": ssim_y_bgr(out, truth)}
             result.metrics[model] = {k: round(v, 4) for k, v in metrics.items()}
@@ -97,7 +103,8 @@ def summary(results: list[ImageResult], models: list[str]) -> dict:
         for r in results:
             groups.setdefault(r.category, []).append(r.metrics[model])
             groups.setdefault("all", []).append(r.metrics[model])
-        table[model] = {cat: {k: round(statistics.fmean(m[k] for m in ms), 4) for k in ms[0]}
+        table[model] = {cat: {k: round(statistics.fmean(m[k] for m in ms if k in m), 4)
+                              for k in sorted({k for m in ms for k in m})}
                         for cat, ms in groups.items()}
     return table
 

@@ -111,6 +111,13 @@ def run_segment(run_id: uuid.UUID, worker: str, allow_random_vgg: bool = False) 
                         raise PermanentError("the run was taken over or cancelled", code="lost_lease")
 
         def on_progress(progress) -> None:
+            from upscaler.metrics import TRAINING_ITERATION, TRAINING_LOSS, TRAINING_METRIC
+
+            TRAINING_ITERATION.labels(str(run_id)).set(progress.iteration)
+            for name, value in progress.losses.items():
+                TRAINING_LOSS.labels(str(run_id), name).set(value)
+            for name, value in progress.metrics.items():
+                TRAINING_METRIC.labels(str(run_id), name).set(value)
             with session_scope() as s:
                 runs.heartbeat(s, run_id, worker, lease, iteration=progress.iteration, losses=progress.losses,
                                metrics=progress.metrics, checkpoint_uri=progress.checkpoint)

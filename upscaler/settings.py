@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     training_device: DeviceName = "auto"
     vgg19_weights: str = ""   # torchvision vgg19 .pth for the perceptual loss (never downloaded)
 
+    metrics_port: int = Field(9808, ge=0, description="worker Prometheus metrics port; 0 = off")
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from celery import Celery
+from celery.signals import worker_process_init
 from kombu import Queue
 
 from upscaler.settings import get_settings
@@ -69,6 +70,16 @@ def create_app() -> Celery:
 
 
 app = create_app()
+
+
+@worker_process_init.connect
+def _serve_metrics(**_kwargs) -> None:
+    """Each worker child (one per GPU) serves its own Prometheus metrics."""
+    from upscaler.metrics import serve
+
+    serve(get_settings().metrics_port)
+
+
 _senders: dict[str, Celery] = {}
 
 

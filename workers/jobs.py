@@ -16,6 +16,7 @@ from enum import Enum
 from db import transitions
 from db.session import session_scope
 from producer.reports import maybe_write_report
+from upscaler.metrics import record_job
 from upscaler.errors import PermanentError, TransientError
 from upscaler.jobspec import JobParams, format_of_uri
 from upscaler.processing import OutputOptions, limits_from, process_image
@@ -83,6 +84,7 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str) -> Outcome
         with session_scope() as session:
             transitions.fail(session, job_id, code, str(exc), worker)
         log.info("job %s failed: %s", job_id, exc, extra={**context, "error_code": code})
+        record_job("failed", code, {}, None)
         maybe_write_report(batch_id, storage)
         return Outcome.failed
 
@@ -94,6 +96,7 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str) -> Outcome
             **{f"{stage}_ms": round(ms) for stage, ms in timings.items()},
         )
     log.info("job %s succeeded in %.0f ms", job_id, sum(timings.values()), extra=context)
+    record_job("succeeded", None, timings, in_w * in_h)
     maybe_write_report(batch_id, storage)
     return Outcome.succeeded
 

@@ -41,7 +41,10 @@ def _engine_for(pid: int):
     settings = get_settings()
     if settings.engine_noop:
         return NoopEngine(settings.engine_noop_delay_ms)
-    return Engine(ModelZoo(settings.models_dir, settings.model_store_uri), settings.device, settings.precision)
+    from upscaler.metrics import MODEL_LOAD_SECONDS
+
+    return Engine(ModelZoo(settings.models_dir, settings.model_store_uri), settings.device, settings.precision,
+                  on_model_loaded=lambda model, seconds: MODEL_LOAD_SECONDS.labels(model).set(seconds))
 
 
 def engine():

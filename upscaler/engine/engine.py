@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Literal
 
@@ -55,6 +56,9 @@ class Engine:
     zoo: ModelZoo
     device_name: str = "auto"
     precision: str = "auto"
+    # Called with (model, seconds) after a model is loaded: lets a worker report load times
+    # without the engine knowing about any metrics system.
+    on_model_loaded: Callable[[str, float], None] | None = None
     _networks: dict[str, Network] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -70,6 +74,7 @@ class Engine:
         with self._lock:
             net = self._networks.get(model)
             if net is None:
+                started = time.perf_counter()
                 info, state = self.zoo.load(model)
                 start_precision = "fp32" if self.precision == "auto" else self.precision
                 net = Network(info.name, info.spec, state, self.device, start_precision)
@@ -78,6 +83,8 @@ class Engine:
                 log.info("loaded %s (%s, x%d) on %s in %s", info.name, info.spec.arch, net.scale,
                          self.device, net.precision)
                 self._networks[model] = net
+                if self.on_model_loaded:
+                    self.on_model_loaded(model, time.perf_counter() - started)
             return net
 
     def upscale(self, pixels: np.ndarray, options: UpscaleOptions = UpscaleOptions(),

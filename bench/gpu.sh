@@ -8,16 +8,8 @@
 # (stock PyTorch image, no registry) run bench/gpu_prepare.sh here first and carry .gpu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONUNBUFFERED=1
-if [ -x .venv/bin/python ]; then
-    PY=.venv/bin/python
-else
-    PY=python3
-    [ -d .gpu/wheels ] || { echo "no .venv and no .gpu/: run bench/gpu_prepare.sh first" >&2; exit 1; }
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/gpu-site .gpu/wheels/*.whl
-    export PYTHONPATH="/tmp/gpu-site:$PWD/.gpu/site:$PWD"
-fi
-export UPSCALER_DATA_DIR=${UPSCALER_DATA_DIR:-/tmp/upscaler-gpu-data}
+# shellcheck source=bench/gpu_env.sh
+source bench/gpu_env.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 $PY -c 'import torch; assert torch.cuda.is_available(), "no CUDA device"; print(torch.__version__, torch.cuda.get_device_name(0))'
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import boto3
 import psycopg
-import pytest
 import requests
 import yaml
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.training_helpers import random_vgg_file, source_images, tiny_overrides
-from training.config import PRESETS, TrainConfig, differences, merge, preset
+from training.config import PRESETS, TrainConfig, differences, preset
 from training.degradations import Degrader, sample_kernels
 from training.discriminators import MultiScaleDiscriminator, build_discriminator
 from training.losses import PerceptualLoss

@@ -7,7 +7,6 @@ not tell which of its simultaneous changes helped. Unknown keys are an error, ne
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -199,4 +198,3 @@ def differences(a: dict[str, Any], b: dict[str, Any], path: str = "") -> list[tu
     return out
 
 
-__all__ = ["TrainConfig", "PRESETS", "preset", "merge", "from_json", "differences", "load_file", "dataclasses"]

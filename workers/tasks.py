@@ -18,6 +18,16 @@ from workers.jobs import fail_unexpected, run_job
 log = logging.getLogger(__name__)
 
 
+def parse_id(value: object, what: str) -> uuid.UUID | None:
+    """The id a message carries; None (logged) for a malformed message, which is then dropped:
+    retrying cannot make it valid."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        log.error("rejected malformed task message: %s %r is not a UUID", what, value)
+        return None
+
+
 def backoff_seconds(retries: int, base: float = 2.0, cap: float = 120.0) -> float:
     """Exponential backoff with full jitter: spreads retries of many workers after an outage."""
     return random.uniform(0, min(cap, base * 2**retries))
@@ -26,11 +36,8 @@ def backoff_seconds(retries: int, base: float = 2.0, cap: float = 120.0) -> floa
 @app.task(name=UPSCALE_TASK, bind=True, max_retries=None, soft_time_limit=get_settings().job_soft_time_limit,
           time_limit=get_settings().job_time_limit)
 def upscale_job(self, job_id: str) -> str:
-    try:
-        job_uuid = uuid.UUID(str(job_id))
-    except ValueError:
-        # A malformed message is acknowledged and dropped: retrying cannot make it valid.
-        log.error("rejected malformed task message: job id %r is not a UUID", job_id)
+    job_uuid = parse_id(job_id, "job id")
+    if job_uuid is None:
         return "rejected"
     worker = f"{self.request.hostname or runtime.worker_name()}:{runtime.worker_name().split(':')[-1]}"
     try:

@@ -21,10 +21,10 @@ def enqueue_segment(run_id: uuid.UUID) -> None:
 def train_segment(self, run_id: str) -> str:
     from training.service import run_segment
 
-    try:
-        run_uuid = uuid.UUID(str(run_id))
-    except ValueError:
-        log.error("rejected malformed training message: %r is not a run id", run_id)
+    from workers.tasks import parse_id
+
+    run_uuid = parse_id(run_id, "training run id")
+    if run_uuid is None:
         return "rejected"
     worker = f"{self.request.hostname or 'worker'}:{runtime.worker_name().split(':')[-1]}"
     try:

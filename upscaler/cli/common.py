@@ -29,3 +29,20 @@ def zoo() -> ModelZoo:
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+def fail(message: str):
+    """An error line on stderr and exit status 1 (raise the result)."""
+    import typer
+
+    err_console.print(f"[red]error:[/] {message}")
+    return typer.Exit(1)
+
+
+def ensure_schema() -> None:
+    """The embedded SQLite database migrates itself; a server database is migrated by operators
+    (`upscaler db upgrade`, the deploy's migration step)."""
+    if settings().database_url is None:
+        from db.migrate import upgrade
+
+        upgrade()

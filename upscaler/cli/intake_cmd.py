@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from upscaler.cli.common import JSON_HELP, err_console, out_console, print_json
+from upscaler.cli.common import JSON_HELP, ensure_schema, err_console, out_console, print_json
 from upscaler.errors import UpscalerError
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, get_settings
 from upscaler.zoo.registry import DEFAULT_MODEL
@@ -15,12 +15,6 @@ from upscaler.zoo.registry import DEFAULT_MODEL
 watch_app = typer.Typer(help="Watched S3 inboxes, upscaled every night (and on S3 events).", no_args_is_help=True)
 events_app = typer.Typer(help="S3 event notifications (via SQS) become jobs.", no_args_is_help=True)
 
-
-def _ensure_schema() -> None:
-    if get_settings().database_url is None:
-        from db.migrate import upgrade
-
-        upgrade()
 
 
 @watch_app.command("add")
@@ -40,7 +34,7 @@ def watch_add(
     from producer.intake import add_watch
     from upscaler.jobspec import JobParams
 
-    _ensure_schema()
+    ensure_schema()
     try:
         add_watch(name, source, output, model, JobParams(tile=tile, tile_pad=tile_pad, format=fmt, quality=quality,
                                                              seamless=seamless, preserve_color=preserve_color))
@@ -58,7 +52,7 @@ def watch_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] 
     from db.session import session_scope
     from producer.intake import list_watches
 
-    _ensure_schema()
+    ensure_schema()
     with session_scope() as session:
         rows = [{"name": w.name, "source": w.source_prefix, "output": w.output_prefix, "model": w.model,
                  "params": w.params, "enabled": w.enabled} for w in list_watches(session)]
@@ -76,7 +70,7 @@ def watch_remove(name: Annotated[str, typer.Argument(help="The watch to stop.")]
     """Stop watching an inbox (its batches and jobs stay)."""
     from producer.intake import remove_watch
 
-    _ensure_schema()
+    ensure_schema()
     if not remove_watch(name):
         err_console.print(f"[red]error:[/] no watch named {name!r}")
         raise typer.Exit(1)
@@ -88,7 +82,7 @@ def watch_scan(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] 
     """Run the nightly scan now (what the scheduler does at UPSCALER_NIGHTLY_CRON)."""
     from producer.intake import scan_all
 
-    _ensure_schema()
+    ensure_schema()
     results = [{"watch": r.watch, "batch_id": str(r.batch_id) if r.batch_id else None, "created": r.created}
                for r in scan_all()]
     if as_json:
@@ -109,7 +103,7 @@ def events_consume(
     """Long-poll the queue; create jobs for new images in watched inboxes."""
     from producer.events import EventConsumer
 
-    _ensure_schema()
+    ensure_schema()
     consumer = EventConsumer(queue_url, dead_letter_url=dead_letter_url, max_receives=max_receives)
     stats = consumer.run(wait_seconds=1 if until_idle else 20, stop_when_idle=until_idle)
     result = {"messages": stats.messages, "jobs_created": stats.jobs_created, "ignored": stats.ignored,

@@ -13,17 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.markup import escape
 from rich.table import Table
 
-from upscaler.cli.common import JSON_HELP, err_console, out_console, print_json
+from upscaler.cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json
 from upscaler.errors import UpscalerError
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, get_settings
 from upscaler.zoo.registry import DEFAULT_MODEL
 
 POLL_SECONDS = 1.0
 
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {message}")
-    return typer.Exit(1)
 
 
 def _summary(batch_id: uuid.UUID):
@@ -86,12 +82,12 @@ def submit(
                            seamless=seamless, preserve_color=preserve_color)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    _ensure_schema()
+    ensure_schema()
     try:
         result = create_batch(list(sources or []), output, manifest=manifest, model=model, params=params,
                               name=name, dry_run=dry_run)
     except UpscalerError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     report = result.to_json() | {"dry_run": dry_run}
     if not as_json:
         verb = "would create" if dry_run else "created"
@@ -118,14 +114,6 @@ def submit(
         print_json(report)
 
 
-def _ensure_schema() -> None:
-    """The embedded SQLite database migrates itself; a server database is migrated by operators."""
-    settings = get_settings()
-    if settings.database_url is None:
-        from db.migrate import upgrade
-
-        upgrade()
-
 
 def _print_summary(summary) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in summary.counts.items() if v)
@@ -149,12 +137,12 @@ def status(
     from db.queries import recent_batches, resolve_batch, summarize
     from db.session import session_scope
 
-    _ensure_schema()
+    ensure_schema()
     with session_scope() as session:
         if batch:
             found = resolve_batch(session, batch)
             if found is None:
-                raise _fail(f"no batch {batch!r}")
+                raise fail(f"no batch {batch!r}")
             summaries = [summarize(session, found)]
         else:
             summaries = [summarize(session, b, failure_limit=0) for b in recent_batches(session)]
@@ -181,11 +169,11 @@ def retry(
     from db.session import session_scope
     from producer.enqueue import enqueue
 
-    _ensure_schema()
+    ensure_schema()
     with session_scope() as session:
         found = resolve_batch(session, batch)
         if found is None:
-            raise _fail(f"no batch {batch!r}")
+            raise fail(f"no batch {batch!r}")
         ids = transitions.requeue_failed(session, found.id)
     enqueue(ids)
     if as_json:

@@ -10,16 +10,12 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from upscaler.cli.common import JSON_HELP, err_console, out_console, print_json
+from upscaler.cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json
 from upscaler.errors import UpscalerError
 from upscaler.settings import get_settings
 
 app = typer.Typer(help="Two-stage training (Real-ESRNet, then A-ESRGAN) on the training queue.", no_args_is_help=True)
 
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {message}")
-    return typer.Exit(1)
 
 
 def _run_row(run) -> dict:
@@ -58,7 +54,7 @@ def prepare_cmd(
         report = prepare(source, output, crop=crop, step=step,
                          threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
     except UpscalerError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if as_json:
         print_json(report.to_json())
     else:
@@ -80,7 +76,7 @@ def submit_cmd(
     from training.config import load_file, preset as make_preset
     from training.service import create_run
 
-    _ensure_schema()
+    ensure_schema()
     try:
         overrides = load_file(config) if config else {}
         overrides["data"] = str(data.resolve())
@@ -123,12 +119,6 @@ def _wait(run_id: uuid.UUID) -> None:
         time.sleep(1.0)
 
 
-def _ensure_schema() -> None:
-    if get_settings().database_url is None:
-        from db.migrate import upgrade
-
-        upgrade()
-
 
 @app.command("status")
 def status_cmd(
@@ -141,12 +131,12 @@ def status_cmd(
     from db.models import TrainingRun
     from db.session import session_scope
 
-    _ensure_schema()
+    ensure_schema()
     with session_scope() as session:
         if run:
             found = _find_run(session, run)
             if found is None:
-                raise _fail(f"no training run {run!r}")
+                raise fail(f"no training run {run!r}")
             rows = [_run_row(found)]
         else:
             rows = [_run_row(r) for r in session.scalars(select(TrainingRun).order_by(TrainingRun.created_at.desc()))]
@@ -171,11 +161,11 @@ def compare_cmd(
     from db.session import session_scope
     from training.config import differences
 
-    _ensure_schema()
+    ensure_schema()
     with session_scope() as session:
         a, b = _find_run(session, run_a), _find_run(session, run_b)
         if a is None or b is None:
-            raise _fail(f"no training run {run_a if a is None else run_b!r}")
+            raise fail(f"no training run {run_a if a is None else run_b!r}")
         diff = differences(a.config, b.config)
         result = {"a": _run_row(a), "b": _run_row(b),
                   "config_differences": [{"key": k, "a": va, "b": vb} for k, va, vb in diff]}
@@ -204,16 +194,16 @@ def export_cmd(
     from db.session import session_scope
     from training.service import export_run
 
-    _ensure_schema()
+    ensure_schema()
     with session_scope() as session:
         found = _find_run(session, run)
         if found is None:
-            raise _fail(f"no training run {run!r}")
+            raise fail(f"no training run {run!r}")
         run_id = found.id
     try:
         result = export_run(run_id, name)
     except UpscalerError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if as_json:
         print_json(result)
     else:

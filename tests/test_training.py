@@ -157,3 +157,9 @@ def test_bf16_mixed_precision_step(dataset: Path, tmp_path: Path) -> None:
                                                     loss={"vgg_weights": str(random_vgg_file(tmp_path / "v.pth"))}))
     losses = Trainer(config, tmp_path / "run").step()
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values()) and "l_g_gan" in losses
+
+
+def test_validation_reports_niqe_on_full_size_crops(dataset: Path, tmp_path: Path) -> None:
+    config = preset("esrnet", tiny_overrides(1, 1, 1, data=str(dataset), gt_size=192, validate_pairs=1, pool_size=0))
+    metrics = Trainer(config, tmp_path / "run").validate()
+    assert {"psnr", "ssim", "niqe"} <= set(metrics) and metrics["niqe"] > 0

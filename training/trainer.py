@@ -192,16 +192,27 @@ class Trainer:
     # -- validation ------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        from upscaler.quality import ssim_y
+        """PSNR and SSIM (Y) of the EMA generator on the held-back pairs, and NIQE where the
+        outputs are large enough for it (>= 192 px: its statistics need several 96 px patches)."""
+        from upscaler.quality import niqe, ssim_y
 
-        psnrs, ssims = [], []
+        psnrs, ssims, niqes = [], [], []
         for lq, gt in self.val_pairs:
             sr = self.net_g_ema(lq.to(self.device)).clamp(0, 1).cpu()
             a, b = sr[0].permute(1, 2, 0).numpy(), gt[0].permute(1, 2, 0).numpy()
             psnrs.append(psnr(a, b))
             ssims.append(ssim_y(a, b))
+            if min(a.shape[:2]) >= 192:
+                bgr = np.ascontiguousarray(np.rint(a[:, :, ::-1] * 255).astype(np.uint8))
+                try:
+                    niqes.append(niqe(bgr))
+                except np.linalg.LinAlgError:  # a flat output: no score rather than a failed run
+                    pass
         finite = [p for p in psnrs if math.isfinite(p)]
-        return {"psnr": float(np.mean(finite)) if finite else math.inf, "ssim": float(np.mean(ssims))}
+        metrics = {"psnr": float(np.mean(finite)) if finite else math.inf, "ssim": float(np.mean(ssims))}
+        if niqes:
+            metrics["niqe"] = float(np.mean(niqes))
+        return metrics
 
     # -- the loop ---------------------------------------------------------------------------------
     def train_until(self, target: int, on_progress: Callable[[Progress], None] | None = None,

@@ -105,7 +105,6 @@ class Engine:
         alpha = pixels[:, :, 3] if pixels.ndim == 3 and pixels.shape[2] == 4 else None
         out = np.empty((height * s, width * s) + pixels.shape[2:], dtype=pixels.dtype)
 
-        rgb = _to_rgb_float(color, maxval)
         tiles_total = TilePlan.for_image(height, width, options.tile, options.tile_pad).count
         passes = 2 if alpha is not None and options.alpha == "model" else 1
         done = [0]
@@ -122,16 +121,14 @@ class Engine:
             else:
                 target[:, :, :3] = _quantize(rows[:, :, ::-1], maxval)
 
-        self._run_tiled(net, rgb, options, write_color, report)
-        del rgb
+        self._run_tiled(net, color, maxval, options, write_color, report)
         if alpha is not None:
             if options.alpha == "model":
-                alpha_rgb = np.repeat((alpha.astype(np.float32) / maxval)[:, :, None], 3, axis=2)
 
                 def write_alpha(top: int, rows: np.ndarray) -> None:
                     out[top : top + rows.shape[0], :, 3] = _quantize(rows.mean(axis=2), maxval)
 
-                self._run_tiled(net, alpha_rgb, options, write_alpha, report)
+                self._run_tiled(net, alpha, maxval, options, write_alpha, report)
             else:
                 out[:, :, 3] = cv2.resize(alpha, (width * s, height * s), interpolation=cv2.INTER_CUBIC)
         if options.preserve_color:
@@ -156,9 +153,11 @@ class Engine:
             out = cv2.resize(out, size, interpolation=cv2.INTER_AREA if options.outscale < s else cv2.INTER_LANCZOS4)
         return np.ascontiguousarray(out)
 
-    def _run_tiled(self, net: Network, rgb: np.ndarray, options: UpscaleOptions,
+    def _run_tiled(self, net: Network, source: np.ndarray, maxval: float, options: UpscaleOptions,
                    write_rows: Callable[[int, np.ndarray], None], report: Callable[[int], None]) -> None:
-        height, width = rgb.shape[:2]
+        """``source``: the 8/16-bit gray or BGR pixels; each window is made float RGB only when its
+        batch runs, so the host never holds a float copy of the whole input next to the output."""
+        height, width = source.shape[:2]
         plan = TilePlan.for_image(height, width, options.tile, options.tile_pad)
         assembler = RowAssembler(plan, net.scale, 3, write_rows)
         batch_size = options.batch_size or tile_batch_size(
@@ -168,7 +167,7 @@ class Engine:
         win_h, win_w = plan.rows.window, plan.cols.window
         for first in range(0, len(tiles), batch_size):
             batch = tiles[first : first + batch_size]
-            stack = np.stack([rgb[t.y : t.y + win_h, t.x : t.x + win_w] for t in batch])
+            stack = np.stack([_to_rgb_float(source[t.y : t.y + win_h, t.x : t.x + win_w], maxval) for t in batch])
             outputs = net.run(stack)
             for tile, output in zip(batch, outputs):
                 assembler.add(tile, output)

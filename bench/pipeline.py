@@ -1,154 +1,220 @@
-"""Per-job overhead of the queue + SQL + S3 path against the engine alone, in one run.
+"""One worker's end-to-end throughput against the engine alone, on the same images, in one run.
 
-    .venv/bin/python bench/pipeline.py [--jobs 60] [--size 64]
+    .venv/bin/python bench/pipeline.py [--jobs 40] [--size 160] [--model realesr-animevideov3]
+    .venv/bin/python bench/pipeline.py --device cuda --model realesrgan-x4plus --jobs 50 --size 512
 
-Real services: Redis (db 12), PostgreSQL (a throwaway schema in database `test`), moto in
-server mode as the S3 endpoint, and one `upscaler worker` process; the compact model on small
-images so that the overhead is visible. The engine-only loop runs the same decode, infer and
-encode on the same bytes in this process. Overhead per job = median time between consecutive
-job starts on the one worker (its cycle) minus the engine-only median; the jobs table's own
-per-stage timings say where the time goes.
+Real services (bench/stack.py): Redis, PostgreSQL, moto in server mode as S3, one `upscaler
+worker` process keeping ``--jobs-in-flight`` jobs at once. The engine-only loop runs decode,
+infer and encode of the same bytes one after another in this process: what a worker would do
+with nothing else to wait for. The worker's throughput is counted from submission to the last
+job finished; the jobs table's per-stage timings say where each job's time went.
+
+On CPU the "device" is the processor itself: both runs give torch ``--torch-threads`` threads
+(default 1 of this machine's 2 cores), which leaves the other core to play the host, as a GPU
+machine's CPU is apart from its GPU. Prints BENCH-START / BENCH-END around the measured batch
+(bench/gpu_busy.py samples the GPU between them).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import boto3
-import redis
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import write_section  # noqa: E402
-from tests.conftest import texture  # noqa: E402
-from tests.services import create_pg_schema, drop_pg_schema, free_port, service_env, start_worker, wait_for  # noqa: E402
-from db.models import Job, JobStatus  # noqa: E402
-from db.session import session_scope  # noqa: E402
-from sqlalchemy import select  # noqa: E402
+from tests.textures import texture  # noqa: E402
 
-MODEL = "realesr-animevideov3"
-REDIS_DB = 12
+STAGES = ("download", "decode", "wait", "infer", "encode", "upload")
+
+
+def engine_loop(images: dict[str, bytes], model: str, device: str) -> list[float]:
+    """Seconds per image of decode + infer + encode, one after another, after a warm-up."""
+    from upscaler.engine import Engine
+    from upscaler.jobspec import JobParams
+    from upscaler.processing import OutputOptions, limits_from, process_image
+    from upscaler.settings import get_settings
+    from upscaler.zoo.registry import ModelZoo
+
+    settings = get_settings()
+    engine = Engine(ModelZoo(settings.models_dir), device, settings.precision)
+    options = JobParams().upscale_options(model)
+    limits = limits_from(settings)
+    first = next(iter(images.values()))
+    process_image(engine, first, "warm-up", options, OutputOptions("png"), limits)
+    seconds = []
+    for key, data in images.items():
+        start = time.perf_counter()
+        process_image(engine, data, key, options, OutputOptions("png"), limits)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def run_on_services(images: dict[str, bytes], args):
+    from bench.stack import bench_stack  # Redis, PostgreSQL and S3 clients: not on the embedded path
+
+    with bench_stack("bench") as stack:
+        stack.upload(images)
+        stack.upload({"warm-up/0.png": next(iter(images.values()))})
+        engine_seconds = engine_loop(images, args.model, args.device)
+        worker_settings = {"device": args.device, "torch_threads": str(args.torch_threads if args.device == "cpu" else 0)}
+        stack.start_workers(1, worker_jobs_in_flight=str(args.jobs_in_flight), **worker_settings)
+        stack.run_batch("warm-up/", "warm-up-out/", args.model)  # model load and calibration, not measured
+        print("BENCH-START", flush=True)
+        jobs, wall = stack.run_batch("in/", "out/", args.model)
+        print("BENCH-END", flush=True)
+        serial = None
+        if args.jobs_in_flight > 1 and not args.skip_serial:
+            # The same worker holding one job at a time: what the overlap is worth.
+            stack.stop_workers()
+            stack.start_workers(1, worker_jobs_in_flight="1", **worker_settings)
+            stack.run_batch("warm-up/", "warm-up-serial/", args.model)
+            serial = stack.run_batch("in/", "out-serial/", args.model)[1]
+    return jobs, wall, engine_seconds, serial
+
+
+def run_embedded(images: dict[str, bytes], args):
+    """The embedded default instead of the services: SQLite, local folders, jobs run in this
+    process (as many in flight): for machines without Redis and PostgreSQL (the lent GPUs)."""
+    import os
+    import tempfile
+
+    from upscaler.settings import get_settings
+
+    work = Path(tempfile.mkdtemp(prefix="upscaler-pipeline-"))
+    for key, data in {**images, "warm-up/0.png": next(iter(images.values()))}.items():
+        (work / key).parent.mkdir(parents=True, exist_ok=True)
+        (work / key).write_bytes(data)
+    models = Path(os.environ.get("UPSCALER_DATA_DIR", get_settings().data_dir)) / "models"
+    (work / "state").mkdir()
+    if models.is_dir():
+        (work / "state" / "models").symlink_to(models, target_is_directory=True)
+    for key in ("UPSCALER_DATABASE_URL", "UPSCALER_BROKER_URL"):
+        os.environ.pop(key, None)
+    os.environ.update(UPSCALER_DATA_DIR=str(work / "state"), UPSCALER_WORKER_JOBS_IN_FLIGHT=str(args.jobs_in_flight))
+    get_settings.cache_clear()
+    from sqlalchemy import select
+
+    from db.migrate import upgrade
+    from db.models import Job
+    from db.session import session_scope
+    from producer.enqueue import enqueue
+    from producer.submit import create_batch
+
+    upgrade()
+    engine_seconds = engine_loop(images, args.model, args.device)
+
+    def run(folder: str, output: str):
+        start = time.perf_counter()
+        batch = create_batch([str(work / folder)], str(work / output), model=args.model)
+        enqueue(batch.job_ids)
+        wall = time.perf_counter() - start
+        with session_scope() as session:
+            return list(session.scalars(select(Job).where(Job.batch_id == batch.batch_id))), wall
+
+    run("warm-up", "warm-up-out")
+    print("BENCH-START", flush=True)
+    jobs, wall = run("in", "out")
+    print("BENCH-END", flush=True)
+    return jobs, wall, engine_seconds, None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=60)
-    parser.add_argument("--size", type=int, default=64, help="input edge in pixels")
-    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--jobs", type=int, default=40)
+    parser.add_argument("--size", type=int, default=160, help="input edge in pixels")
+    parser.add_argument("--model", default="realesr-animevideov3")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--jobs-in-flight", type=int, default=3)
+    parser.add_argument("--torch-threads", type=int, default=1, help="CPU only; 0 = torch's default")
+    parser.add_argument("--embedded", action="store_true",
+                        help="no Redis/PostgreSQL/S3: SQLite, local folders, jobs run in this process")
+    parser.add_argument("--skip-serial", action="store_true", help="skip the one-job-at-a-time comparison run")
+    parser.add_argument("--json-out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--no-write", action="store_true", help="do not touch bench/RESULTS.md")
     args = parser.parse_args()
 
-    from moto.server import ThreadedMotoServer
+    import os
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        os.environ.setdefault(key, value)
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    schema, pg_url = create_pg_schema("bench")
-    redis.Redis(db=REDIS_DB).flushdb()
-    data_dir = Path(os.environ.get("UPSCALER_DATA_DIR", Path.home() / ".local/share/material-upscaler"))
-    settings = dict(database_url=pg_url, broker_url=f"redis://127.0.0.1:6379/{REDIS_DB}", s3_endpoint_url=endpoint)
-    env = service_env(data_dir, **settings)
-    os.environ.update({k: v for k, v in env.items() if k.startswith("UPSCALER_")})
-    log_dir = Path("/tmp") / f"upscaler-bench-{schema}"
-    log_dir.mkdir()
-    worker = None
-    try:
-        from db.migrate import upgrade
-        from upscaler.images import encode
+    os.environ["UPSCALER_DEVICE"] = args.device
+    if args.device == "cpu" and args.torch_threads:
+        import torch
 
-        upgrade(pg_url)
-        s3 = boto3.client("s3", endpoint_url=endpoint)
-        s3.create_bucket(Bucket="bench")
-        images = {f"in/{i:04d}.png": encode(texture(args.size, args.size, seed=i), "png") for i in range(args.jobs)}
-        for key, data in images.items():
-            s3.put_object(Bucket="bench", Key=key, Body=data)
+        torch.set_num_threads(args.torch_threads)
+        os.environ["UPSCALER_TORCH_THREADS"] = str(args.torch_threads)
+    from upscaler.images import encode
 
-        # Engine alone, same bytes, same code path as the worker's (decode, infer, encode).
-        from upscaler.engine import Engine
-        from upscaler.jobspec import JobParams
-        from upscaler.processing import OutputOptions, limits_from, process_image
-        from upscaler.settings import get_settings
-        from upscaler.zoo.registry import ModelZoo
+    images = {f"in/{i:04d}.png": encode(texture(args.size, args.size, seed=i), "png") for i in range(args.jobs)}
+    if args.embedded:
+        jobs, wall, engine_seconds, serial = run_embedded(images, args)
+    else:
+        jobs, wall, engine_seconds, serial = run_on_services(images, args)
 
-        engine = Engine(ModelZoo(get_settings().models_dir), "cpu", get_settings().precision)
-        options = JobParams().upscale_options(MODEL)
-        limits = limits_from(get_settings())
-        process_image(engine, images["in/0000.png"], "warm-up", options, OutputOptions("png"), limits)
-        engine_ms = []
-        for key, data in images.items():
-            start = time.perf_counter()
-            process_image(engine, data, key, options, OutputOptions("png"), limits)
-            engine_ms.append((time.perf_counter() - start) * 1000)
-
-        # The pipeline: one worker process, jobs created and enqueued like `upscaler submit`.
-        worker = start_worker(env, log_dir)
-        from producer.enqueue import enqueue
-        from producer.submit import create_batch
-
-        # One job first, so the worker's model load and calibration are not in the measurement.
-        warm = create_batch(["s3://bench/in/"], "s3://bench/warm/", model=MODEL)
-        enqueue(warm.job_ids[:1])
-        wait_for(lambda: any(j.status == JobStatus.succeeded for j in _jobs(warm.batch_id)), 120, "warm-up job")
-
-        def finished(batch_id) -> list[Job] | None:
-            jobs = _jobs(batch_id)
-            return jobs if all(j.status in (JobStatus.succeeded, JobStatus.failed) for j in jobs) else None
-
-        start = time.perf_counter()
-        result = create_batch(["s3://bench/in/"], "s3://bench/out/", model=MODEL)
-        enqueue(result.job_ids)
-        jobs = wait_for(lambda: finished(result.batch_id), 600, "the batch", interval=0.05)
-        wall = time.perf_counter() - start
-    finally:
-        if worker:
-            worker.stop()
-        moto.stop()
-        drop_pg_schema(schema, pg_url)
-        redis.Redis(db=REDIS_DB).flushdb()
-
-    assert all(j.status == JobStatus.succeeded for j in jobs), "some jobs failed"
-    jobs.sort(key=lambda j: j.started_at)
-    cycles = [(b.started_at - a.started_at).total_seconds() * 1000 for a, b in zip(jobs, jobs[1:])]
-    gaps = [(b.started_at - a.finished_at).total_seconds() * 1000 for a, b in zip(jobs, jobs[1:])]
-    in_worker = [(j.finished_at - j.started_at).total_seconds() * 1000 for j in jobs]
-    stage = {s: statistics.median(getattr(j, f"{s}_ms") for j in jobs) for s in ("download", "decode", "infer", "encode", "upload")}
-    engine_median = statistics.median(engine_ms)
-    overhead = statistics.median(cycles) - engine_median
-    engine_stages = stage["decode"] + stage["infer"] + stage["encode"]
-    in_worker_other = statistics.median(in_worker) - sum(stage.values())
-    lines = [
-        f"{args.jobs} jobs of {args.size}x{args.size} PNG, model {MODEL}, one worker process (concurrency 1).",
-        "",
-        "| measure | median ms per job |",
-        "|---|---|",
-        f"| engine alone (decode + infer + encode, in-process loop) | {engine_median:.1f} |",
-        f"| pipeline cycle (start of job N to start of job N+1 on the worker) | {statistics.median(cycles):.1f} |",
-        f"| **overhead per job** (cycle - engine alone) | **{overhead:.1f}** |",
-        f"| - of it: S3 download (moto over HTTP) | {stage['download']:.1f} |",
-        f"| - of it: S3 upload with metadata | {stage['upload']:.1f} |",
-        f"| - of it: SQL claim + succeed, bookkeeping inside the task | {in_worker_other:.1f} |",
-        f"| - of it: broker gap (job N finished to job N+1 started: ack, delivery, prefetch) | {statistics.median(gaps):.1f} |",
-        f"| engine stages as timed inside the worker (decode + infer + encode) | {engine_stages:.1f} |",
-        "",
-        f"Throughput: {args.jobs / wall:.1f} jobs/s end to end (submit to last finished, {wall:.1f} s); "
-        f"engine alone {1000 / engine_median:.1f} images/s. Target: overhead <= 50 ms per job.",
-    ]
-    body = "\n".join(lines)
+    figures = summarise(jobs, wall, engine_seconds)
+    figures["serial_jobs_per_s"] = len(jobs) / serial if serial else None
+    body = report(figures, args)
     print(body)
+    if args.json_out:
+        args.json_out.write_text(json.dumps(figures, indent=2))
     if not args.no_write:
-        write_section("Pipeline overhead per job (CPU, compact model)", body + "\n\nCommand: `.venv/bin/python bench/pipeline.py`")
+        title = "Pipeline throughput, one worker (CPU, compact model)" if args.device == "cpu" else \
+            f"Pipeline throughput, one worker ({args.device}, {args.model})"
+        command = " ".join(sys.argv[1:])
+        write_section(title, body + f"\n\nCommand: `.venv/bin/python bench/pipeline.py {command}`")
 
 
-def _jobs(batch_id) -> list[Job]:
-    with session_scope() as session:
-        return list(session.scalars(select(Job).where(Job.batch_id == batch_id)))
+def summarise(jobs: list, wall: float, engine_seconds: list[float]) -> dict:
+    jobs = sorted(jobs, key=lambda j: j.started_at)
+    window = (max(j.finished_at for j in jobs) - jobs[0].started_at).total_seconds()
+    engine_rate = len(engine_seconds) / sum(engine_seconds)
+    return {
+        "jobs": len(jobs),
+        "engine_images_per_s": engine_rate,
+        "pipeline_jobs_per_s": len(jobs) / wall,
+        "pipeline_jobs_per_s_in_worker": len(jobs) / window,
+        "ratio": len(jobs) / wall / engine_rate,
+        "wall_s": wall,
+        "device_busy": sum(j.infer_ms for j in jobs) / 1000 / window,
+        "stage_median_ms": {s: statistics.median(getattr(j, f"{s}_ms") for j in jobs) for s in STAGES},
+        "engine_median_ms": statistics.median(engine_seconds) * 1000,
+        "in_worker_median_ms": statistics.median((j.finished_at - j.started_at).total_seconds() * 1000 for j in jobs),
+    }
+
+
+def report(f: dict, args) -> str:
+    stage = f["stage_median_ms"]
+    threads = f", torch {args.torch_threads} thread(s)" if args.device == "cpu" else ""
+    lines = [
+        f"{f['jobs']} jobs of {args.size}x{args.size} PNG in, PNG out; model {args.model} on {args.device}{threads}; "
+        f"{'the embedded in-process worker' if args.embedded else 'one worker process'} with "
+        f"{args.jobs_in_flight} jobs in flight.",
+        "",
+        "| run | images/s | vs engine alone |",
+        "|---|---|---|",
+        f"| engine alone (decode, infer, encode one after another, in-process) | {f['engine_images_per_s']:.2f} | 1.00 |",
+        f"| **pipeline: submit to last job finished** (S3 in, SQL, Redis, S3 out) | **{f['pipeline_jobs_per_s']:.2f}** "
+        f"| **{f['ratio']:.2f}** |",
+        f"| pipeline: first job started to last finished, in the worker | {f['pipeline_jobs_per_s_in_worker']:.2f} "
+        f"| {f['pipeline_jobs_per_s_in_worker'] / f['engine_images_per_s']:.2f} |",
+    ]
+    if f.get("serial_jobs_per_s"):
+        lines.append(f"| same worker, one job at a time (no overlap) | {f['serial_jobs_per_s']:.2f} "
+                     f"| {f['serial_jobs_per_s'] / f['engine_images_per_s']:.2f} |")
+    lines += [
+        "",
+        "Per-stage medians from the jobs table (ms per job; stages of different jobs overlap):",
+        "",
+        "| " + " | ".join(STAGES) + " | in worker | engine alone |",
+        "|" + "---|" * (len(STAGES) + 2),
+        "| " + " | ".join(f"{stage[s]:.0f}" for s in STAGES) + f" | {f['in_worker_median_ms']:.0f} | {f['engine_median_ms']:.0f} |",
+        "",
+        f"Device busy (sum of infer over the worker's window): {f['device_busy']:.0%}. "
+        "Target: pipeline >= 90% of the engine alone.",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,7 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
     download_ms: Mapped[int | None] = mapped_column(Integer)
     decode_ms: Mapped[int | None] = mapped_column(Integer)
+    wait_ms: Mapped[int | None] = mapped_column(Integer)     # decoded, waiting for the device
     infer_ms: Mapped[int | None] = mapped_column(Integer)
     encode_ms: Mapped[int | None] = mapped_column(Integer)
     upload_ms: Mapped[int | None] = mapped_column(Integer)

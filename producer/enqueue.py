@@ -1,6 +1,6 @@
 """Hand job ids to the workers: the Celery ``gpu`` queue, or the in-process worker.
 
-With no broker configured (the embedded default) the jobs run right here, one after another,
+With no broker configured (the embedded default) the jobs run right here, a few at a time,
 through the same :func:`workers.jobs.run_job` a Celery worker uses.
 """
 
@@ -36,21 +36,32 @@ def enqueue(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], No
 
 
 def run_in_process(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], None] | None = None) -> None:
+    """Run the jobs here, ``UPSCALER_WORKER_JOBS_IN_FLIGHT`` at a time, as a GPU worker does:
+    one on the device while the others read, decode, encode and write."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from workers import runtime
+
+    worker = f"in-process:{runtime.worker_name()}"
+    with ThreadPoolExecutor(get_settings().worker_jobs_in_flight, thread_name_prefix="job") as pool:
+        running = {pool.submit(_run_with_retries, job_id, worker): job_id for job_id in job_ids}
+        for done in as_completed(running):
+            if on_done:
+                on_done(running[done], done.result())
+
+
+def _run_with_retries(job_id: uuid.UUID, worker: str) -> str:
     from workers import runtime
     from workers.jobs import fail_unexpected, run_job
     from workers.tasks import backoff_seconds
 
-    retries = get_settings().transient_retries
-    for job_id in job_ids:
-        for attempt in range(retries + 1):
-            try:
-                outcome = run_job(job_id, runtime.engine(), runtime.storage(), f"in-process:{runtime.worker_name()}").value
-                break
-            except TransientError as exc:
-                if attempt == retries:
-                    fail_unexpected(job_id, "transient_exhausted", f"gave up after {retries} retries: {exc}")
-                    outcome = "failed"
-                else:
-                    time.sleep(backoff_seconds(attempt, base=0.5, cap=10))
-        if on_done:
-            on_done(job_id, outcome)
+    retries, attempt = get_settings().transient_retries, 0
+    while True:
+        try:
+            return run_job(job_id, runtime.engine(), runtime.storage(), worker).value
+        except TransientError as exc:
+            if attempt == retries:
+                fail_unexpected(job_id, "transient_exhausted", f"gave up after {retries} retries: {exc}")
+                return "failed"
+            time.sleep(backoff_seconds(attempt, base=0.5, cap=10))
+            attempt += 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -15,6 +14,7 @@ from upscaler.zoo.archs import ArchSpec, build
 from upscaler.zoo.registry import ModelZoo
 
 from tests.services import pg_url, redis_url, s3, s3_endpoint  # noqa: F401,E402  (fixtures)
+from tests.textures import texture  # noqa: E402,F401  (used by many tests and the benchmarks)
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -74,19 +74,3 @@ def tiny_srvgg(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_rrdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return random_network_file(tmp_path_factory.mktemp("nets"), TINY_RRDB)
-
-
-def texture(height: int, width: int, channels: int = 3, seed: int = 0, dtype=np.uint8) -> np.ndarray:
-    """A deterministic, natural-looking test image: smooth shapes plus fine grain."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    planes = []
-    for c in range(channels):
-        phase = rng.uniform(0, 6.28, 3)
-        plane = (0.5 + 0.25 * np.sin(xx / (7 + 3 * c) + phase[0]) * np.cos(yy / (9 + c) + phase[1])
-                 + 0.15 * np.sin((xx + yy) / 23 + phase[2]) + rng.normal(0, 0.03, (height, width)))
-        planes.append(plane)
-    img = np.clip(np.stack(planes, -1), 0, 1)
-    maxval = np.iinfo(dtype).max
-    img = np.rint(img * maxval).astype(dtype)
-    return img[:, :, 0] if channels == 1 else img

@@ -33,3 +33,23 @@ def test_backoff_grows_and_is_capped() -> None:
     assert all(0 <= backoff_seconds(0) <= 2 for _ in range(50))
     assert all(0 <= backoff_seconds(10) <= 120 for _ in range(50))
     assert max(backoff_seconds(6) for _ in range(200)) > 10
+
+
+def test_worker_pool_per_queue() -> None:
+    """GPU workers keep jobs in flight on threads; anything serving training runs one task in a child."""
+    import typer
+
+    from upscaler.cli.service_cmd import pool_arguments
+
+    assert pool_arguments("gpu", 4) == ["--pool", "threads", "--concurrency", "4"]
+    assert pool_arguments("training", 4) == ["--pool", "prefork", "--concurrency", "1"]
+    assert pool_arguments("gpu,training", 4) == ["--pool", "prefork", "--concurrency", "1"]
+    with pytest.raises(typer.BadParameter, match="choose gpu and/or training"):
+        pool_arguments("gpu,videos", 3)
+
+
+def test_upscale_task_has_no_celery_time_limits() -> None:
+    """The thread pool ignores them: run_job keeps the limits (tests/test_jobs_in_flight.py)."""
+    from workers.tasks import upscale_job
+
+    assert upscale_job.time_limit is None and upscale_job.soft_time_limit is None

@@ -115,13 +115,13 @@ def test_two_threads_two_images_do_not_mix(engine: Engine) -> None:
 def test_reduced_precision_overflow_falls_back_to_fp32(zoo, tiny_srvgg: Path, monkeypatch) -> None:
     engine = Engine(zoo, "cpu", "bf16")
     net = engine.network(str(tiny_srvgg))
-    real_forward = net._forward
+    real_launch = net._launch
 
     def overflowing(batch, precision):
-        out = real_forward(batch, precision)
-        return out * np.nan if precision != "fp32" else out
+        out, done = real_launch(batch, precision)
+        return (out * float("nan") if precision != "fp32" else out), done
 
-    monkeypatch.setattr(net, "_forward", overflowing)
+    monkeypatch.setattr(net, "_launch", overflowing)
     image = texture(16, 16, seed=8)
     out = engine.upscale(image, UpscaleOptions(model=str(tiny_srvgg)))
     assert net.precision == "fp32"

@@ -88,6 +88,25 @@ def test_preserve_color_leaves_gray_and_alpha_alone(engine: Engine) -> None:
     assert out.shape == (64, 64, 4) and (out[:, :, 3] == 99).all()
 
 
+@pytest.mark.parametrize("height,width,scale,dtype", [(100, 70, 4, np.uint8), (37, 50, 2, np.uint16),
+                                                     (5, 9, 4, np.uint8), (64, 64, 4, np.uint8)])
+def test_preserve_color_in_strips_equals_the_whole_image_computation(height, width, scale, dtype) -> None:
+    """Strips with halos give exactly the whole-image result (a big output never gets whole
+    float Lab copies); the correction happens in place."""
+    from upscaler.engine.color import _correct_window, preserve_color
+
+    original = texture(height, width, channels=4, seed=1, dtype=dtype)
+    noise = np.random.default_rng(0).integers(-20, 20, (height * scale, width * scale, 4))
+    upscaled = cv2.resize(original, (width * scale, height * scale), interpolation=cv2.INTER_NEAREST)
+    upscaled = np.clip(upscaled + noise, 0, np.iinfo(dtype).max).astype(dtype)
+    whole = upscaled.copy()
+    whole[:, :, :3] = _correct_window(original[:, :, :3], upscaled[:, :, :3], 2.0 * scale)
+    assert not np.array_equal(whole, upscaled)  # the correction does something here
+    in_place = upscaled.copy()
+    result = preserve_color(original, in_place, strip_rows=8)
+    assert result is in_place and np.array_equal(result, whole)
+
+
 # -- seamless textures ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name,make", [

@@ -46,3 +46,9 @@ class ModelFormatError(PermanentError):
     """A weight file that is not a model we know, or whose content does not match its checksum."""
 
     code = "bad_model_file"
+
+
+class JobTimeoutError(PermanentError):
+    """A job ran past its soft time limit (checked between tile batches and between stages)."""
+
+    code = "timeout"

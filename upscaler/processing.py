@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from upscaler.engine import Engine, UpscaleOptions
 from upscaler.engine.engine import Progress
-from upscaler.images import EXTENSIONS, Limits, choose_format, decode, encode
+from upscaler.images import EXTENSIONS, DecodedImage, Limits, choose_format, decode, encode
 from upscaler.settings import Settings
 from upscaler.validation import check_quality
 
@@ -42,19 +44,55 @@ def limits_from(settings: Settings) -> Limits:
     return Limits(settings.max_input_pixels, settings.max_output_pixels, settings.max_input_bytes)
 
 
-def process_image(engine: Engine, data: bytes, source: str, options: UpscaleOptions,
-                  output: OutputOptions, limits: Limits, progress: Progress | None = None) -> ProcessedImage:
-    """Upscale one encoded image; raises a PermanentError subclass for bad input."""
-    timings: dict[str, float] = {}
+@dataclass
+class UpscaledImage:
+    """Decoded and upscaled, not yet encoded: the input's pixels are already let go."""
+
+    pixels: np.ndarray
+    format: str                    # the output format chosen for it
+    input_size: tuple[int, int]    # width, height (after EXIF orientation)
+    timings_ms: dict[str, float]
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+
+def decode_image(data: bytes, source: str, options: UpscaleOptions, limits: Limits) -> tuple[DecodedImage, float]:
+    """The pixels (limits checked from the header first) and the milliseconds it took."""
     start = time.perf_counter()
     decoded = decode(data, source, limits, options.outscale)
-    timings["decode"] = (time.perf_counter() - start) * 1000
+    return decoded, (time.perf_counter() - start) * 1000
+
+
+def upscale_decoded(engine: Engine, decoded: DecodedImage, options: UpscaleOptions, output: OutputOptions,
+                    progress: Progress | None = None) -> UpscaledImage:
+    """Wait for the device, upscale; the output format is chosen from the input."""
+    timings: dict[str, float] = {}
     start = time.perf_counter()
-    pixels = engine.upscale(decoded.pixels, options, progress)
-    timings["infer"] = (time.perf_counter() - start) * 1000
+    with engine.device_turn():  # other jobs in flight decode and encode meanwhile
+        timings["wait"] = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+        pixels = engine.upscale(decoded.pixels, options, progress)
+        timings["infer"] = (time.perf_counter() - start) * 1000
+    return UpscaledImage(pixels, choose_format(output.format, decoded), (decoded.width, decoded.height), timings)
+
+
+def upscale_image(engine: Engine, data: bytes, source: str, options: UpscaleOptions, output: OutputOptions,
+                  limits: Limits, progress: Progress | None = None) -> UpscaledImage:
+    """Decode, wait for the device, upscale; raises a PermanentError subclass for bad input."""
+    decoded, decode_ms = decode_image(data, source, options, limits)
+    upscaled = upscale_decoded(engine, decoded, options, output, progress)
+    upscaled.timings_ms = {"decode": decode_ms, **upscaled.timings_ms}
+    return upscaled
+
+
+def process_image(engine: Engine, data: bytes, source: str, options: UpscaleOptions,
+                  output: OutputOptions, limits: Limits, progress: Progress | None = None) -> ProcessedImage:
+    """Upscale one encoded image to encoded bytes (the queue workers stream instead: see
+    workers/jobs.py); raises a PermanentError subclass for bad input."""
+    upscaled = upscale_image(engine, data, source, options, output, limits, progress)
     start = time.perf_counter()
-    fmt = choose_format(output.format, decoded)
-    encoded = encode(pixels, fmt, output.quality)
-    timings["encode"] = (time.perf_counter() - start) * 1000
-    return ProcessedImage(encoded, fmt, (decoded.width, decoded.height),
-                          (pixels.shape[1], pixels.shape[0]), timings)
+    encoded = encode(upscaled.pixels, upscaled.format, output.quality)
+    timings = {**upscaled.timings_ms, "encode": (time.perf_counter() - start) * 1000}
+    return ProcessedImage(encoded, upscaled.format, upscaled.input_size, upscaled.output_size, timings)

@@ -49,13 +49,19 @@ class Settings(BaseSettings):
     precision: Precision = "auto"
     device: DeviceName = "auto"
     # Refuse inputs before decoding them: pixel counts from the header, bytes from the file.
-    max_input_pixels: int = Field(50_000_000, gt=0)
-    max_output_pixels: int = Field(800_000_000, gt=0)
+    # 8000 x 8000 in, 32000 x 32000 out: the output array (3 GiB for 8-bit RGB) is the one
+    # full-size thing a job holds; the PNG is encoded and uploaded from it in strips.
+    max_input_pixels: int = Field(64_000_000, gt=0)
+    max_output_pixels: int = Field(1_024_000_000, gt=0)
     max_input_bytes: int = Field(200 * 1024 * 1024, gt=0)
 
     # Queue behaviour (issue #3). Seconds unless stated.
     job_soft_time_limit: int = Field(900, gt=0, description="a job past this fails with code 'timeout'")
-    job_time_limit: int = Field(960, gt=0, description="the worker process is killed past this")
+    job_time_limit: int = Field(960, gt=0, description="a worker with a job stuck past this exits (to be restarted)")
+    # Jobs one GPU worker process holds at once (threads): one on the device, the next one
+    # downloading and decoding, the last one encoding and uploading. Memory grows with it.
+    worker_jobs_in_flight: int = Field(3, ge=1, le=16)
+    torch_threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch's default")
     transient_retries: int = Field(5, ge=0, description="retries after storage/database hiccups")
     job_lease_seconds: int = Field(120, gt=0, description="a running job's lease, renewed every third of it")
     max_attempts: int = Field(3, gt=0, description="deliveries of a job that may die before it fails")

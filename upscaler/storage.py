@@ -3,6 +3,10 @@
 Keys for outputs are a pure function of the job: the source key relative to the source prefix,
 under the output prefix, with the output format's extension. :func:`safe_join` guarantees that
 no key (from a listing, a manifest or an event) can escape the output prefix.
+
+Writes stream: :meth:`Storage.open_write` uploads an object part by part while its writer is
+still producing it (a big PNG, say), holding a few parts in memory, and the object appears only
+whole; ``put`` is that with bytes in hand.
 """
 
 from __future__ import annotations
@@ -11,10 +15,14 @@ import io
 import mimetypes
 import os
 import posixpath
+import sys
 import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, NoReturn
 
 import boto3
 from boto3.exceptions import S3UploadFailedError
@@ -29,6 +37,11 @@ from upscaler.settings import get_settings
 _PERMANENT_S3_CODES = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "404", "403", "InvalidObjectState",
                        "InvalidBucketName", "AllAccessDisabled"}
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp", ".tif": "image/tiff"}
+
+DEFAULT_PART_SIZE = 16 * 2**20   # bytes per multipart part, and the size from which uploads are multipart
+MIN_PART_SIZE = 5 * 2**20        # S3 refuses smaller parts (but the last)
+PARTS_IN_FLIGHT = 2              # parts boto3 may hold, read but not yet sent, per streamed upload
+PIPE_CAPACITY = 2**20            # bytes between a writer and its upload's thread; write() waits beyond
 
 
 class StorageError(PermanentError):
@@ -94,6 +107,22 @@ def _classify(exc: Exception, uri: str) -> Exception:
             return StorageError(f"{uri}: {code or status}: {exc.response.get('Error', {}).get('Message', '')}")
         return StorageUnavailableError(f"{uri}: S3 answered {code or status}")
     return StorageUnavailableError(f"{uri}: {type(exc).__name__}: {exc}")
+
+
+def _content_type(uri: str) -> str:
+    extension = posixpath.splitext(uri)[1].lower()
+    return CONTENT_TYPES.get(extension) or mimetypes.guess_type(uri)[0] or "application/octet-stream"
+
+
+def _raise_upload_error(error: BaseException, uri: str) -> NoReturn:
+    """Raise an upload's failure as our error types, as ``put`` always has."""
+    if isinstance(error, (ClientError, BotoCoreError)):
+        raise _classify(error, uri) from error
+    if isinstance(error, S3UploadFailedError):  # boto3 wraps the ClientError of a failed upload
+        cause = error.__context__
+        raise (_classify(cause, uri) if isinstance(cause, ClientError) else
+               StorageUnavailableError(f"{uri}: upload failed: {error}")) from error
+    raise error
 
 
 class Storage:
@@ -184,24 +213,219 @@ class Storage:
             Path(uri).unlink(missing_ok=True)
 
     def put(self, uri: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
-        """Write atomically: S3 objects appear whole (multipart above 16 MiB); files via rename."""
-        extension = posixpath.splitext(uri)[1].lower()
-        content_type = CONTENT_TYPES.get(extension) or mimetypes.guess_type(uri)[0] or "application/octet-stream"
+        """Write ``data`` atomically: see :meth:`open_write`, which this goes through."""
+        with self.open_write(uri, metadata) as out:
+            out.write(data)
+
+    @contextmanager
+    def open_write(self, uri: str, metadata: dict[str, str] | None = None,
+                   part_size: int = DEFAULT_PART_SIZE) -> Iterator[BinaryIO]:
+        """A writable binary file whose bytes are uploaded while they are written.
+
+        The object appears only whole: S3 completes the upload when the ``with`` block ends
+        normally (one PutObject below ``part_size`` bytes, else a multipart upload in parts of
+        ``part_size`` bytes, 16 MiB by default, 5 MiB at least); if the block raises, the upload
+        is aborted and the exception propagates. Local files are written to a temporary name and
+        renamed. S3 holds at most a few parts in memory, whatever the object's size.
+        """
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size {part_size:,} is under S3's minimum of {MIN_PART_SIZE:,} bytes")
         if is_s3(uri):
-            bucket, key = split_s3(uri)
-            extra = {"ContentType": content_type, "Metadata": metadata or {}}
-            config = TransferConfig(multipart_threshold=16 * 2**20, multipart_chunksize=16 * 2**20)
-            try:
-                self.s3.upload_fileobj(io.BytesIO(data), bucket, key, ExtraArgs=extra, Config=config)
-            except (ClientError, BotoCoreError) as exc:
-                raise _classify(exc, uri) from exc
-            except S3UploadFailedError as exc:  # boto3 wraps the ClientError of a failed upload
-                cause = exc.__context__
-                raise (_classify(cause, uri) if isinstance(cause, ClientError) else
-                       StorageUnavailableError(f"{uri}: upload failed: {exc}")) from exc
-            return
-        path = Path(uri)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-        tmp.write_bytes(data)
+            with self._open_s3_write(uri, _content_type(uri), metadata or {}, part_size) as out:
+                yield out
+        else:
+            with _open_local_write(Path(uri)) as out:
+                yield out
+
+    @contextmanager
+    def _open_s3_write(self, uri: str, content_type: str, metadata: dict[str, str],
+                       part_size: int) -> Iterator[UploadStream]:
+        bucket, key = split_s3(uri)
+        stream = UploadStream(min(part_size, PIPE_CAPACITY))
+        client = self.s3  # clients are per thread; this one is handed to the upload's thread
+        upload = _BackgroundUpload(lambda: client.upload_fileobj(
+            stream.reader, bucket, key, ExtraArgs={"ContentType": content_type, "Metadata": metadata},
+            Callback=stream.count_sent, Config=_transfer_config(part_size)), on_exit=stream.stop_reading)
+        try:
+            yield stream
+        except BaseException as exc:
+            stream.abort()   # the upload's next read fails, and boto3 aborts the multipart upload
+            upload.wait()
+            if isinstance(exc, _UploadStopped) and upload.error is not None:
+                _raise_upload_error(upload.error, uri)
+            raise
+        stream.close()
+        upload.wait()
+        if upload.error is not None:
+            _raise_upload_error(upload.error, uri)
+
+
+def _transfer_config(part_size: int) -> TransferConfig:
+    # The classic transfer manager reads a non-seekable stream part by part; CRT's would not
+    # bound what it reads ahead the same way.
+    config = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size,
+                            max_concurrency=PARTS_IN_FLIGHT, preferred_transfer_client="classic")
+    # Parts read from the stream but not yet sent: boto3's default of 10 would buffer 160 MiB.
+    config.max_in_memory_upload_chunks = PARTS_IN_FLIGHT
+    return config
+
+
+@contextmanager
+def _open_local_write(path: Path) -> Iterator[BinaryIO]:
+    """A file that appears under ``path`` only once it is whole; nothing is left if writing fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Process and thread in the name: a worker's threads may write outputs at the same time.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        with tmp.open("wb") as out:
+            yield out
         os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class _WriterAborted(Exception):
+    """Raised to the upload when its writer gave up, so that boto3 aborts the multipart upload."""
+
+
+class _UploadStopped(Exception):
+    """Raised to the writer when its upload ended (failed) before the writer did."""
+
+
+class UploadStream(io.RawIOBase):
+    """The writable end of a streamed upload (what :meth:`Storage.open_write` yields for S3).
+
+    Bytes pass to the upload's thread through a buffer of at most ``capacity`` bytes: ``write``
+    waits while it is full, so a writer never runs more than a few parts ahead of S3.
+    ``peak_unsent_bytes`` is the most bytes ever written but not yet sent to S3: what the stream
+    and boto3 held between them, whatever the object's size.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self._capacity = capacity
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._state = threading.Condition()
+        self._writing_done = False
+        self._aborted = False
+        self._reader_gone = False
+        self._written = 0
+        self._sent = 0
+        self.peak_unsent_bytes = 0
+        self.reader = _StreamReader(self)
+
+    # -- the writer's side -------------------------------------------------------------------
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self.closed:
+            raise ValueError("write to a closed upload stream")
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), self._capacity):
+            self._put(bytes(view[start:start + self._capacity]))
+        return len(view)
+
+    def close(self) -> None:
+        """The end of the object: the upload completes once it has sent everything."""
+        with self._state:
+            self._writing_done = True
+            self._state.notify_all()
+        super().close()
+
+    def abort(self) -> None:
+        """Give up: the upload fails at its next read, and nothing appears."""
+        with self._state:
+            self._aborted = True
+            self._state.notify_all()
+        super().close()
+
+    def _put(self, chunk: bytes) -> None:
+        with self._state:
+            self._state.wait_for(lambda: self._buffered + len(chunk) <= self._capacity or self._reader_gone)
+            if self._reader_gone:
+                raise _UploadStopped("the upload ended before the stream did")
+            self._chunks.append(chunk)
+            self._buffered += len(chunk)
+            self._written += len(chunk)
+            self.peak_unsent_bytes = max(self.peak_unsent_bytes, self._written - self._sent)
+            self._state.notify_all()
+
+    # -- the upload's side -------------------------------------------------------------------
+    def count_sent(self, amount: int) -> None:
+        """boto3's progress callback: bytes sent (negative when a part is retried)."""
+        with self._state:
+            self._sent += amount
+
+    def stop_reading(self) -> None:
+        with self._state:
+            self._reader_gone = True
+            self._state.notify_all()
+
+    def read_up_to(self, size: int) -> bytes:
+        """Exactly ``size`` bytes (all the rest if negative), fewer only at the end of the stream.
+
+        boto3 makes one part of each read, and S3 refuses parts under 5 MiB but the last, so a
+        read waits for the writer rather than return what happens to be buffered.
+        """
+        pieces: list[bytes] = []
+        wanted = size if size >= 0 else sys.maxsize
+        with self._state:
+            while wanted > 0:
+                self._state.wait_for(lambda: self._chunks or self._writing_done or self._aborted)
+                if self._aborted:
+                    raise _WriterAborted("the writer gave up; the upload is abandoned")
+                if not self._chunks:
+                    break  # the end of the stream
+                piece = self._take(wanted)
+                pieces.append(piece)
+                wanted -= len(piece)
+        return b"".join(pieces)
+
+    def _take(self, wanted: int) -> bytes:
+        chunk = self._chunks.popleft()
+        if len(chunk) > wanted:
+            self._chunks.appendleft(chunk[wanted:])
+            chunk = chunk[:wanted]
+        self._buffered -= len(chunk)
+        self._state.notify_all()
+        return chunk
+
+
+class _StreamReader:
+    """The readable, non-seekable end that boto3 uploads from (it reads one part at a time)."""
+
+    def __init__(self, stream: UploadStream) -> None:
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read_up_to(size)
+
+
+class _BackgroundUpload:
+    """Runs an upload in its own thread and keeps its failure for the writer's thread."""
+
+    def __init__(self, upload: Callable[[], object], on_exit: Callable[[], None]) -> None:
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(upload, on_exit), name="s3-upload",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, upload: Callable[[], object], on_exit: Callable[[], None]) -> None:
+        try:
+            upload()
+        except BaseException as exc:  # noqa: BLE001  (anything: the writer must not think it succeeded)
+            self.error = exc
+        finally:
+            on_exit()
+
+    def wait(self) -> None:
+        self._thread.join()

@@ -1,17 +1,19 @@
 """The Celery application: queues, serialization and delivery guarantees, in one place.
 
-    celery -A workers.app worker -Q gpu --concurrency 1    (what `upscaler worker` runs)
+    celery -A workers.app worker -Q gpu --pool threads --concurrency 3   (what `upscaler worker` runs)
 
 - JSON only: messages carry job ids, never pickles or images; pickle is refused on receipt.
-- Late acknowledgement with prefetch 1 and reject-on-worker-lost: a job is acknowledged only
-  once it has finished, so a worker that dies mid-job gets its message redelivered.
+- Late acknowledgement with prefetch 1 (per thread) and reject-on-worker-lost: a job is
+  acknowledged only once it has finished, so a worker that dies mid-job gets its message
+  redelivered. A GPU worker is one process per GPU with a few jobs in flight in threads
+  (``UPSCALER_WORKER_JOBS_IN_FLIGHT``); a training worker is one prefork child per GPU.
 - No result backend: SQL is the source of truth, the broker only transport.
 """
 
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from kombu import Queue
 
 from upscaler.settings import get_settings
@@ -74,10 +76,18 @@ app = create_app()
 
 @worker_process_init.connect
 def _serve_metrics(**_kwargs) -> None:
-    """Each worker child (one per GPU) serves its own Prometheus metrics."""
+    """Each worker child (prefork: one per GPU) serves its own Prometheus metrics."""
     from upscaler.metrics import serve
 
     serve(get_settings().metrics_port)
+
+
+@worker_init.connect
+def _serve_metrics_thread_pool(sender=None, **_kwargs) -> None:
+    """A thread-pool worker has no children: the worker process itself serves them."""
+    pool = getattr(sender, "pool_cls", "")
+    if "thread" in f"{getattr(pool, '__module__', '')} {pool}".lower():
+        _serve_metrics()
 
 
 _senders: dict[str, Celery] = {}

@@ -3,6 +3,14 @@
 Plain Python, no Celery: the Celery task and the embedded in-process worker both call
 :func:`run_job`. Permanent errors fail the job here; transient ones put it back to ``queued``
 and are re-raised for the caller to retry with backoff.
+
+Several jobs may run at once in one process (a GPU worker keeps a few in flight, in threads):
+the engine's device turn makes them take the device one at a time, so one job's download and
+decode, and another's encode and upload, overlap the current job's inference. Time limits are
+therefore kept here, not by Celery (its thread pool has none): past the soft limit a job fails
+with ``timeout`` at its next check (between tile batches and between stages); past the hard
+limit its lease keeper calls ``on_overrun``, which for a queue worker ends the process so that
+its supervisor restarts it (a thread stuck in native code cannot be stopped any other way).
 """
 
 from __future__ import annotations
@@ -11,15 +19,18 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from enum import Enum
+from typing import Callable
 
 from db import transitions
 from db.session import session_scope
 from producer.reports import maybe_write_report
 from upscaler.metrics import record_job
-from upscaler.errors import PermanentError, TransientError
+from upscaler.errors import JobTimeoutError, PermanentError, TransientError
 from upscaler.jobspec import JobParams, format_of_uri
-from upscaler.processing import OutputOptions, limits_from, process_image
+from upscaler.images import encode_to
+from upscaler.processing import OutputOptions, decode_image, limits_from, upscale_decoded
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
 
@@ -32,17 +43,46 @@ class Outcome(str, Enum):
     skipped = "skipped"   # another delivery claimed or finished it: nothing to do
 
 
+class Deadline:
+    """The soft time limit of one job: :meth:`check` raises once it has passed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def check(self, *_progress) -> None:  # also usable as the engine's progress callback
+        if self.elapsed() > self.seconds:
+            raise JobTimeoutError(f"over the time limit of {self.seconds:g} s")
+
+
 class LeaseKeeper:
     """Renews a running job's lease from a background thread while the job is processed, so
-    a live worker keeps its job however long inference takes, and a dead one loses it."""
+    a live worker keeps its job however long inference takes, and a dead one loses it; past
+    ``hard_limit`` seconds it stops renewing and calls ``on_overrun`` (once)."""
 
-    def __init__(self, job_id: uuid.UUID, worker: str, lease_seconds: int) -> None:
+    def __init__(self, job_id: uuid.UUID, worker: str, lease_seconds: int, hard_limit: float | None = None,
+                 on_overrun: Callable[[uuid.UUID], None] | None = None) -> None:
         self.job_id, self.worker, self.lease_seconds = job_id, worker, lease_seconds
+        self.hard_limit, self.on_overrun = hard_limit, on_overrun
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.lease_seconds / 3):
+        started = time.monotonic()
+        while True:
+            beat = self.lease_seconds / 3
+            if self.hard_limit is not None:
+                beat = min(beat, max(0.0, started + self.hard_limit - time.monotonic()))
+            if self._stop.wait(beat):
+                return
+            if self.hard_limit is not None and time.monotonic() - started >= self.hard_limit:
+                log.critical("job %s: past the hard time limit of %g s", self.job_id, self.hard_limit)
+                if self.on_overrun:
+                    self.on_overrun(self.job_id)
+                return
             try:
                 with session_scope() as session:
                     transitions.heartbeat(session, self.job_id, self.worker, self.lease_seconds)
@@ -58,7 +98,8 @@ class LeaseKeeper:
         self._thread.join()
 
 
-def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str) -> Outcome:
+def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
+            on_overrun: Callable[[uuid.UUID], None] | None = None) -> Outcome:
     settings = get_settings()
     with session_scope() as session:
         job = transitions.claim(session, job_id, worker, settings.job_lease_seconds, settings.max_attempts)
@@ -70,10 +111,11 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str) -> Outcome
         source_uri, output_uri, model = job.source_uri, job.output_uri, job.model
         source_etag, params_json, batch_id = job.source_etag, job.params, job.batch_id
 
+    deadline = Deadline(settings.job_soft_time_limit)
     try:
-        with LeaseKeeper(job_id, worker, settings.job_lease_seconds):
+        with LeaseKeeper(job_id, worker, settings.job_lease_seconds, settings.job_time_limit, on_overrun):
             processed, timings = _process(job_id, engine, storage, source_uri, output_uri, model, source_etag,
-                                          params_json, settings)
+                                          params_json, settings, deadline)
     except TransientError as exc:
         with session_scope() as session:
             transitions.release(session, job_id, worker, exc.code, str(exc))
@@ -92,7 +134,7 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str) -> Outcome
     with session_scope() as session:
         transitions.succeed(
             session, job_id, worker, input_width=in_w, input_height=in_h, output_width=out_w,
-            output_height=out_h, output_size=len(processed.data),
+            output_height=out_h, output_size=processed.output_bytes,
             **{f"{stage}_ms": round(ms) for stage, ms in timings.items()},
         )
     log.info("job %s succeeded in %.0f ms", job_id, sum(timings.values()), extra=context)
@@ -101,21 +143,42 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str) -> Outcome
     return Outcome.succeeded
 
 
-def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag, params_json, settings):
-    """Download, decode, infer, encode, upload; the per-stage milliseconds."""
+def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag, params_json, settings, deadline):
+    """Download, decode, infer, then encode straight into the upload (S3 parts go out while the
+    encoder is still writing; no encoded copy of a big output is ever held); the sizes and the
+    per-stage milliseconds. "encode" includes waiting for S3 when it is slower than the encoder;
+    "upload" is what is left after the last byte was encoded."""
     timings: dict[str, float] = {}
     params = JobParams.from_json(params_json)
     start = time.perf_counter()
     data = storage.get(source_uri, settings.max_input_bytes)
     timings["download"] = (time.perf_counter() - start) * 1000
-    processed = process_image(engine, data, source_uri, params.upscale_options(model),
-                              OutputOptions(format_of_uri(output_uri), params.quality), limits_from(settings))
-    timings.update(processed.timings_ms)
+    deadline.check()
+    options = params.upscale_options(model)
+    decoded, timings["decode"] = decode_image(data, source_uri, options, limits_from(settings))
+    del data  # the file's bytes are not needed once decoded: a big input's go before inference
+    upscaled = upscale_decoded(engine, decoded, options, OutputOptions(format_of_uri(output_uri), params.quality),
+                               progress=deadline.check)
+    del decoded
+    timings.update(upscaled.timings_ms)
+    deadline.check()
+    sizes = Sizes(upscaled.input_size, upscaled.output_size)
     start = time.perf_counter()
     # The output key is a pure function of the job: a second delivery overwrites the same object.
-    storage.put(output_uri, processed.data, {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""})
+    with storage.open_write(output_uri, {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""}) as out:
+        sizes.output_bytes = encode_to(upscaled.pixels, upscaled.format, params.quality, out)
+        upscaled.pixels = None  # the largest thing this job holds: gone before the upload's last part
+        timings["encode"] = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
     timings["upload"] = (time.perf_counter() - start) * 1000
-    return processed, timings
+    return sizes, timings
+
+
+@dataclass
+class Sizes:
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+    output_bytes: int = 0
 
 
 def fail_unexpected(job_id: uuid.UUID, code: str, message: str, worker: str | None = None) -> None:

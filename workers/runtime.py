@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from functools import lru_cache
 
 from upscaler.settings import get_settings
@@ -20,13 +21,20 @@ class NoopEngine:
 
     def __init__(self, delay_ms: int = 0) -> None:
         self.delay = delay_ms / 1000
+        # One "device" per process, as the real engine has: the delay stands in for GPU time.
+        self._device = threading.RLock()
+
+    def device_turn(self) -> threading.RLock:
+        return self._device
 
     def upscale(self, pixels, options, progress=None):
         import time
 
         import cv2
 
-        time.sleep(self.delay)  # stands in for GPU time in load tests
+        time.sleep(self.delay)
+        if progress:
+            progress(1, 1)
 
         height, width = pixels.shape[:2]
         size = (max(1, round(width * options.outscale)), max(1, round(height * options.outscale)))
@@ -39,6 +47,10 @@ def _engine_for(pid: int):
     from upscaler.zoo.registry import ModelZoo
 
     settings = get_settings()
+    if settings.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
     if settings.engine_noop:
         return NoopEngine(settings.engine_noop_delay_ms)
     from upscaler.metrics import MODEL_LOAD_SECONDS

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
+import sys
 import uuid
 
-from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
 from upscaler.errors import TransientError
@@ -33,23 +34,38 @@ def backoff_seconds(retries: int, base: float = 2.0, cap: float = 120.0) -> floa
     return random.uniform(0, min(cap, base * 2**retries))
 
 
-@app.task(name=UPSCALE_TASK, bind=True, max_retries=None, soft_time_limit=get_settings().job_soft_time_limit,
-          time_limit=get_settings().job_time_limit)
+# What a worker process exits with when a job is stuck past the hard time limit.
+EXIT_STUCK_JOB = 70
+
+
+def exit_stuck_worker(job_id: uuid.UUID) -> None:
+    """A job's thread is stuck past the hard time limit (in native code, say): fail the job and
+    end the process; its supervisor (systemd, Kubernetes, Celery's prefork parent) starts a
+    fresh one, and the other jobs it held are delivered again (acknowledged late, idempotent)."""
+    fail_unexpected(job_id, "timeout", f"over the hard time limit of {get_settings().job_time_limit} s; "
+                    "the worker process was restarted")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_STUCK_JOB)
+
+
+# No Celery time limits: the GPU queue runs on the thread pool, which has none; run_job keeps
+# the soft limit itself and its lease keeper calls exit_stuck_worker past the hard one.
+@app.task(name=UPSCALE_TASK, bind=True, max_retries=None)
 def upscale_job(self, job_id: str) -> str:
     job_uuid = parse_id(job_id, "job id")
     if job_uuid is None:
         return "rejected"
     worker = f"{self.request.hostname or runtime.worker_name()}:{runtime.worker_name().split(':')[-1]}"
     try:
-        return run_job(job_uuid, runtime.engine(), runtime.storage(), worker).value
+        return run_job(job_uuid, runtime.engine(), runtime.storage(), worker, on_overrun=exit_stuck_worker).value
     except (TransientError, OperationalError) as exc:
         if self.request.retries >= get_settings().transient_retries:
             fail_unexpected(job_uuid, "transient_exhausted", f"gave up after {self.request.retries} retries: {exc}")
             return "failed"
         raise self.retry(countdown=backoff_seconds(self.request.retries), exc=exc)
-    except SoftTimeLimitExceeded:
-        fail_unexpected(job_uuid, "timeout", f"over the time limit of {get_settings().job_soft_time_limit} s", worker)
-        return "failed"
     except Exception as exc:  # a bug or an out-of-memory: fail this job, keep the worker serving
         log.exception("job %s: unexpected error", job_uuid)
         fail_unexpected(job_uuid, "internal_error", f"{type(exc).__name__}: {exc}", worker)

@@ -25,19 +25,38 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 
 def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues: gpu and/or training.")] = "gpu",
-    concurrency: Annotated[int, typer.Option(help="Processes; keep 1 per GPU (set CUDA_VISIBLE_DEVICES).")] = 1,
+    jobs_in_flight: Annotated[Optional[int], typer.Option(
+        min=1, help="gpu queue: jobs held at once, in threads, one on the device at a time "
+                    "[default: UPSCALER_WORKER_JOBS_IN_FLIGHT, 3].")] = None,
     name: Annotated[Optional[str], typer.Option(help="Worker node name (default: queue@host).")] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
-    """Run a Celery worker on the configured broker (one process per GPU)."""
-    if get_settings().broker_url is None:
+    """Run a Celery worker on the configured broker: one process per GPU (set CUDA_VISIBLE_DEVICES).
+
+    A gpu-queue worker overlaps its jobs: while one runs on the device, the next downloads and
+    decodes and the previous one encodes and uploads. A worker that also serves the training
+    queue runs one task at a time in a child process (a training segment needs the whole GPU).
+    """
+    settings = get_settings()
+    if settings.broker_url is None:
         raise typer.BadParameter("UPSCALER_BROKER_URL is not set: with no broker, `upscaler submit` runs "
                                  "the jobs in-process and no worker is needed")
     from workers.app import app
 
     node = name or f"{queues.replace(',', '+')}@{socket.gethostname()}"
-    app.worker_main(["worker", "-Q", queues, "--concurrency", str(concurrency), "-n", node,
-                     "--loglevel", loglevel, "-E"])
+    app.worker_main(["worker", "-Q", queues, *pool_arguments(queues, jobs_in_flight or settings.worker_jobs_in_flight),
+                     "-n", node, "--loglevel", loglevel, "-E"])
+
+
+def pool_arguments(queues: str, jobs_in_flight: int) -> list[str]:
+    """Celery pool options for a worker serving ``queues``."""
+    names = {q.strip() for q in queues.split(",") if q.strip()}
+    unknown = names - {"gpu", "training"}
+    if unknown or not names:
+        raise typer.BadParameter(f"queues {queues!r}: choose gpu and/or training")
+    if "training" in names:
+        return ["--pool", "prefork", "--concurrency", "1"]
+    return ["--pool", "threads", "--concurrency", str(jobs_in_flight)]
 
 
 def flower(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
 import cv2
 import numpy as np
@@ -61,6 +62,7 @@ class Engine:
     on_model_loaded: Callable[[str, float], None] | None = None
     _networks: dict[str, Network] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _device_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.device = resolve_device(self.device_name)
@@ -87,9 +89,21 @@ class Engine:
                     self.on_model_loaded(model, time.perf_counter() - started)
             return net
 
+    @contextmanager
+    def device_turn(self) -> Iterator[None]:
+        """Hold the device for one image (re-entrant). Threads may decode and encode other images
+        meanwhile (a worker keeps jobs in flight), but only one image runs its tiles at a time:
+        tile batches are sized from the free device memory, which two images would share."""
+        with self._device_lock:
+            yield
+
     def upscale(self, pixels: np.ndarray, options: UpscaleOptions = UpscaleOptions(),
                 progress: Progress | None = None) -> np.ndarray:
         """Gray (HxW), BGR (HxWx3) or BGRA (HxWx4), uint8 or uint16 -> the same layout, enlarged."""
+        with self.device_turn():
+            return self._upscale(pixels, options, progress)
+
+    def _upscale(self, pixels: np.ndarray, options: UpscaleOptions, progress: Progress | None) -> np.ndarray:
         if pixels.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"pixels must be uint8 or uint16, not {pixels.dtype}")
         if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (3, 4)):
@@ -165,13 +179,23 @@ class Engine:
             int(net.spec.params.get("num_feat", 64)))
         tiles = list(plan.tiles())
         win_h, win_w = plan.rows.window, plan.cols.window
+        pending = None
+
+        def finish(batch, running) -> None:
+            for tile, output in zip(batch, running.result()):
+                assembler.add(tile, output)
+            report(len(batch))
+
+        # One batch ahead: on CUDA the device runs batch k+1 while the host assembles batch k.
         for first in range(0, len(tiles), batch_size):
             batch = tiles[first : first + batch_size]
             stack = np.stack([_to_rgb_float(source[t.y : t.y + win_h, t.x : t.x + win_w], maxval) for t in batch])
-            outputs = net.run(stack)
-            for tile, output in zip(batch, outputs):
-                assembler.add(tile, output)
-            report(len(batch))
+            running = net.submit(stack)
+            if pending:
+                finish(*pending)
+            pending = (batch, running)
+        if pending:
+            finish(*pending)
         assert assembler.done
 
 
@@ -182,4 +206,7 @@ def _to_rgb_float(color: np.ndarray, maxval: float) -> np.ndarray:
 
 
 def _quantize(values: np.ndarray, maxval: float) -> np.ndarray:
-    return np.clip(np.rint(values * maxval), 0, maxval)
+    """Float 0..1 to integer levels, in place (``values`` is scratch: no full-strip temporaries)."""
+    np.multiply(values, maxval, out=values)
+    np.rint(values, out=values)
+    return np.clip(values, 0, maxval, out=values)

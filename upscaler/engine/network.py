@@ -44,31 +44,66 @@ class Network:
 
     def run(self, batch: np.ndarray, precision: str | None = None) -> np.ndarray:
         """(B, H, W, 3) float32 in 0..1 -> (B, H*s, W*s, 3) float32 in 0..1."""
-        precision = precision or self.precision
-        out = self._forward(batch, precision)
-        if precision != "fp32" and self._broken(batch, out):
-            log.warning("%s: %s output was NaN/inf or black; recomputing in fp32 and staying there",
-                        self.name, precision)
-            self.precision = "fp32"
-            out = self._forward(batch, "fp32")
-        return out
+        return self.submit(batch, precision).result()
 
-    def _forward(self, batch: np.ndarray, precision: str) -> np.ndarray:
+    def submit(self, batch: np.ndarray, precision: str | None = None) -> "PendingBatch":
+        """Start a batch and return at once on CUDA (the GPU works while the caller prepares the
+        next batch and assembles the previous one); on CPU the work is done here."""
+        precision = precision or self.precision
+        return PendingBatch(self, batch, precision, self._launch(batch, precision))
+
+    def _launch(self, batch: np.ndarray, precision: str):
         net = self.module(precision)
         _, h, w, _ = batch.shape
         m = self.spec.size_multiple
         pad_h, pad_w = (-h) % m, (-w) % m
+        cuda = self.device.type == "cuda"
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+            x = torch.from_numpy(np.ascontiguousarray(batch))
+            if cuda:  # pinned host memory: the copy runs asynchronously, queued behind the GPU's work
+                x = x.pin_memory().to(self.device, non_blocking=True)
+            # NHWC viewed as NCHW is channels_last already: no copy on the way in.
             x = x.permute(0, 3, 1, 2).to(DTYPES[precision]).contiguous(memory_format=torch.channels_last)
             if pad_h or pad_w:
                 x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
             y = net(x)[:, :, : h * self.scale, : w * self.scale]
             y = y.float().clamp_(0, 1).permute(0, 2, 3, 1)
-            return y.cpu().numpy() if y.device.type != "cpu" else y.contiguous().numpy()
+            if not cuda:
+                return y.contiguous(), None
+            host = torch.empty(y.shape, dtype=torch.float32, pin_memory=True)
+            host.copy_(y, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record()
+            return host, done
+
+    def _forward(self, batch: np.ndarray, precision: str) -> np.ndarray:
+        return _collect(self._launch(batch, precision))
 
     @staticmethod
     def _broken(batch: np.ndarray, out: np.ndarray) -> bool:
         if not np.isfinite(out).all():
             return True
         return bool(out.max() == 0.0 and batch.max() > 0.02)
+
+
+def _collect(launched) -> np.ndarray:
+    host, done = launched
+    if done is not None:
+        done.synchronize()
+    return host.numpy()
+
+
+class PendingBatch:
+    """A batch on its way through the network; :meth:`result` waits for it."""
+
+    def __init__(self, network: Network, batch: np.ndarray, precision: str, launched) -> None:
+        self.network, self.batch, self.precision, self._launched = network, batch, precision, launched
+
+    def result(self) -> np.ndarray:
+        out = _collect(self._launched)
+        if self.precision != "fp32" and Network._broken(self.batch, out):
+            log.warning("%s: %s output was NaN/inf or black; recomputing in fp32 and staying there",
+                        self.network.name, self.precision)
+            self.network.precision = "fp32"
+            out = self.network._forward(self.batch, "fp32")
+        return out

@@ -98,28 +98,33 @@ class RowAssembler:
     """Accumulates weighted tile outputs; hands finished output rows to ``write_rows``.
 
     ``write_rows(top, rows)`` gets float32 rows ``[top, top + len(rows))`` of the full output,
-    each row final. Tiles may arrive in any order; memory is a few window rows of float32.
+    each row final, at most ``strip`` rows at a time (the callee may overwrite them). Tiles may
+    arrive in any order. Memory: the bands of window rows still being filled (one, in order),
+    plus, of each finished band, only the rows that the next window row still overlaps: for a
+    32000 px wide output that is ~340 MiB for a band, not a copy of the output.
     """
 
     def __init__(self, plan: TilePlan, scale: int, channels: int,
-                 write_rows: Callable[[int, np.ndarray], None]) -> None:
+                 write_rows: Callable[[int, np.ndarray], None], strip: int = 64) -> None:
         self.plan, self.scale, self.channels, self.write_rows = plan, scale, channels, write_rows
+        self.strip = strip
         self.row_weights = plan.rows.output_weights(scale)
         self.col_weights = plan.cols.output_weights(scale)
-        self.bands: dict[int, np.ndarray] = {}
+        self.bands: dict[int, tuple[int, np.ndarray]] = {}  # window row -> (output top, float rows)
         self.missing = {r: len(plan.cols.starts) for r in range(len(plan.rows.starts))}
         self.next_row = 0  # first window row not yet flushed
 
     def add(self, tile: Tile, output: np.ndarray) -> None:
         """``output``: HxWxC float32, the network's output for ``tile``'s window."""
         s = self.scale
-        band = self.bands.get(tile.row)
-        if band is None:
-            band = np.zeros((self.plan.rows.window * s, self.plan.cols.length * s, self.channels), np.float32)
-            self.bands[tile.row] = band
-        weight = self.row_weights[tile.row][:, None, None] * self.col_weights[tile.col][None, :, None]
+        if tile.row not in self.bands:
+            shape = (self.plan.rows.window * s, self.plan.cols.length * s, self.channels)
+            self.bands[tile.row] = (tile.y * s, np.zeros(shape, np.float32))
+        band = self.bands[tile.row][1]
+        weighted = output * self.row_weights[tile.row][:, None, None]
+        weighted *= self.col_weights[tile.col][None, :, None]
         x0 = tile.x * s
-        band[:, x0 : x0 + output.shape[1]] += output * weight
+        band[:, x0 : x0 + output.shape[1]] += weighted
         self.missing[tile.row] -= 1
         while self.next_row in self.missing and self.missing[self.next_row] == 0:
             self._flush(self.next_row)
@@ -130,17 +135,20 @@ class RowAssembler:
         s, starts = self.scale, self.plan.rows.starts
         top = starts[row] * s
         bottom = starts[row + 1] * s if row + 1 < len(starts) else self.plan.rows.length * s
-        if bottom <= top:
-            return
-        out = np.zeros((bottom - top, self.plan.cols.length * s, self.channels), np.float32)
-        for r, band in list(self.bands.items()):
-            band_top = starts[r] * s
-            lo, hi = max(top, band_top), min(bottom, band_top + band.shape[0])
-            if lo < hi:
-                out[lo - top : hi - top] += band[lo - band_top : hi - band_top]
+        for first in range(top, bottom, self.strip):
+            last = min(bottom, first + self.strip)
+            out = np.zeros((last - first, self.plan.cols.length * s, self.channels), np.float32)
+            for band_top, band in self.bands.values():
+                lo, hi = max(first, band_top), min(last, band_top + band.shape[0])
+                if lo < hi:
+                    out[lo - first : hi - first] += band[lo - band_top : hi - band_top]
+            self.write_rows(first, out)
+        for r, (band_top, band) in list(self.bands.items()):
             if band_top + band.shape[0] <= bottom:
                 del self.bands[r]  # nothing below `bottom` left to give
-        self.write_rows(top, out)
+            elif band_top < bottom and r <= row:
+                # Keep only what later rows still need (the overlap), as a copy so the rest is freed.
+                self.bands[r] = (bottom, band[bottom - band_top :].copy())
 
     @property
     def done(self) -> bool:

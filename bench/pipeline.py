@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--skip-serial", action="store_true", help="skip the one-job-at-a-time comparison run")
     parser.add_argument("--json-out", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--no-write", action="store_true", help="do not touch bench/RESULTS.md")
+    parser.add_argument("--title", help="the bench/RESULTS.md section to write (default: from device and model)")
     args = parser.parse_args()
 
     import os
@@ -160,8 +161,8 @@ def main() -> None:
     if args.json_out:
         args.json_out.write_text(json.dumps(figures, indent=2))
     if not args.no_write:
-        title = "Pipeline throughput, one worker (CPU, compact model)" if args.device == "cpu" else \
-            f"Pipeline throughput, one worker ({args.device}, {args.model})"
+        title = args.title or ("Pipeline throughput, one worker (CPU, compact model)" if args.device == "cpu" else
+                               f"Pipeline throughput, one worker ({args.device}, {args.model})")
         command = " ".join(sys.argv[1:])
         write_section(title, body + f"\n\nCommand: `.venv/bin/python bench/pipeline.py {command}`")
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A production-like stack on one machine, without containers:
 #   deploy/local-stack.sh start | stop | status
-# Runs a private Redis, an S3 endpoint (moto in server mode), a GPU-queue worker (which also
-# serves the training queue), beat and Flower as background processes, on the machine's
+# Runs a private Redis, an S3 endpoint (moto in server mode), a GPU-queue worker (jobs in flight
+# on threads, metrics on STACK_METRICS_PORT), a training worker (metrics on the next port), beat
+# and Flower as background processes, on the machine's
 # PostgreSQL (database upscaler_stack). State and logs: .stack/ in the checkout. After `start`,
 # `source .stack/env` gives a shell the same settings, so `upscaler submit ...` talks to it.
 set -euo pipefail
@@ -17,7 +18,7 @@ METRICS_PORT=${STACK_METRICS_PORT:-9818}
 PG_HOST=${STACK_PG_HOST:-127.0.0.1}
 PG_USER=${STACK_PG_USER:-postgres}
 PG_DB=${STACK_PG_DB:-upscaler_stack}
-SERVICES="redis s3 worker beat flower"
+SERVICES="redis s3 worker trainer beat flower"
 
 pidfile() { echo "$STACK/$1.pid"; }
 alive() { [ -f "$(pidfile "$1")" ] && kill -0 "$(cat "$(pidfile "$1")")" 2>/dev/null; }
@@ -66,16 +67,19 @@ start() {
     wait_for redis redis-cli -p "$REDIS_PORT" ping
     wait_for "the S3 endpoint" curl -sf "http://127.0.0.1:$S3_PORT/"
     "$BIN/upscaler" db upgrade
-    launch worker "$BIN/upscaler" worker --queues gpu,training --name "stack@$(hostname)"
+    launch worker "$BIN/upscaler" worker --queues gpu --name "stack@$(hostname)"
+    UPSCALER_METRICS_PORT=$((METRICS_PORT + 1)) launch trainer "$BIN/upscaler" worker --queues training \
+        --name "stack-training@$(hostname)"
     launch beat "$BIN/upscaler" beat
     launch flower "$BIN/upscaler" flower --port "$FLOWER_PORT"
     wait_for "the worker" grep -q "ready." "$STACK/worker.log"
+    wait_for "the training worker" grep -q "ready." "$STACK/trainer.log"
     wait_for "Flower" curl -sf -u "$UPSCALER_FLOWER_BASIC_AUTH" "http://127.0.0.1:$FLOWER_PORT/api/workers"
     echo "stack up: source $STACK/env; Flower http://127.0.0.1:$FLOWER_PORT; metrics http://127.0.0.1:$METRICS_PORT/metrics"
 }
 
 stop() {
-    for name in flower beat worker s3 redis; do
+    for name in flower beat trainer worker s3 redis; do
         if alive "$name"; then
             local pid; pid=$(cat "$(pidfile "$name")")
             kill -TERM -- "-$pid" 2>/dev/null || true

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from upscaler.cli.common import JSON_HELP, err_console, print_json, settings, zoo
 from upscaler.engine import Engine, UpscaleOptions
 from upscaler.errors import UpscalerError
-from upscaler.images import INPUT_SUFFIXES
-from upscaler.processing import OutputOptions, limits_from, process_image
+from upscaler.images import EXTENSIONS, INPUT_SUFFIXES, encode_to
+from upscaler.processing import OutputOptions, limits_from, upscale_image
+from upscaler.storage import Storage
 from upscaler.zoo.registry import DEFAULT_MODEL
 
 
@@ -38,13 +38,6 @@ def collect_inputs(inputs: list[Path]) -> tuple[list[WorkItem], list[str]]:
         else:
             problems.append(f"{root}: no such file or folder")
     return items, problems
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def upscale(
@@ -87,6 +80,7 @@ def upscale(
         err_console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
 
+    storage = Storage()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, disable=as_json, transient=False) as bars:
         images_bar = bars.add_task("images", total=len(items))
@@ -94,18 +88,19 @@ def upscale(
             tiles_bar = bars.add_task(f"  {item.source.name}", total=None)
             image_start = time.perf_counter()
             try:
-                data = item.source.read_bytes()
-                processed = process_image(
-                    engine, data, str(item.source), options, output, limits_from(cfg),
+                upscaled = upscale_image(
+                    engine, item.source.read_bytes(), str(item.source), options, output, limits_from(cfg),
                     progress=lambda done, total: bars.update(tiles_bar, completed=done, total=total),
                 )
-                target = output_dir / item.relative.with_suffix(processed.extension)
-                _write_atomically(target, processed.data)
-                width, height = processed.input_size
+                target = output_dir / item.relative.with_suffix(EXTENSIONS[upscaled.format])
+                # Encoded in strips into a temporary file, renamed when whole: no encoded copy in memory.
+                with storage.open_write(str(target)) as out:
+                    encode_to(upscaled.pixels, upscaled.format, output.quality, out)
+                width, height = upscaled.input_size
                 input_megapixels += width * height / 1e6
                 results.append({
                     "input": str(item.source), "output": str(target),
-                    "input_size": list(processed.input_size), "output_size": list(processed.output_size),
+                    "input_size": list(upscaled.input_size), "output_size": list(upscaled.output_size),
                     "seconds": round(time.perf_counter() - image_start, 3),
                 })
             except (UpscalerError, OSError) as exc:

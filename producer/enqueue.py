@@ -58,7 +58,7 @@ def _run_with_retries(job_id: uuid.UUID, worker: str) -> str:
     retries, attempt = get_settings().transient_retries, 0
     while True:
         try:
-            return run_job(job_id, runtime.engine(), runtime.storage(), worker).value
+            return run_job(job_id, runtime.engine(), runtime.storage(), f"{worker}/{job_id.hex[:8]}").value
         except TransientError as exc:
             if attempt == retries:
                 fail_unexpected(job_id, "transient_exhausted", f"gave up after {retries} retries: {exc}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from db.migrate import upgrade
 from db.models import Job, JobStatus
@@ -106,6 +106,23 @@ def test_jobs_overlap_around_one_device(local_jobs, tmp_path: Path) -> None:
     assert sum(j.infer_ms for j in jobs) >= 6 * STAGE_SECONDS * 1000 * 0.9
     assert max(j.wait_ms for j in jobs) > STAGE_SECONDS * 1000 / 2  # someone waited for its turn
     assert len(list((tmp_path / "out").iterdir())) == 6
+
+
+def test_a_job_taken_over_while_it_ran_is_left_to_its_new_owner(local_jobs) -> None:
+    """A starved worker whose lease expired finishes anyway: the delivery that took the job over
+    records it, not this one (no second "succeeded")."""
+    [job_id] = local_jobs(1)
+
+    class TakenOverMidRun(RecordingEngine):
+        def upscale(self, pixels, options, progress=None):
+            with session_scope() as session:  # what a claim after the lease expired does
+                session.execute(update(Job).where(Job.id == job_id).values(worker="rescuer", attempts=2))
+            return super().upscale(pixels, options, progress)
+
+    assert run_job(job_id, TakenOverMidRun(0.01), Storage(), "starved") == Outcome.skipped
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+    assert job.status == JobStatus.running and job.worker == "rescuer" and job.infer_ms is None
 
 
 def test_soft_time_limit_fails_the_job_between_tile_batches(local_jobs, tmp_path: Path, monkeypatch) -> None:

@@ -124,7 +124,9 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
     except (PermanentError, ValueError) as exc:
         code = getattr(exc, "code", "invalid_parameters")
         with session_scope() as session:
-            transitions.fail(session, job_id, code, str(exc), worker)
+            recorded = transitions.fail(session, job_id, code, str(exc), worker)
+        if not recorded:
+            return _lost_lease(job_id, context)
         log.info("job %s failed: %s", job_id, exc, extra={**context, "error_code": code})
         record_job("failed", code, {}, None)
         maybe_write_report(batch_id, storage)
@@ -132,15 +134,25 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
 
     (in_w, in_h), (out_w, out_h) = processed.input_size, processed.output_size
     with session_scope() as session:
-        transitions.succeed(
+        recorded = transitions.succeed(
             session, job_id, worker, input_width=in_w, input_height=in_h, output_width=out_w,
             output_height=out_h, output_size=processed.output_bytes,
             **{f"{stage}_ms": round(ms) for stage, ms in timings.items()},
         )
+    if not recorded:
+        return _lost_lease(job_id, context)
     log.info("job %s succeeded in %.0f ms", job_id, sum(timings.values()), extra=context)
     record_job("succeeded", None, timings, in_w * in_h)
     maybe_write_report(batch_id, storage)
     return Outcome.succeeded
+
+
+def _lost_lease(job_id: uuid.UUID, context: dict) -> Outcome:
+    """The job's lease ran out while it ran (a starved or cut-off worker) and another delivery
+    took it over: that one records the outcome; this one's output was the same object."""
+    log.warning("job %s: finished after its lease had passed to another delivery; not recorded here",
+                job_id, extra=context)
+    return Outcome.skipped
 
 
 def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag, params_json, settings, deadline):

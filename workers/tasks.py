@@ -58,7 +58,9 @@ def upscale_job(self, job_id: str) -> str:
     job_uuid = parse_id(job_id, "job id")
     if job_uuid is None:
         return "rejected"
-    worker = f"{self.request.hostname or runtime.worker_name()}:{runtime.worker_name().split(':')[-1]}"
+    # Node, process, delivery: the jobs in flight in one process each hold their own claim.
+    node = self.request.hostname or runtime.worker_name()
+    worker = f"{node}:{runtime.worker_name().split(':')[-1]}/{(self.request.id or 'local')[:8]}"
     try:
         return run_job(job_uuid, runtime.engine(), runtime.storage(), worker, on_overrun=exit_stuck_worker).value
     except (TransientError, OperationalError) as exc:

@@ -223,7 +223,8 @@ def report(f: dict, args) -> str:
         "",
         f"Device busy (sum of infer over the worker's window): {f['device_busy']:.0%}. "
         "Target: pipeline >= 90% of the engine alone.",
-        if args.device == "cpu":
+    ]
+    if args.device == "cpu":
         lines += ["", CPU_NOTE]
     return "\n".join(lines)
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from tests.conftest import texture
 from tests.services import Process, free_port, wait_for
-from upscaler import images, storage
+from upscaler import png, storage
 from upscaler.images import encode, encode_to
 from upscaler.storage import MIN_PART_SIZE, Storage, StorageError, StorageUnavailableError
 
@@ -60,7 +60,7 @@ class CountingSink:
 @pytest.mark.parametrize("channels", [1, 3, 4], ids=["gray", "bgr", "bgra"])
 @pytest.mark.parametrize("height,width", [(1, 1), (1, 37), (41, 1), (29, 103)])
 def test_png_round_trips_exactly(height: int, width: int, channels: int, dtype, monkeypatch) -> None:
-    monkeypatch.setattr(images, "PNG_STRIP_BYTES", 1000)  # a few rows per strip: many strip boundaries
+    monkeypatch.setattr(png, "PNG_STRIP_BYTES", 1000)  # a few rows per strip: many strip boundaries
     pixels = texture(height, width, channels, seed=height + width, dtype=dtype)
     data = encode(pixels, "png")
     decoded = decode_unchanged(data)
@@ -70,7 +70,7 @@ def test_png_round_trips_exactly(height: int, width: int, channels: int, dtype, 
 
 def test_png_crosses_strip_boundaries_at_the_default_strip_size() -> None:
     width = 211   # a row of 633 bytes: strips end at no round number
-    rows_per_strip = images.PNG_STRIP_BYTES // (width * 3)
+    rows_per_strip = png.PNG_STRIP_BYTES // (width * 3)
     pixels = texture(2 * rows_per_strip + 5, width, seed=3)
     np.testing.assert_array_equal(decode_unchanged(encode(pixels, "png")), pixels)
 
@@ -100,7 +100,7 @@ def test_paeth_predictor_is_the_png_specs_for_every_byte_triple() -> None:
         p = a + b - c   # the specification's predictor, in plain integers
         pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
         expected = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-        got = images._paeth(left, above, np.full_like(left, above_left))
+        got = png._paeth(left, above, np.full_like(left, above_left))
         np.testing.assert_array_equal(got, expected, err_msg=f"above_left={above_left}")
 
 
@@ -123,8 +123,8 @@ def peak_memory_to_encode_png(pixels: np.ndarray) -> tuple[int, CountingSink]:
 
 def test_png_memory_does_not_grow_with_the_image(monkeypatch) -> None:
     # Small strips and IDAT chunks, so that any copy of the whole image or file would stand out.
-    monkeypatch.setattr(images, "PNG_STRIP_BYTES", 64 * 2**10)
-    monkeypatch.setattr(images, "PNG_IDAT_BYTES", 256 * 2**10)
+    monkeypatch.setattr(png, "PNG_STRIP_BYTES", 64 * 2**10)
+    monkeypatch.setattr(png, "PNG_IDAT_BYTES", 256 * 2**10)
     pixels = texture(3072, 1536, seed=7)   # 13.5 MiB of pixels, noisy: ~10 MiB of PNG
     small_peak, _ = peak_memory_to_encode_png(pixels[:384])
     big_peak, sink = peak_memory_to_encode_png(pixels)

@@ -26,13 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import write_section  # noqa: E402
+from db.models import STAGES  # noqa: E402
 from tests.textures import texture  # noqa: E402
 
 CPU_NOTE = ("On a CPU the device is the processor the host work also needs. With torch on one core the "
             "other core plays the host, as a GPU machine's CPU is apart from its GPU; with torch on both "
             "cores the worker's own work (S3 client, SQL, Celery), moto, PostgreSQL and Redis take CPU "
             "from inference itself, and no overlap can give it back.")
-STAGES = ("download", "decode", "wait", "infer", "encode", "upload")
 
 
 def engine_loop(images: dict[str, bytes], model: str, device: str) -> list[float]:

@@ -32,7 +32,7 @@ class JobStatus(str, enum.Enum):
 
 
 FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
-STAGES = ("download", "decode", "infer", "encode", "upload")
+STAGES = ("download", "decode", "wait", "infer", "encode", "upload")  # "wait": for the device
 
 
 class Watch(Base):

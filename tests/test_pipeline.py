@@ -101,7 +101,7 @@ def test_catalogue_from_s3_through_celery_workers(stack, s3, pg_url: str, tmp_pa
         assert (job.output_width, job.output_height) == (source.shape[1] * 4, source.shape[0] * 4)
         assert job.attempts == 1 and job.worker and job.error_code is None
         assert job.started_at >= job.queued_at and job.finished_at >= job.started_at
-        assert all(getattr(job, f"{stage}_ms") is not None for stage in ("download", "decode", "infer", "encode", "upload"))
+        assert all(getattr(job, f"{stage}_ms") is not None for stage in ("download", "decode", "wait", "infer", "encode", "upload"))
 
     # The bad ones failed with a clear reason and did not stop the batch.
     broken, html = jobs["catalogue-2026/broken.png"], jobs["catalogue-2026/error-page.jpg"]

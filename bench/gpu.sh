@@ -4,7 +4,8 @@
 #   2. Real-ESRGAN's RealESRGANer (tile=200, fp16, one tile at a time) against our engine in
 #      auto/fp16/bf16/fp32 with several tile batch sizes, PSNR against the exact fp32 output
 #      (bench/engine.py);
-#   3. the achieved TFLOP/s of our best run there, against the card's dense bf16 peak;
+#   3. the achieved TFLOP/s of our best run there or of 20 s on 1024x1024 images, against the
+#      card's dense bf16 peak;
 #   4. how busy the GPU is while the pipeline (queue, SQL, S3, one worker) runs 50 x4plus jobs
 #      (bench/gpu_busy.py around bench/pipeline.py; without Redis and PostgreSQL on this machine,
 #      the embedded pipeline: SQLite, local folders, the same jobs in flight);
@@ -40,13 +41,13 @@ timeout "$(limit 60 480)" "$PY" bench/flops.py || echo "flops.py failed (status 
 echo "== engine vs RealESRGANer =="
 # Its stdout is kept: the achieved TFLOP/s below is read from this run's table, never from an
 # older run's RESULTS.md section.
-timeout "$(limit 300 230)" "$PY" bench/engine.py --device cuda --precisions auto,fp16,bf16,fp32 --batch-sizes 1,4,16 \
+timeout "$(limit 300 230)" "$PY" bench/engine.py --device cuda --precisions auto,fp16,bf16,fp32 --batch-sizes 1,4,16,auto \
     --reference-half --extra-size 1024 --title "Engine vs RealESRGANer (CUDA)" 2>&1 | tee "$logs/engine.log" \
     || echo "engine benchmark failed or timed out (status ${PIPESTATUS[0]})"
 
 echo "== achieved TFLOP/s =="
-# From the best "ours" row of the table above; only if there is none (the step above failed),
-# from 20 s of our engine on one 1024x1024 image instead.
+# The better of the best "ours" row above (small images: few tiles a batch) and 20 s of our
+# engine on 1024x1024 images from two threads, as a worker's jobs in flight call it.
 timeout "$(limit 60 180)" "$PY" bench/flops.py --models realesrgan-x4plus --engine-log "$logs/engine.log" \
     --measure 20 --json "$logs/flops.json" || echo "achieved TFLOP/s not measured (status $?)"
 

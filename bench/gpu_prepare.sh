@@ -14,9 +14,12 @@ rm -rf .gpu && mkdir -p .gpu/wheels .gpu/site
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 version() { .venv/bin/python -c "import importlib.metadata as m; print(m.version('$1'))"; }
 # The engine's needs, then the job pipeline's (bench/pipeline.py --embedded: Celery is imported,
-# SQLite is used, boto3 for the storage module).
+# SQLite is used, boto3 for the storage module). The image's list (device KINDS.md) lacks tzlocal,
+# which Celery imports, and gives no versions for click and typing_extensions, which Celery and
+# pydantic need recent: ours travel too. The list was checked by recording every module the
+# benchmarks import here.
 for pkg in pydantic pydantic_core pydantic-settings python-dotenv annotated-types typing-inspection platformdirs lmdb addict yapf \
-        celery kombu billiard vine amqp click-didyoumean click-repl click-plugins prompt_toolkit wcwidth \
+        celery kombu billiard vine amqp tzlocal click click-didyoumean click-repl click-plugins prompt_toolkit wcwidth typing_extensions \
         sqlalchemy alembic mako boto3 s3transfer jmespath; do
     .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \

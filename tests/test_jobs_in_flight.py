@@ -18,6 +18,7 @@ from db.models import Job, JobStatus
 from db.session import session_scope
 from tests.conftest import texture
 from tests.services import run_cli, service_env, start_worker, wait_for
+from upscaler.engine.engine import waiting_for
 from upscaler.images import encode
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
@@ -50,8 +51,8 @@ class RecordingEngine(NoopEngine):
         self.intervals: list[tuple[float, float]] = []
         self._record = threading.Lock()
 
-    def upscale(self, pixels, options, progress=None):
-        with self.device_turn():
+    def upscale(self, pixels, options, progress=None, timings=None):
+        with waiting_for(self.device_turn(), timings):
             start = time.monotonic()
             for done in range(1, self.progress_calls + 1):
                 time.sleep(self.seconds / self.progress_calls)
@@ -114,10 +115,10 @@ def test_a_job_taken_over_while_it_ran_is_left_to_its_new_owner(local_jobs) -> N
     [job_id] = local_jobs(1)
 
     class TakenOverMidRun(RecordingEngine):
-        def upscale(self, pixels, options, progress=None):
+        def upscale(self, pixels, options, progress=None, timings=None):
             with session_scope() as session:  # what a claim after the lease expired does
                 session.execute(update(Job).where(Job.id == job_id).values(worker="rescuer", attempts=2))
-            return super().upscale(pixels, options, progress)
+            return super().upscale(pixels, options, progress, timings)
 
     assert run_job(job_id, TakenOverMidRun(0.01), Storage(), "starved") == Outcome.skipped
     with session_scope() as session:

@@ -68,13 +68,12 @@ def decode_image(data: bytes, source: str, options: UpscaleOptions, limits: Limi
 def upscale_decoded(engine: Engine, decoded: DecodedImage, options: UpscaleOptions, output: OutputOptions,
                     progress: Progress | None = None) -> UpscaledImage:
     """Wait for the device, upscale; the output format is chosen from the input."""
-    timings: dict[str, float] = {}
+    # The engine takes the device's turn itself, only while it queues tiles: other jobs in flight
+    # decode and encode meanwhile, and the next image's tiles queue behind this one's last.
+    timings: dict[str, float] = {"wait": 0.0}
     start = time.perf_counter()
-    with engine.device_turn():  # other jobs in flight decode and encode meanwhile
-        timings["wait"] = (time.perf_counter() - start) * 1000
-        start = time.perf_counter()
-        pixels = engine.upscale(decoded.pixels, options, progress)
-        timings["infer"] = (time.perf_counter() - start) * 1000
+    pixels = engine.upscale(decoded.pixels, options, progress, timings)
+    timings["infer"] = (time.perf_counter() - start) * 1000 - timings["wait"]
     return UpscaledImage(pixels, choose_format(output.format, decoded), (decoded.width, decoded.height), timings)
 
 

@@ -82,8 +82,15 @@ def tile_batch_size(device: torch.device, window: int, scale: int, feature_width
     """How many tiles to run at once: from free memory on CUDA; a small fixed number on CPU."""
     if device.type != "cuda":
         return 1  # measured: on CPU a batch of 2 tiles is slower per tile than one at a time
-    free, _ = torch.cuda.mem_get_info(device)
+    free = free_device_memory(device)
     # Rough peak per tile: the widest activations (features at input size, the upsampled
     # features at 4x) kept alive across a block, with generous head-room for the allocator.
     per_tile = window * window * (feature_width * 12 + feature_width * scale * scale * 3) * 2
     return max(1, min(64, int(0.5 * free / per_tile)))
+
+
+def free_device_memory(device: torch.device) -> int:
+    """Bytes free for our next allocations: the driver's free memory plus what PyTorch's caching
+    allocator holds but no tensor uses (the driver counts that as taken; we would get it back)."""
+    free, _ = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)

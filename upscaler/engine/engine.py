@@ -12,15 +12,17 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator, Literal
+from typing import Callable, ContextManager, Iterator, Literal
 
 import cv2
 import numpy as np
+import torch
 
 from upscaler.engine.color import preserve_color
-from upscaler.engine.devices import pick_precision, resolve_device, tile_batch_size
+from upscaler.engine.device_rows import DeviceRows, Kind, final_rows_numpy
+from upscaler.engine.devices import free_device_memory, pick_precision, resolve_device, tile_batch_size
 from upscaler.engine.network import Network
-from upscaler.engine.tiling import RowAssembler, TilePlan
+from upscaler.engine.tiling import RowAssembler, Tile, TilePlan
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD
 from upscaler.validation import check_upscale_params
 from upscaler.zoo.registry import DEFAULT_MODEL, ModelZoo
@@ -33,6 +35,11 @@ Progress = Callable[[int, int], None]  # (tiles done, tiles total)
 # upscaled 3x3 tiling), 32 px 27.8 dB; on a 160 px tileable meadow 96 px gives a seam score 14%
 # off the ideal's, 128 px 3% off at 47 dB. So: 128 (costs (n + 256)^2 / n^2 of the work).
 SEAMLESS_MIN_PAD = 128
+# Device-side blending keeps about this many float window-row bands alive at once (the row being
+# filled, the overlap kept from the one before, the strip being finished) and is used only while
+# they take under this share of the free device memory.
+DEVICE_BANDS = 3
+DEVICE_BANDS_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,9 @@ class Engine:
     # Called with (model, seconds) after a model is loaded: lets a worker report load times
     # without the engine knowing about any metrics system.
     on_model_loaded: Callable[[str, float], None] | None = None
+    # Blend tiles and make the final levels on the device: None = on CUDA when it fits (see
+    # _assembles_on_device); True forces it, on any torch device (the tests use it on CPU).
+    assemble_on_device: bool | None = None
     _networks: dict[str, Network] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _device_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
@@ -91,26 +101,23 @@ class Engine:
 
     @contextmanager
     def device_turn(self) -> Iterator[None]:
-        """Hold the device for one image (re-entrant). Threads may decode and encode other images
-        meanwhile (a worker keeps jobs in flight), but only one image runs its tiles at a time:
-        tile batches are sized from the free device memory, which two images would share."""
+        """Hold the device for one image's tiles (re-entrant). Threads may decode and encode other
+        images meanwhile (a worker keeps jobs in flight), but only one image queues its tiles at a
+        time: tile batches are sized from the free device memory, which two images would share."""
         with self._device_lock:
             yield
 
     def upscale(self, pixels: np.ndarray, options: UpscaleOptions = UpscaleOptions(),
-                progress: Progress | None = None) -> np.ndarray:
-        """Gray (HxW), BGR (HxWx3) or BGRA (HxWx4), uint8 or uint16 -> the same layout, enlarged."""
-        with self.device_turn():
-            return self._upscale(pixels, options, progress)
-
-    def _upscale(self, pixels: np.ndarray, options: UpscaleOptions, progress: Progress | None) -> np.ndarray:
+                progress: Progress | None = None, timings: dict[str, float] | None = None) -> np.ndarray:
+        """Gray (HxW), BGR (HxWx3) or BGRA (HxWx4), uint8 or uint16 -> the same layout, enlarged.
+        ``timings``, if given, gets "wait": milliseconds spent waiting for the device's turn."""
         if pixels.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"pixels must be uint8 or uint16, not {pixels.dtype}")
         if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (3, 4)):
             raise ValueError(f"pixels must be HxW, HxWx3 or HxWx4, not {pixels.shape}")
         net = self.network(options.model)
         if options.seamless:
-            return self._upscale_seamless(pixels, options, progress)
+            return self._upscale_seamless(pixels, options, progress, timings)
         maxval = float(np.iinfo(pixels.dtype).max)
         height, width = pixels.shape[:2]
         s = net.scale
@@ -128,21 +135,20 @@ class Engine:
             if progress:
                 progress(done[0], tiles_total * passes)
 
-        def write_color(top: int, rows: np.ndarray) -> None:
-            target = out[top : top + rows.shape[0]]
+        def place_color(top: int, levels: np.ndarray) -> None:
             if gray:
-                target[...] = _quantize(cv2.cvtColor(rows, cv2.COLOR_RGB2GRAY), maxval)
+                out[top : top + levels.shape[0]] = levels
             else:
-                target[:, :, :3] = _quantize(rows[:, :, ::-1], maxval)
+                out[top : top + levels.shape[0], :, :3] = levels
 
-        self._run_tiled(net, color, maxval, options, write_color, report)
+        self._run_tiled(net, color, maxval, options, "gray" if gray else "color", place_color, report, timings)
         if alpha is not None:
             if options.alpha == "model":
 
-                def write_alpha(top: int, rows: np.ndarray) -> None:
-                    out[top : top + rows.shape[0], :, 3] = _quantize(rows.mean(axis=2), maxval)
+                def place_alpha(top: int, levels: np.ndarray) -> None:
+                    out[top : top + levels.shape[0], :, 3] = levels
 
-                self._run_tiled(net, alpha, maxval, options, write_alpha, report)
+                self._run_tiled(net, alpha, maxval, options, "alpha", place_alpha, report, timings)
             else:
                 out[:, :, 3] = cv2.resize(alpha, (width * s, height * s), interpolation=cv2.INTER_CUBIC)
         if options.preserve_color:
@@ -153,13 +159,14 @@ class Engine:
             out = cv2.resize(out, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4)
         return out
 
-    def _upscale_seamless(self, pixels: np.ndarray, options: UpscaleOptions, progress: Progress | None) -> np.ndarray:
+    def _upscale_seamless(self, pixels: np.ndarray, options: UpscaleOptions, progress: Progress | None,
+                          timings: dict[str, float] | None) -> np.ndarray:
         """Pad with the image's own opposite edges (wrap-around), upscale, cut the centre back out:
         border tiles see the context they will sit next to when the texture is tiled."""
         pad = min(max(options.tile_pad, SEAMLESS_MIN_PAD), *pixels.shape[:2])
         wrapped = np.pad(pixels, ((pad, pad), (pad, pad)) + ((0, 0),) * (pixels.ndim - 2), mode="wrap")
         inner = replace(options, seamless=False, outscale=float(self.network(options.model).scale))
-        big = self.upscale(wrapped, inner, progress)
+        big = self.upscale(wrapped, inner, progress, timings)
         s = self.network(options.model).scale
         out = big[pad * s : (pad + pixels.shape[0]) * s, pad * s : (pad + pixels.shape[1]) * s]
         if options.outscale != s:
@@ -167,18 +174,22 @@ class Engine:
             out = cv2.resize(out, size, interpolation=cv2.INTER_AREA if options.outscale < s else cv2.INTER_LANCZOS4)
         return np.ascontiguousarray(out)
 
-    def _run_tiled(self, net: Network, source: np.ndarray, maxval: float, options: UpscaleOptions,
-                   write_rows: Callable[[int, np.ndarray], None], report: Callable[[int], None]) -> None:
+    def _run_tiled(self, net: Network, source: np.ndarray, maxval: float, options: UpscaleOptions, kind: Kind,
+                   place: Callable[[int, np.ndarray], None], report: Callable[[int], None],
+                   timings: dict[str, float] | None) -> None:
         """``source``: the 8/16-bit gray or BGR pixels; each window is made float RGB only when its
-        batch runs, so the host never holds a float copy of the whole input next to the output."""
-        height, width = source.shape[:2]
-        plan = TilePlan.for_image(height, width, options.tile, options.tile_pad)
-        assembler = RowAssembler(plan, net.scale, 3, write_rows)
+        batch runs, so the host never holds a float copy of the whole input next to the output.
+        ``place(top, levels)`` gets the finished output rows from ``top`` on, as integer levels."""
+        plan = TilePlan.for_image(source.shape[0], source.shape[1], options.tile, options.tile_pad)
         batch_size = options.batch_size or tile_batch_size(
             self.device, max(plan.rows.window, plan.cols.window), net.scale,
             int(net.spec.params.get("num_feat", 64)))
-        tiles = list(plan.tiles())
-        win_h, win_w = plan.rows.window, plan.cols.window
+        batches = _batches(list(plan.tiles()), batch_size)
+        if self._assembles_on_device(plan, net.scale):
+            self._run_tiled_on_device(net, source, maxval, plan, batches, kind, place, report, timings)
+            return
+        assembler = RowAssembler(plan, net.scale, 3,
+                                 lambda top, rows: place(top, final_rows_numpy(rows, kind, maxval)))
         pending = None
 
         def finish(batch, running) -> None:
@@ -186,27 +197,71 @@ class Engine:
                 assembler.add(tile, output)
             report(len(batch))
 
-        # One batch ahead: on CUDA the device runs batch k+1 while the host assembles batch k.
-        for first in range(0, len(tiles), batch_size):
-            batch = tiles[first : first + batch_size]
-            stack = np.stack([_to_rgb_float(source[t.y : t.y + win_h, t.x : t.x + win_w], maxval) for t in batch])
-            running = net.submit(stack)
+        with waiting_for(self.device_turn(), timings):
+            # One batch ahead: on CUDA the device runs batch k+1 while the host assembles batch k.
+            for batch in batches:
+                running = net.submit(_window_stack(source, plan, batch, maxval))
+                if pending:
+                    finish(*pending)
+                pending = (batch, running)
             if pending:
                 finish(*pending)
-            pending = (batch, running)
-        if pending:
-            finish(*pending)
         assert assembler.done
+
+    def _run_tiled_on_device(self, net: Network, source: np.ndarray, maxval: float, plan: TilePlan,
+                             batches: list[list[Tile]], kind: Kind, place: Callable[[int, np.ndarray], None],
+                             report: Callable[[int], None], timings: dict[str, float] | None) -> None:
+        """Blending and the final levels on the device (engine/device_rows.py): the host only stacks
+        windows and places finished rows, and never waits for the device inside its turn."""
+        rows = DeviceRows(kind, maxval, place)
+        assembler = RowAssembler(plan, net.scale, 3, rows.write, device=self.device)
+        precision, broken = net.precision, []
+        with waiting_for(self.device_turn(), timings), torch.inference_mode():
+            for batch in batches:
+                outputs, bad = net.launch_on_device(_window_stack(source, plan, batch, maxval), precision)
+                for tile, output in zip(batch, outputs):
+                    assembler.add(tile, output)
+                broken.append(bad)
+                report(len(batch))
+        # Outside the turn: the next image's batches are queued behind this one's last ones while
+        # this thread waits for its rows to come back.
+        rows.drain()
+        assert assembler.done
+        if precision != "fp32" and bool(torch.stack(broken).any()):
+            net.fall_back_to_fp32()  # then the whole image again: every row is placed anew
+            self._run_tiled_on_device(net, source, maxval, plan, batches, kind, place, report, timings)
+
+    def _assembles_on_device(self, plan: TilePlan, scale: int) -> bool:
+        """On CUDA, unless the float bands of a window row would take a real share of the free
+        device memory (a very wide image on a small card): then the host blends."""
+        if self.assemble_on_device is not None:
+            return self.assemble_on_device
+        if self.device.type != "cuda":
+            return False
+        band_bytes = plan.rows.window * scale * plan.cols.length * scale * 3 * 4
+        return DEVICE_BANDS * band_bytes < DEVICE_BANDS_SHARE * free_device_memory(self.device)
+
+
+@contextmanager
+def waiting_for(turn: ContextManager, timings: dict[str, float] | None) -> Iterator[None]:
+    """Enter ``turn``; add the milliseconds that took to ``timings["wait"]``, if given."""
+    start = time.perf_counter()
+    with turn:
+        if timings is not None:
+            timings["wait"] = timings.get("wait", 0.0) + (time.perf_counter() - start) * 1000
+        yield
+
+
+def _batches(tiles: list[Tile], size: int) -> list[list[Tile]]:
+    return [tiles[first : first + size] for first in range(0, len(tiles), size)]
+
+
+def _window_stack(source: np.ndarray, plan: TilePlan, batch: list[Tile], maxval: float) -> np.ndarray:
+    win_h, win_w = plan.rows.window, plan.cols.window
+    return np.stack([_to_rgb_float(source[t.y : t.y + win_h, t.x : t.x + win_w], maxval) for t in batch])
 
 
 def _to_rgb_float(color: np.ndarray, maxval: float) -> np.ndarray:
     if color.ndim == 2:
         return np.repeat((color.astype(np.float32) / maxval)[:, :, None], 3, axis=2)
     return np.ascontiguousarray(color[:, :, ::-1], dtype=np.float32) / np.float32(maxval)
-
-
-def _quantize(values: np.ndarray, maxval: float) -> np.ndarray:
-    """Float 0..1 to integer levels, in place (``values`` is scratch: no full-strip temporaries)."""
-    np.multiply(values, maxval, out=values)
-    np.rint(values, out=values)
-    return np.clip(values, 0, maxval, out=values)

@@ -20,6 +20,8 @@ from upscaler.zoo.archs import ArchSpec, StateDict, build
 log = logging.getLogger(__name__)
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# An input brighter than this anywhere cannot legitimately come out all black.
+BLACK_INPUT_MAX = 0.02
 
 
 class Network:
@@ -30,6 +32,10 @@ class Network:
         self._modules: dict[str, torch.nn.Module] = {}
         self._lock = threading.Lock()
         self.precision = precision
+        if device.type == "cuda":
+            # Tiles come in a few fixed shapes per image, so cuDNN's per-shape search for the
+            # fastest convolution kernels pays for itself after the first batch of each shape.
+            torch.backends.cudnn.benchmark = True
         self.module(precision)
 
     def module(self, precision: str) -> torch.nn.Module:
@@ -52,29 +58,48 @@ class Network:
         precision = precision or self.precision
         return PendingBatch(self, batch, precision, self._launch(batch, precision))
 
-    def _launch(self, batch: np.ndarray, precision: str):
+    def launch_on_device(self, batch: np.ndarray, precision: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Queue a batch and return at once: (B, H*s, W*s, 3) float32 in 0..1 on the device, and
+        a boolean tensor there that is true if the output is broken (NaN/inf, or black from a
+        non-black input): read it only after the output is needed anyway, since reading it waits
+        for the device. The caller then recomputes in fp32 (see :meth:`fall_back_to_fp32`)."""
+        y = self._output_on_device(batch, precision or self.precision)
+        broken = ~torch.isfinite(y).all()
+        if batch.max() > BLACK_INPUT_MAX:
+            broken |= y.amax() == 0
+        return y, broken
+
+    def fall_back_to_fp32(self) -> None:
+        log.warning("%s: %s output was NaN/inf or black; recomputing in fp32 and staying there",
+                    self.name, self.precision)
+        self.precision = "fp32"
+
+    def _output_on_device(self, batch: np.ndarray, precision: str) -> torch.Tensor:
         net = self.module(precision)
         _, h, w, _ = batch.shape
         m = self.spec.size_multiple
         pad_h, pad_w = (-h) % m, (-w) % m
-        cuda = self.device.type == "cuda"
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch))
-            if cuda:  # pinned host memory: the copy runs asynchronously, queued behind the GPU's work
+            if self.device.type == "cuda":  # pinned host memory: the copy runs asynchronously, queued behind the GPU's work
                 x = x.pin_memory().to(self.device, non_blocking=True)
             # NHWC viewed as NCHW is channels_last already: no copy on the way in.
             x = x.permute(0, 3, 1, 2).to(DTYPES[precision]).contiguous(memory_format=torch.channels_last)
             if pad_h or pad_w:
                 x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
             y = net(x)[:, :, : h * self.scale, : w * self.scale]
-            y = y.float().clamp_(0, 1).permute(0, 2, 3, 1)
-            if not cuda:
-                return y.contiguous(), None
+            return y.float().clamp_(0, 1).permute(0, 2, 3, 1)
+
+    def _launch(self, batch: np.ndarray, precision: str):
+        y = self._output_on_device(batch, precision)
+        if self.device.type != "cuda":
+            return y.contiguous(), None
+        with torch.inference_mode():
             host = torch.empty(y.shape, dtype=torch.float32, pin_memory=True)
             host.copy_(y, non_blocking=True)
-            done = torch.cuda.Event()
-            done.record()
-            return host, done
+        done = torch.cuda.Event()
+        done.record()
+        return host, done
 
     def _forward(self, batch: np.ndarray, precision: str) -> np.ndarray:
         return _collect(self._launch(batch, precision))
@@ -83,7 +108,7 @@ class Network:
     def _broken(batch: np.ndarray, out: np.ndarray) -> bool:
         if not np.isfinite(out).all():
             return True
-        return bool(out.max() == 0.0 and batch.max() > 0.02)
+        return bool(out.max() == 0.0 and batch.max() > BLACK_INPUT_MAX)
 
 
 def _collect(launched) -> np.ndarray:
@@ -102,8 +127,6 @@ class PendingBatch:
     def result(self) -> np.ndarray:
         out = _collect(self._launched)
         if self.precision != "fp32" and Network._broken(self.batch, out):
-            log.warning("%s: %s output was NaN/inf or black; recomputing in fp32 and staying there",
-                        self.network.name, self.precision)
-            self.network.precision = "fp32"
+            self.network.fall_back_to_fp32()
             out = self.network._forward(self.batch, "fp32")
         return out

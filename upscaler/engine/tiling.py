@@ -9,7 +9,9 @@ they sum to one everywhere: the 2-D weight of a tile is the product of its two 1
 
 :class:`RowAssembler` receives tile outputs in any order and writes finished output rows as
 soon as no later window can touch them, so the float accumulator holds only a few window
-rows while the full-size output is kept in its final 8/16-bit form.
+rows while the full-size output is kept in its final 8/16-bit form. It works on NumPy arrays on
+the host or, given a torch device, on tensors there (CUDA: the blending stays on the GPU and only
+finished 8/16-bit rows come back, see engine/device_rows.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
+import torch
 
 # Fraction of an overlap, at each end, that gets (almost) no weight: output pixels that close
 # to a window's edge saw too little context to be trusted.
@@ -105,21 +108,32 @@ class RowAssembler:
     """
 
     def __init__(self, plan: TilePlan, scale: int, channels: int,
-                 write_rows: Callable[[int, np.ndarray], None], strip: int = 64) -> None:
+                 write_rows: Callable[[int, np.ndarray], None], strip: int = 64,
+                 device: torch.device | None = None) -> None:
+        """``device``: None for NumPy arrays on the host; else tile outputs are tensors on it and
+        ``write_rows`` gets tensors there."""
         self.plan, self.scale, self.channels, self.write_rows = plan, scale, channels, write_rows
         self.strip = strip
         self.row_weights = plan.rows.output_weights(scale)
         self.col_weights = plan.cols.output_weights(scale)
+        if device is None:
+            self._zeros = lambda shape: np.zeros(shape, np.float32)
+            self._copy = np.copy
+        else:
+            self._zeros = lambda shape: torch.zeros(shape, dtype=torch.float32, device=device)
+            self._copy = torch.clone
+            self.row_weights = [torch.from_numpy(w).to(device) for w in self.row_weights]
+            self.col_weights = [torch.from_numpy(w).to(device) for w in self.col_weights]
         self.bands: dict[int, tuple[int, np.ndarray]] = {}  # window row -> (output top, float rows)
         self.missing = {r: len(plan.cols.starts) for r in range(len(plan.rows.starts))}
         self.next_row = 0  # first window row not yet flushed
 
     def add(self, tile: Tile, output: np.ndarray) -> None:
-        """``output``: HxWxC float32, the network's output for ``tile``'s window."""
+        """``output``: HxWxC float32, the network's output for ``tile``'s window (on the device, if any)."""
         s = self.scale
         if tile.row not in self.bands:
             shape = (self.plan.rows.window * s, self.plan.cols.length * s, self.channels)
-            self.bands[tile.row] = (tile.y * s, np.zeros(shape, np.float32))
+            self.bands[tile.row] = (tile.y * s, self._zeros(shape))
         band = self.bands[tile.row][1]
         weighted = output * self.row_weights[tile.row][:, None, None]
         weighted *= self.col_weights[tile.col][None, :, None]
@@ -137,7 +151,7 @@ class RowAssembler:
         bottom = starts[row + 1] * s if row + 1 < len(starts) else self.plan.rows.length * s
         for first in range(top, bottom, self.strip):
             last = min(bottom, first + self.strip)
-            out = np.zeros((last - first, self.plan.cols.length * s, self.channels), np.float32)
+            out = self._zeros((last - first, self.plan.cols.length * s, self.channels))
             for band_top, band in self.bands.values():
                 lo, hi = max(first, band_top), min(last, band_top + band.shape[0])
                 if lo < hi:
@@ -148,7 +162,7 @@ class RowAssembler:
                 del self.bands[r]  # nothing below `bottom` left to give
             elif band_top < bottom and r <= row:
                 # Keep only what later rows still need (the overlap), as a copy so the rest is freed.
-                self.bands[r] = (bottom, band[bottom - band_top :].copy())
+                self.bands[r] = (bottom, self._copy(band[bottom - band_top :]))
 
     @property
     def done(self) -> bool:

@@ -72,11 +72,12 @@ def exact_output(net: torch.nn.Module, img: np.ndarray, device: torch.device) ->
     return cv2.cvtColor(out, cv2.COLOR_RGB2GRAY) if img.ndim == 2 else cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
 
 
-def run(label: str, fn, images, warm_pass: bool = False) -> tuple[float, list[np.ndarray]]:
-    """Seconds for all images, and the outputs. ``warm_pass``: first one untimed pass over every
-    image (CUDA: cuDNN picks its kernels once per input shape, a cost a long-running worker pays
-    once); otherwise only a small first call (allocations, lazy initialisation)."""
-    for _, img in images if warm_pass else [("warm-up", images[0][1][:64, :64])]:
+def run(label: str, fn, images, warm_passes: int = 0) -> tuple[float, list[np.ndarray]]:
+    """Seconds for all images, and the outputs. ``warm_passes``: untimed passes over every image
+    first (CUDA: cuDNN picks its kernels on a shape's first use and the engine captures a CUDA
+    graph on its second, costs a long-running worker pays once per shape); without them only a
+    small first call (allocations, lazy initialisation)."""
+    for _, img in images * warm_passes or [("warm-up", images[0][1][:64, :64])]:
         fn(img)
     outputs, start = [], time.perf_counter()
     for name, img in images:
@@ -115,8 +116,8 @@ def main() -> None:
     reference = reference_class()(scale=info.spec.scale, model_path=str(weights), model=build(info.spec),
                                   tile=200, tile_pad=10, pre_pad=10, half=args.reference_half, device=device)
     ref_label = f"reference tile=200 {'fp16' if args.reference_half else 'fp32'}"
-    warm_pass = device.type == "cuda"
-    ref_seconds, ref_out = run(ref_label, lambda img: reference.enhance(img, outscale=4)[0], images, warm_pass)
+    warm_passes = 2 if device.type == "cuda" else 0
+    ref_seconds, ref_out = run(ref_label, lambda img: reference.enhance(img, outscale=4)[0], images, warm_passes)
     if args.reference_half:  # quality is always judged against the fp32 reference output
         fp32_ref = reference_class()(scale=info.spec.scale, model_path=str(weights), model=build(info.spec),
                                      tile=200, tile_pad=10, pre_pad=10, half=False, device=device)
@@ -135,7 +136,7 @@ def main() -> None:
         for batch in batch_sizes:
             opts = UpscaleOptions(model=args.model, tile=args.tile, tile_pad=args.tile_pad, batch_size=batch)
             label = f"ours {precision}->{engine.network(args.model).precision} batch={batch or 'auto'}"
-            seconds, outs = run(label, lambda img: engine.upscale(img, opts), images, warm_pass)
+            seconds, outs = run(label, lambda img: engine.upscale(img, opts), images, warm_passes)
             to_ref = min(psnr8(o, r) for o, r in zip(outs, ref_out))
             quality = min(psnr8(o, e) for o, e in zip(outs, exact))
             rate = megapixels / seconds

@@ -41,7 +41,7 @@ timeout "$(limit 60 480)" "$PY" bench/flops.py || echo "flops.py failed (status 
 echo "== engine vs RealESRGANer =="
 # Its stdout is kept: the achieved TFLOP/s below is read from this run's table, never from an
 # older run's RESULTS.md section.
-timeout "$(limit 300 230)" "$PY" bench/engine.py --device cuda --precisions auto,fp16,bf16,fp32 --batch-sizes 1,4,16,auto \
+timeout "$(limit 300 230)" "$PY" bench/engine.py --device cuda --precisions auto,fp16,bf16,fp32 --batch-sizes 1,16,auto \
     --reference-half --extra-size 1024 --title "Engine vs RealESRGANer (CUDA)" 2>&1 | tee "$logs/engine.log" \
     || echo "engine benchmark failed or timed out (status ${PIPESTATUS[0]})"
 

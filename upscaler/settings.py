@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     tile_pad: int = Field(DEFAULT_TILE_PAD, ge=0, description="context pixels around each tile, blended")
     precision: Precision = "auto"
     device: DeviceName = "auto"
+    # CUDA: replay each repeated tile-batch shape as one captured graph (engine/graphs.py).
+    cuda_graphs: bool = True
     # Refuse inputs before decoding them: pixel counts from the header, bytes from the file.
     # 8000 x 8000 in, 32000 x 32000 out: the output array (3 GiB for 8-bit RGB) is the one
     # full-size thing a job holds; the PNG is encoded and uploaded from it in strips.

@@ -43,9 +43,9 @@ def final_rows_numpy(rows: np.ndarray, kind: Kind, maxval: float) -> np.ndarray:
 def final_rows_torch(rows: torch.Tensor, kind: Kind, maxval: float) -> torch.Tensor:
     """The same conversion on the device, ending in integers (uint8, or int32 for 16-bit levels:
     torch has no general uint16 arithmetic; the host's assignment narrows them)."""
-    if kind == "gray":
-        weights = torch.tensor(GRAY_WEIGHTS, dtype=rows.dtype, device=rows.device)
-        values = (rows * weights).sum(dim=2)
+    if kind == "gray":  # Python scalars: a weights tensor would be a copy to the device, which waits
+        r, g, b = GRAY_WEIGHTS
+        values = rows[:, :, 0] * r + rows[:, :, 1] * g + rows[:, :, 2] * b
     elif kind == "alpha":
         values = rows.mean(dim=2)
     else:

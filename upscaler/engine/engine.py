@@ -70,6 +70,7 @@ class Engine:
     # Blend tiles and make the final levels on the device: None = on CUDA when it fits (see
     # _assembles_on_device); True forces it, on any torch device (the tests use it on CPU).
     assemble_on_device: bool | None = None
+    cuda_graphs: bool = True  # CUDA: repeated batch shapes replay as captured graphs (engine/graphs.py)
     _networks: dict[str, Network] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _device_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
@@ -89,7 +90,7 @@ class Engine:
                 started = time.perf_counter()
                 info, state = self.zoo.load(model)
                 start_precision = "fp32" if self.precision == "auto" else self.precision
-                net = Network(info.name, info.spec, state, self.device, start_precision)
+                net = Network(info.name, info.spec, state, self.device, start_precision, self.cuda_graphs)
                 if self.precision == "auto":
                     net.precision = pick_precision(net, self.device)
                 log.info("loaded %s (%s, x%d) on %s in %s", info.name, info.spec.arch, net.scale,

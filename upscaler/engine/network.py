@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from upscaler.engine.graphs import GraphCache
 from upscaler.zoo.archs import ArchSpec, StateDict, build
 
 log = logging.getLogger(__name__)
@@ -25,17 +26,20 @@ BLACK_INPUT_MAX = 0.02
 
 
 class Network:
-    def __init__(self, name: str, spec: ArchSpec, state: StateDict, device: torch.device, precision: str) -> None:
+    def __init__(self, name: str, spec: ArchSpec, state: StateDict, device: torch.device, precision: str,
+                 cuda_graphs: bool = True) -> None:
         self.name, self.spec, self.device = name, spec, device
         self.scale = spec.scale
         self._state = state
         self._modules: dict[str, torch.nn.Module] = {}
         self._lock = threading.Lock()
         self.precision = precision
+        self._graphs: GraphCache | None = None
         if device.type == "cuda":
             # Tiles come in a few fixed shapes per image, so cuDNN's per-shape search for the
             # fastest convolution kernels pays for itself after the first batch of each shape.
             torch.backends.cudnn.benchmark = True
+            self._graphs = GraphCache(name, device) if cuda_graphs else None
         self.module(precision)
 
     def module(self, precision: str) -> torch.nn.Module:
@@ -87,8 +91,13 @@ class Network:
             x = x.permute(0, 3, 1, 2).to(DTYPES[precision]).contiguous(memory_format=torch.channels_last)
             if pad_h or pad_w:
                 x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-            y = net(x)[:, :, : h * self.scale, : w * self.scale]
-            return y.float().clamp_(0, 1).permute(0, 2, 3, 1)
+            if self._graphs:
+                y = self._graphs.forward(net, x, precision)[:, :, : h * self.scale, : w * self.scale]
+                # A graph's output is overwritten by its next replay: take a copy (a conversion is one).
+                y = y.float() if y.dtype != torch.float32 else y.clone()
+            else:
+                y = net(x)[:, :, : h * self.scale, : w * self.scale].float()
+            return y.clamp_(0, 1).permute(0, 2, 3, 1)
 
     def _launch(self, batch: np.ndarray, precision: str):
         y = self._output_on_device(batch, precision)

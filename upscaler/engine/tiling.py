@@ -122,8 +122,8 @@ class RowAssembler:
         else:
             self._zeros = lambda shape: torch.zeros(shape, dtype=torch.float32, device=device)
             self._copy = torch.clone
-            self.row_weights = [torch.from_numpy(w).to(device) for w in self.row_weights]
-            self.col_weights = [torch.from_numpy(w).to(device) for w in self.col_weights]
+            self.row_weights = [_to_device(w, device) for w in self.row_weights]
+            self.col_weights = [_to_device(w, device) for w in self.col_weights]
         self.bands: dict[int, tuple[int, np.ndarray]] = {}  # window row -> (output top, float rows)
         self.missing = {r: len(plan.cols.starts) for r in range(len(plan.rows.starts))}
         self.next_row = 0  # first window row not yet flushed
@@ -167,3 +167,12 @@ class RowAssembler:
     @property
     def done(self) -> bool:
         return self.next_row == len(self.plan.rows.starts)
+
+
+def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A host array on the device without waiting: a plain copy from pageable memory would wait for
+    all the work queued on the GPU (the previous image's tiles) before it returns."""
+    tensor = torch.from_numpy(array)
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)

@@ -62,7 +62,8 @@ class Network:
         precision = precision or self.precision
         return PendingBatch(self, batch, precision, self._launch(batch, precision))
 
-    def launch_on_device(self, batch: np.ndarray, precision: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def launch_on_device(self, batch: np.ndarray,
+                         precision: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Queue a batch and return at once: (B, H*s, W*s, 3) float32 in 0..1 on the device, and
         a boolean tensor there that is true if the output is broken (NaN/inf, or black from a
         non-black input): read it only after the output is needed anyway, since reading it waits
@@ -85,7 +86,8 @@ class Network:
         pad_h, pad_w = (-h) % m, (-w) % m
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch))
-            if self.device.type == "cuda":  # pinned host memory: the copy runs asynchronously, queued behind the GPU's work
+            # Pinned host memory: the copy runs asynchronously, queued behind the GPU's work.
+            if self.device.type == "cuda":
                 x = x.pin_memory().to(self.device, non_blocking=True)
             # NHWC viewed as NCHW is channels_last already: no copy on the way in.
             x = x.permute(0, 3, 1, 2).to(DTYPES[precision]).contiguous(memory_format=torch.channels_last)

@@ -8,9 +8,9 @@ launches. A captured graph replays the whole pass in one call (1.3 ms to queue, 
 A graph is tied to one input shape and precision, so one is captured on a shape's second use
 (a shape seen once, say the last batch of an odd-sized image, runs eagerly), and the graphs kept
 are bounded: their private memory pools, the activations of one pass each, may take at most
-``MAX_POOL_SHARE`` of the device's memory; the least recently used go first. A capture that
-fails (a driver or layer that cannot be captured) turns graphs off for the network and logs why;
-everything then runs eagerly as before.
+``MAX_POOL_SHARE`` of the device's memory per loaded model; the least recently used go first.
+A capture that fails (a driver or layer that cannot be captured) turns graphs off for the network
+and logs why; everything then runs eagerly as before.
 
 The output of a replay lives in the graph's pool and is overwritten by the graph's next replay:
 callers queue whatever reads it (copies, blending) before their next call, which the engine

@@ -116,6 +116,10 @@ def run(child: list[str], sampler_argv: list[str], threshold: float = 90, linger
 
     # Before the command starts: a stop (SIGTERM) must always end in a summary, never halfway.
     previous = signal.signal(signal.SIGTERM, on_term)
+    # Started from a background job of a non-interactive shell (nohup ... &, a CI runner), we and
+    # so the command would inherit SIGINT ignored, and the SIGINT that lets it clean up on a stop
+    # would do nothing: take SIGINT back, which the command then inherits as the default.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler) or signal.SIG_DFL  # None: set in C
     sampler = Sampler(sampler_argv)
     markers: dict[str, float] = {}
     began = time.time()
@@ -127,6 +131,7 @@ def run(child: list[str], sampler_argv: list[str], threshold: float = 90, linger
                                 env=env, start_new_session=True)
     except OSError:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         sampler.stop(0)
         raise
 
@@ -161,6 +166,7 @@ def run(child: list[str], sampler_argv: list[str], threshold: float = 90, linger
             rc = proc.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     ended = time.time()
     reader.join(5)  # a grandchild still holding the pipe must not hang us
     sampler.stop(linger)

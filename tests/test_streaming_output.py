@@ -9,6 +9,7 @@ import os
 import sys
 import tracemalloc
 import uuid
+import zlib
 from pathlib import Path
 
 import boto3
@@ -111,6 +112,50 @@ def test_png_sizes_are_close_to_opencvs() -> None:
         assert 0.95 < ratio < 1.05, (pixels.shape, pixels.dtype, ratio)
 
 
+def idat_payload(data: bytes) -> bytes:
+    """The zlib stream of a PNG: its IDAT chunks' payloads joined."""
+    position, payload = len(png.PNG_SIGNATURE), []
+    while position < len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        if data[position + 4 : position + 8] == b"IDAT":
+            payload.append(data[position + 8 : position + 8 + length])
+        position += 12 + length
+    return b"".join(payload)
+
+
+@pytest.mark.parametrize("threads", [1, 3, 8])
+def test_png_strips_compressed_in_parallel_form_one_valid_zlib_stream(threads: int, monkeypatch) -> None:
+    monkeypatch.setattr(png, "PNG_THREADS", threads)
+    monkeypatch.setattr(png, "PNG_STRIP_BYTES", 40_000)  # ~50 segments, each primed with the rows before it
+    pixels = cv2.resize(texture(150, 160, seed=8), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    data = encode(pixels, "png")
+    stream = idat_payload(data)
+    raw = zlib.decompress(stream)  # checks the header and the Adler-32 of the whole stream
+    assert raw == png._scanlines(pixels, 0, pixels.shape[0], 3).tobytes()
+    one_compressor = zlib.compress(raw, png.PNG_ZLIB_LEVEL)
+    assert len(stream) < 1.01 * len(one_compressor), (len(stream), len(one_compressor))
+    np.testing.assert_array_equal(decode_unchanged(data), pixels)
+
+
+def test_a_failing_strip_fails_the_encode_and_stops_the_rest(monkeypatch) -> None:
+    monkeypatch.setattr(png, "PNG_THREADS", 2)
+    monkeypatch.setattr(png, "PNG_STRIP_BYTES", 1000)  # 3 rows a strip
+    strips = []
+    real = png._deflate_strip
+
+    def failing(pixels, top, *args):
+        strips.append(top)
+        if len(strips) == 5:
+            raise EncoderFailed(f"strip at row {top}")
+        return real(pixels, top, *args)
+
+    monkeypatch.setattr(png, "_deflate_strip", failing)
+    pixels = texture(400, 100, seed=9)       # 134 strips
+    with pytest.raises(EncoderFailed):
+        png.write_png(pixels, CountingSink())
+    assert len(strips) <= 5 + 2 * png.PNG_THREADS  # the strips already started, not all 134
+
+
 def peak_memory_to_encode_png(pixels: np.ndarray) -> tuple[int, CountingSink]:
     sink = CountingSink()
     tracemalloc.start()
@@ -125,7 +170,10 @@ def test_png_memory_does_not_grow_with_the_image(monkeypatch) -> None:
     # Small strips and IDAT chunks, so that any copy of the whole image or file would stand out.
     monkeypatch.setattr(png, "PNG_STRIP_BYTES", 64 * 2**10)
     monkeypatch.setattr(png, "PNG_IDAT_BYTES", 256 * 2**10)
-    pixels = texture(3072, 1536, seed=7)   # 13.5 MiB of pixels, noisy: ~10 MiB of PNG
+    # Two strips filtered and compressed at once, four waiting: the working set is a few MiB
+    # whatever the image, so the image must be large enough for that to be small beside it.
+    monkeypatch.setattr(png, "PNG_THREADS", 2)
+    pixels = texture(3072, 3072, seed=7)   # 27 MiB of pixels, noisy: ~20 MiB of PNG
     small_peak, _ = peak_memory_to_encode_png(pixels[:384])
     big_peak, sink = peak_memory_to_encode_png(pixels)
     assert big_peak < 1.25 * small_peak, f"{small_peak / MiB:.1f} MiB, 384 rows; {big_peak / MiB:.1f}, 3072"

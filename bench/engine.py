@@ -94,6 +94,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="", help="ours, comma-separated; 'auto' = from the device's free memory (the default)")
     parser.add_argument("--tile", type=int, default=200)
     parser.add_argument("--tile-pad", type=int, default=DEFAULT_TILE_PAD)
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="also run each precision with torch.compile (engine/compiled.py)")
     parser.add_argument("--reference-half", action="store_true", help="reference in fp16 (CUDA)")
     parser.add_argument("--extra-size", type=int, default=0, help="add a colour image of this size")
     parser.add_argument("--model", default="realesrgan-x4plus")
@@ -131,11 +133,16 @@ def main() -> None:
     rows = [f"| {ref_label} | {ref_rate:.4f} | 1.00 | - | {ref_exact:.1f} |"]
     batch_sizes = [None if b == "auto" else int(b) for b in args.batch_sizes.split(",") if b] or [None]
     best = None
-    for precision in args.precisions.split(","):
-        engine = Engine(zoo, args.device, precision)
+    variants = [(p, compiled) for p in args.precisions.split(",") for compiled in (False, True)
+                if args.torch_compile or not compiled]
+    for precision, compiled in variants:
+        engine = Engine(zoo, args.device, precision, torch_compile=compiled)
+        started = time.perf_counter()
+        engine.network(args.model)  # loads, picks the precision, compiles: a worker pays this once
+        load = f" compiled ({time.perf_counter() - started:.0f} s to load and compile)" if compiled else ""
         for batch in batch_sizes:
             opts = UpscaleOptions(model=args.model, tile=args.tile, tile_pad=args.tile_pad, batch_size=batch)
-            label = f"ours {precision}->{engine.network(args.model).precision} batch={batch or 'auto'}"
+            label = f"ours {precision}->{engine.network(args.model).precision} batch={batch or 'auto'}{load}"
             seconds, outs = run(label, lambda img: engine.upscale(img, opts), images, warm_passes)
             to_ref = min(psnr8(o, r) for o, r in zip(outs, ref_out))
             quality = min(psnr8(o, e) for o, e in zip(outs, exact))

@@ -9,7 +9,9 @@
 #   4. how busy the GPU is while the pipeline (queue, SQL, S3, one worker) runs 50 x4plus jobs
 #      (bench/gpu_busy.py around bench/pipeline.py; without Redis and PostgreSQL on this machine,
 #      the embedded pipeline: SQLite, local folders, the same jobs in flight);
-#   5. the three headline numbers against their targets, also written to bench/RESULTS.md.
+#   5. the three headline numbers against their targets, also written to bench/RESULTS.md;
+#   6. with the time left, the engine again in fp16 with and without torch.compile
+#      (UPSCALER_TORCH_COMPILE, engine/compiled.py), its compile time included in the label.
 # Every step has its own timeout, cut so that the whole script ends within $GPU_BENCH_BUDGET
 # seconds (570: the issue allows 600); a step that fails or runs out is reported and the rest go on.
 # Writes bench/RESULTS.md (and copies it to $OUT when run through the device tool).
@@ -72,5 +74,12 @@ timeout -k 10 "$(limit 160 20)" "$PY" bench/gpu_busy.py --json "$logs/busy.json"
 
 timeout "$(limit 30)" "$PY" bench/flops.py --summary "$logs/flops.json" --busy-json "$logs/busy.json" --write \
     || echo "headline not written (status $?)"
+
+echo "== torch.compile in the engine (with the time left) =="
+# Last: compilation cannot be interrupted cleanly and takes tens of seconds; the numbers above
+# are already written. The extra image is smaller than step 2's so that the compile fits.
+timeout -k 10 "$(limit 240)" "$PY" bench/engine.py --device cuda --precisions fp16 --batch-sizes auto --torch-compile \
+    --reference-half --extra-size 768 --title "Engine with torch.compile (CUDA)" \
+    || echo "compiled engine run failed or timed out (status $?)"
 echo "total: ${SECONDS} s"
 if [ -n "${OUT:-}" ]; then cp bench/RESULTS.md "$OUT/"; fi

@@ -44,7 +44,7 @@ def engine_loop(images: dict[str, bytes], model: str, device: str) -> list[float
     from upscaler.zoo.registry import ModelZoo
 
     settings = get_settings()
-    engine = Engine(ModelZoo(settings.models_dir), device, settings.precision, cuda_graphs=settings.cuda_graphs)
+    engine = Engine.from_settings(ModelZoo(settings.models_dir), settings, device)
     options = JobParams().upscale_options(model)
     limits = limits_from(settings)
     first = next(iter(images.values()))

@@ -58,9 +58,8 @@ def _engine_for(pid: int):
         return NoopEngine(settings.engine_noop_delay_ms)
     from upscaler.metrics import MODEL_LOAD_SECONDS
 
-    return Engine(ModelZoo(settings.models_dir, settings.model_store_uri), settings.device, settings.precision,
-                  cuda_graphs=settings.cuda_graphs,
-                  on_model_loaded=lambda model, seconds: MODEL_LOAD_SECONDS.labels(model).set(seconds))
+    return Engine.from_settings(ModelZoo(settings.models_dir, settings.model_store_uri), settings,
+                                on_model_loaded=lambda model, seconds: MODEL_LOAD_SECONDS.labels(model).set(seconds))
 
 
 def engine():

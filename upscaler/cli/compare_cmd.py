@@ -38,7 +38,7 @@ def compare(
     if not images:
         raise typer.BadParameter("no images found in the inputs")
     cfg = settings()
-    engine = Engine(zoo(), cfg.device, cfg.precision, cuda_graphs=cfg.cuda_graphs)
+    engine = Engine.from_settings(zoo(), cfg)
     try:
         with Progress(console=err_console, disable=as_json) as bars:
             task = bars.add_task("images x models", total=len(images) * len(chosen))

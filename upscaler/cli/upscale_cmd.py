@@ -67,7 +67,7 @@ def upscale(
             seamless=seamless, preserve_color=preserve_color,
         )
         output = OutputOptions(fmt, quality)
-        engine = Engine(zoo(), device or cfg.device, precision or cfg.precision, cuda_graphs=cfg.cuda_graphs)
+        engine = Engine.from_settings(zoo(), cfg, device, precision)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     items, problems = collect_inputs(inputs)

@@ -23,7 +23,7 @@ from upscaler.engine.device_rows import DeviceRows, Kind, final_rows_numpy
 from upscaler.engine.devices import free_device_memory, pick_precision, resolve_device, tile_batch_size
 from upscaler.engine.network import Network
 from upscaler.engine.tiling import RowAssembler, Tile, TilePlan
-from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD
+from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, Settings
 from upscaler.validation import check_upscale_params
 from upscaler.zoo.registry import DEFAULT_MODEL, ModelZoo
 
@@ -71,6 +71,7 @@ class Engine:
     # _assembles_on_device); True forces it, on any torch device (the tests use it on CPU).
     assemble_on_device: bool | None = None
     cuda_graphs: bool = True  # CUDA: repeated batch shapes replay as captured graphs (engine/graphs.py)
+    torch_compile: bool = False  # compile each network's forward at load (engine/compiled.py)
     _networks: dict[str, Network] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _device_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
@@ -82,6 +83,14 @@ class Engine:
         if self.device.type == "cpu" and self.precision == "fp16":
             raise ValueError("fp16 is not supported on CPU; use bf16 or fp32")
 
+    @classmethod
+    def from_settings(cls, zoo: ModelZoo, settings: Settings, device: str | None = None,
+                      precision: str | None = None, **options) -> "Engine":
+        """The engine as configured (UPSCALER_DEVICE, _PRECISION, _CUDA_GRAPHS, _TORCH_COMPILE);
+        ``device`` and ``precision`` override the settings when given."""
+        return cls(zoo, device or settings.device, precision or settings.precision,
+                   cuda_graphs=settings.cuda_graphs, torch_compile=settings.torch_compile, **options)
+
     def network(self, model: str) -> Network:
         """The loaded network for a model name or weight file path (loaded once, then cached)."""
         with self._lock:
@@ -90,15 +99,22 @@ class Engine:
                 started = time.perf_counter()
                 info, state = self.zoo.load(model)
                 start_precision = "fp32" if self.precision == "auto" else self.precision
-                net = Network(info.name, info.spec, state, self.device, start_precision, self.cuda_graphs)
+                net = Network(info.name, info.spec, state, self.device, start_precision, self.cuda_graphs,
+                              self.torch_compile)
                 if self.precision == "auto":
                     net.precision = pick_precision(net, self.device)
+                window = DEFAULT_TILE + 2 * DEFAULT_TILE_PAD  # the first compilation is made for it
+                net.compile(self._batch_size(net, window), window)
                 log.info("loaded %s (%s, x%d) on %s in %s", info.name, info.spec.arch, net.scale,
                          self.device, net.precision)
                 self._networks[model] = net
                 if self.on_model_loaded:
                     self.on_model_loaded(model, time.perf_counter() - started)
             return net
+
+    def _batch_size(self, net: Network, window: int) -> int:
+        """Tiles per forward pass for windows of this size, from the device's free memory."""
+        return tile_batch_size(self.device, window, net.scale, int(net.spec.params.get("num_feat", 64)))
 
     @contextmanager
     def device_turn(self) -> Iterator[None]:
@@ -182,9 +198,7 @@ class Engine:
         batch runs, so the host never holds a float copy of the whole input next to the output.
         ``place(top, levels)`` gets the finished output rows from ``top`` on, as integer levels."""
         plan = TilePlan.for_image(source.shape[0], source.shape[1], options.tile, options.tile_pad)
-        batch_size = options.batch_size or tile_batch_size(
-            self.device, max(plan.rows.window, plan.cols.window), net.scale,
-            int(net.spec.params.get("num_feat", 64)))
+        batch_size = options.batch_size or self._batch_size(net, max(plan.rows.window, plan.cols.window))
         batches = _batches(list(plan.tiles()), batch_size)
         if self._assembles_on_device(plan, net.scale):
             self._run_tiled_on_device(net, source, maxval, plan, batches, kind, place, report, timings)

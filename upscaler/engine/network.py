@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from upscaler.engine.compiled import CompiledForward
 from upscaler.engine.graphs import GraphCache
 from upscaler.zoo.archs import ArchSpec, StateDict, build
 
@@ -27,7 +28,7 @@ BLACK_INPUT_MAX = 0.02
 
 class Network:
     def __init__(self, name: str, spec: ArchSpec, state: StateDict, device: torch.device, precision: str,
-                 cuda_graphs: bool = True) -> None:
+                 cuda_graphs: bool = True, torch_compile: bool = False) -> None:
         self.name, self.spec, self.device = name, spec, device
         self.scale = spec.scale
         self._state = state
@@ -35,6 +36,8 @@ class Network:
         self._lock = threading.Lock()
         self.precision = precision
         self._graphs: GraphCache | None = None
+        self.torch_compile = torch_compile
+        self._compiled: dict[str, CompiledForward] = {}  # see engine/compiled.py
         if device.type == "cuda":
             # Tiles come in a few fixed shapes per image, so cuDNN's per-shape search for the
             # fastest convolution kernels pays for itself after the first batch of each shape.
@@ -51,6 +54,17 @@ class Network:
                 net.requires_grad_(False)
                 self._modules[precision] = net
             return net
+
+    def compile(self, batch: int, window: int) -> float:
+        """With ``torch_compile`` on: compile the forward in the current precision now, for batches
+        like ``batch`` tiles of ``window`` pixels (other sizes reuse it: dynamic shapes); the
+        seconds it took (0 when off). Done after the precision is chosen, so only it compiles."""
+        if not self.torch_compile or self.precision in self._compiled:
+            return 0.0
+        compiled = CompiledForward(self.name, self.module(self.precision))
+        self._compiled[self.precision] = compiled
+        oblong = window - self.spec.size_multiple  # a size the network takes, not equal to window
+        return compiled.warm_up(batch, window, oblong, DTYPES[self.precision], self.device)
 
     def run(self, batch: np.ndarray, precision: str | None = None) -> np.ndarray:
         """(B, H, W, 3) float32 in 0..1 -> (B, H*s, W*s, 3) float32 in 0..1."""
@@ -80,7 +94,7 @@ class Network:
         self.precision = "fp32"
 
     def _output_on_device(self, batch: np.ndarray, precision: str) -> torch.Tensor:
-        net = self.module(precision)
+        net = self._compiled.get(precision) or self.module(precision)
         _, h, w, _ = batch.shape
         m = self.spec.size_multiple
         pad_h, pad_w = (-h) % m, (-w) % m

@@ -144,6 +144,8 @@ def main() -> None:
             opts = UpscaleOptions(model=args.model, tile=args.tile, tile_pad=args.tile_pad, batch_size=batch)
             label = f"ours {precision}->{engine.network(args.model).precision} batch={batch or 'auto'}{load}"
             seconds, outs = run(label, lambda img: engine.upscale(img, opts), images, warm_passes)
+            if compiled:  # a failed compilation runs eagerly: the label must say so
+                label += f", {engine.network(args.model).compile_status}"
             to_ref = min(psnr8(o, r) for o, r in zip(outs, ref_out))
             quality = min(psnr8(o, e) for o, e in zip(outs, exact))
             rate = megapixels / seconds

@@ -61,6 +61,7 @@ def test_real_compilation_matches_eager_across_window_and_batch_sizes(zoo, tiny_
         assert np.abs(got.astype(int) - expected).max() <= 1
         assert forward.compilations == compilations
     assert not forward.failed
+    assert net.compile_status == "2 compilation(s)"
 
 
 def test_only_the_chosen_precision_compiles_at_load(zoo, tiny_srvgg, monkeypatch) -> None:
@@ -80,7 +81,7 @@ def test_the_setting_off_compiles_nothing(zoo, tiny_srvgg, monkeypatch) -> None:
     monkeypatch.setattr(compiled_module.torch, "compile", fake)
     net = Engine(zoo, "cpu", "fp32").network(str(tiny_srvgg))
     assert net.compile(1, 64) == 0.0
-    assert fake.compiled == [] and net._compiled == {}
+    assert fake.compiled == [] and net._compiled == {} and net.compile_status == "off"
 
 
 def test_a_compile_failure_falls_back_to_eager_for_good(zoo, tiny_srvgg, monkeypatch, caplog) -> None:
@@ -89,7 +90,7 @@ def test_a_compile_failure_falls_back_to_eager_for_good(zoo, tiny_srvgg, monkeyp
     caplog.set_level(logging.WARNING, logger="upscaler.engine.compiled")
     engine = Engine(zoo, "cpu", "fp32", torch_compile=True)
     net = engine.network(str(tiny_srvgg))                    # the warm-up at load fails
-    assert net._compiled["fp32"].failed
+    assert net._compiled["fp32"].failed and net.compile_status == "failed (eager)"
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1
     assert "torch.compile failed (RuntimeError: InductorError: CppCompileError: C++ compile error)" in warnings[0]

@@ -66,6 +66,14 @@ class Network:
         oblong = window - self.spec.size_multiple  # a size the network takes, not equal to window
         return compiled.warm_up(batch, window, oblong, DTYPES[self.precision], self.device)
 
+    @property
+    def compile_status(self) -> str:
+        """For reports: "off", "failed (eager)", or how many compilations the current precision took."""
+        forward = self._compiled.get(self.precision)
+        if forward is None:
+            return "off"
+        return "failed (eager)" if forward.failed else f"{forward.compilations} compilation(s)"
+
     def run(self, batch: np.ndarray, precision: str | None = None) -> np.ndarray:
         """(B, H, W, 3) float32 in 0..1 -> (B, H*s, W*s, 3) float32 in 0..1."""
         return self.submit(batch, precision).result()

@@ -245,15 +245,14 @@ def test_s3_errors_are_classified_as_put_classifies_them(s3_endpoint: str, size:
 
 
 def test_upload_that_dies_stops_the_writer(s3_endpoint: str, bucket: str, monkeypatch) -> None:
-    def read_a_little_then_fail(fileobj, *args, **kwargs):
-        fileobj.read(MiB)
-        throttled = {"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}
-        raise ClientError(throttled, "UploadPart")
+    def throttled(**kwargs):
+        slow_down = {"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}
+        raise ClientError(slow_down, "UploadPart")
 
     target = Storage(s3_endpoint)
-    monkeypatch.setattr(target.s3, "upload_fileobj", read_a_little_then_fail)
+    monkeypatch.setattr(target.s3, "upload_part", throttled)
     with pytest.raises(StorageUnavailableError, match="SlowDown"), \
-            target.open_write(f"s3://{bucket}/x.png") as out:
+            target.open_write(f"s3://{bucket}/x.png", part_size=MIN_PART_SIZE) as out:
         for _ in range(100):   # far more than the stream holds: write() must fail, not wait
             out.write(b"\0" * MiB)
 
@@ -346,3 +345,27 @@ def test_streaming_memory_is_a_few_parts_not_the_object(separate_s3: str, monkey
     bound = (storage.PARTS_IN_FLIGHT + 2) * MIN_PART_SIZE + storage.PIPE_CAPACITY
     assert out.peak_unsent_bytes <= bound, out.peak_unsent_bytes / MiB
     assert peak < total / 2, f"{peak / MiB:.1f} MiB held to stream {total / MiB:.0f} MiB"
+
+
+def test_a_refused_part_stops_the_writer_at_once(s3, s3_endpoint: str, bucket: str, monkeypatch) -> None:
+    """S3 refusing one part fails the upload at once: the writer is stopped within a few parts
+    rather than made to encode the rest of an object nobody will store, and nothing is left."""
+    target = Storage(s3_endpoint)
+    upload_part = target.s3.upload_part
+
+    def refuse_part_two(**kwargs):
+        if kwargs["PartNumber"] == 2:
+            denied = {"Error": {"Code": "AccessDenied", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+            raise ClientError(denied, "UploadPart")
+        return upload_part(**kwargs)
+
+    monkeypatch.setattr(target.s3, "upload_part", refuse_part_two)
+    written = 0
+    with pytest.raises(StorageError, match="AccessDenied"), \
+            target.open_write(f"s3://{bucket}/refused.png", part_size=MIN_PART_SIZE) as out:
+        for _ in range(60):
+            out.write(b"\1" * MiB)
+            written += 1
+    assert written <= 6 * MIN_PART_SIZE // MiB, f"{written} MiB written after part 2 was refused"
+    assert not exists(s3, bucket, "refused.png")
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -23,7 +23,7 @@ from typing import BinaryIO, NoReturn
 
 import boto3
 from boto3.exceptions import S3UploadFailedError
-from boto3.s3.transfer import TransferConfig
+from boto3.s3.transfer import ProgressCallbackInvoker, TransferConfig, create_transfer_manager
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -240,10 +240,21 @@ class Storage:
                        part_size: int) -> Iterator[UploadStream]:
         bucket, key = split_s3(uri)
         stream = UploadStream(min(part_size, PIPE_CAPACITY))
-        client = self.s3  # clients are per thread; this one is handed to the upload's thread
-        upload = BackgroundUpload(lambda: client.upload_fileobj(
-            stream.reader, bucket, key, ExtraArgs={"ContentType": content_type, "Metadata": metadata},
-            Callback=stream.count_sent, Config=_transfer_config(part_size)), on_exit=stream.stop_reading)
+        # What client.upload_fileobj does, keeping the transfer's future: the stream's reader
+        # watches it, so that a refused part stops the writer at once (upload_stream.py).
+        manager = create_transfer_manager(self.s3, _transfer_config(part_size))
+        transfer = manager.upload(stream.reader, bucket, key,
+                                  extra_args={"ContentType": content_type, "Metadata": metadata},
+                                  subscribers=[ProgressCallbackInvoker(stream.count_sent)])
+        stream.watch_transfer(transfer.done)
+
+        def finish_transfer() -> None:
+            try:
+                transfer.result()
+            finally:
+                manager.shutdown()
+
+        upload = BackgroundUpload(finish_transfer, on_exit=stream.stop_reading)
         try:
             yield stream
         except BaseException as exc:

@@ -4,7 +4,9 @@ A writer (the PNG encoder, say) writes into :class:`UploadStream`; boto3's trans
 the other end, one part at a time, in a :class:`BackgroundUpload` thread. At most a bounded number
 of bytes sit between them, so a writer never runs more than a few parts ahead of S3, and either
 side's failure reaches the other: an aborted writer makes the upload fail (and boto3 abort the
-multipart upload), a failed upload makes the next write raise.
+multipart upload), a failed upload makes the next write raise. A part that S3 refuses fails the
+transfer at once, but boto3 would go on reading the stream to its end (making the writer encode
+the rest for nothing): the reader stops as soon as the transfer reports it has ended.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 
 PIPE_CAPACITY = 2**20            # bytes between a writer and its upload's thread; write() waits beyond
+TRANSFER_POLL_SECONDS = 0.2      # how often a reader waiting for the writer checks the transfer
 
 
 class WriterAborted(Exception):
@@ -24,6 +27,10 @@ class WriterAborted(Exception):
 
 class UploadStopped(Exception):
     """Raised to the writer when its upload ended (failed) before the writer did."""
+
+
+class TransferEnded(Exception):
+    """Raised to boto3's reader when the transfer already failed (a part was refused)."""
 
 
 class UploadStream(io.RawIOBase):
@@ -48,6 +55,12 @@ class UploadStream(io.RawIOBase):
         self._sent = 0
         self.peak_unsent_bytes = 0
         self.reader = _StreamReader(self)
+        self._transfer_ended: Callable[[], bool] = lambda: False
+
+    def watch_transfer(self, ended: Callable[[], bool]) -> None:
+        """``ended()`` says the transfer reading this stream is over (it failed while still
+        reading): the reader then stops instead of reading the rest."""
+        self._transfer_ended = ended
 
     # -- the writer's side -------------------------------------------------------------------
     def writable(self) -> bool:
@@ -107,7 +120,10 @@ class UploadStream(io.RawIOBase):
         wanted = size if size >= 0 else sys.maxsize
         with self._state:
             while wanted > 0:
-                self._state.wait_for(lambda: self._chunks or self._writing_done or self._aborted)
+                while not self._state.wait_for(lambda: self._chunks or self._writing_done or self._aborted,
+                                               TRANSFER_POLL_SECONDS):
+                    self._check_transfer()
+                self._check_transfer()
                 if self._aborted:
                     raise WriterAborted("the writer gave up; the upload is abandoned")
                 if not self._chunks:
@@ -116,6 +132,10 @@ class UploadStream(io.RawIOBase):
                 pieces.append(piece)
                 wanted -= len(piece)
         return b"".join(pieces)
+
+    def _check_transfer(self) -> None:
+        if self._transfer_ended():
+            raise TransferEnded("the transfer has already failed; the rest of the stream is not read")
 
     def _take(self, wanted: int) -> bytes:
         chunk = self._chunks.popleft()

@@ -22,6 +22,7 @@ from upscaler.engine.color import preserve_color
 from upscaler.engine.device_rows import DeviceRows, Kind, final_rows_numpy
 from upscaler.engine.devices import free_device_memory, pick_precision, resolve_device, tile_batch_size
 from upscaler.engine.network import Network
+from upscaler.engine.strip_resize import StripResizer, resizable_in_strips
 from upscaler.engine.tiling import RowAssembler, Tile, TilePlan
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, Settings
 from upscaler.validation import check_upscale_params
@@ -141,7 +142,28 @@ class Engine:
         gray = pixels.ndim == 2
         color = pixels if gray else pixels[:, :, :3]
         alpha = pixels[:, :, 3] if pixels.ndim == 3 and pixels.shape[2] == 4 else None
-        out = np.empty((height * s, width * s) + pixels.shape[2:], dtype=pixels.dtype)
+        final = (max(1, round(height * options.outscale)), max(1, round(width * options.outscale)))
+        resample = cv2.INTER_AREA if options.outscale < s else cv2.INTER_LANCZOS4
+        # Another outscale: rows are resized as they are finished (engine/strip_resize.py), so
+        # the output at the network's scale is never whole, unless the colour fix needs it whole.
+        in_strips = (options.outscale != s and not options.preserve_color
+                     and resizable_in_strips(height * s, final[0]))
+        out = np.empty((final if in_strips else (height * s, width * s)) + pixels.shape[2:], dtype=pixels.dtype)
+
+        resizers: list[StripResizer] = []
+
+        def placer(channels) -> Callable[[int, np.ndarray], None]:
+            """Where finished rows (at the network's scale) of these channels of ``out`` go."""
+            def place(top: int, levels: np.ndarray) -> None:
+                out[top : top + levels.shape[0]][channels] = levels
+
+            if not in_strips:
+                return place
+            resizer = StripResizer(height * s, width * s, *final, resample, place)
+            resizers.append(resizer)
+            # Levels may come as float or int32 (engine/device_rows.py): resampled as the output's
+            # own integers, as a resize of the whole output would be.
+            return lambda top, levels: resizer.add(top, levels.astype(out.dtype))
 
         tiles_total = TilePlan.for_image(height, width, options.tile, options.tile_pad).count
         passes = 2 if alpha is not None and options.alpha == "model" else 1
@@ -152,28 +174,19 @@ class Engine:
             if progress:
                 progress(done[0], tiles_total * passes)
 
-        def place_color(top: int, levels: np.ndarray) -> None:
-            if gray:
-                out[top : top + levels.shape[0]] = levels
-            else:
-                out[top : top + levels.shape[0], :, :3] = levels
-
+        place_color = placer(Ellipsis if gray else (Ellipsis, slice(0, 3)))
         self._run_tiled(net, color, maxval, options, "gray" if gray else "color", place_color, report, timings)
         if alpha is not None:
+            place_alpha = placer((Ellipsis, 3))
             if options.alpha == "model":
-
-                def place_alpha(top: int, levels: np.ndarray) -> None:
-                    out[top : top + levels.shape[0], :, 3] = levels
-
                 self._run_tiled(net, alpha, maxval, options, "alpha", place_alpha, report, timings)
             else:
-                out[:, :, 3] = cv2.resize(alpha, (width * s, height * s), interpolation=cv2.INTER_CUBIC)
+                place_alpha(0, cv2.resize(alpha, (width * s, height * s), interpolation=cv2.INTER_CUBIC))
         if options.preserve_color:
             out = preserve_color(pixels, out)
-        if options.outscale != s:
-            size = (max(1, round(width * options.outscale)), max(1, round(height * options.outscale)))
-            shrink = options.outscale < s
-            out = cv2.resize(out, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4)
+        if options.outscale != s and not in_strips:
+            out = cv2.resize(out, final[::-1], interpolation=resample)
+        assert all(resizer.done for resizer in resizers)
         return out
 
     def _upscale_seamless(self, pixels: np.ndarray, options: UpscaleOptions, progress: Progress | None,

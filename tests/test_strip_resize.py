@@ -76,6 +76,12 @@ def engine(zoo) -> Engine:
     return Engine(zoo, "cpu", "fp32")
 
 
+@pytest.fixture(scope="module")
+def device_path_engine(zoo) -> Engine:
+    """Blending and levels on the torch device (the CUDA path), here on the CPU device."""
+    return Engine(zoo, "cpu", "fp32", assemble_on_device=True)
+
+
 @pytest.mark.parametrize("outscale", [2.0, 3.0, 6.0, 3.3])
 @pytest.mark.parametrize("channels,alpha", [(3, "bicubic"), (1, "bicubic"), (4, "bicubic"), (4, "model")])
 def test_engine_outscale_equals_resizing_the_network_scale_output(engine, tiny_rrdb, outscale: float,
@@ -90,6 +96,20 @@ def test_engine_outscale_equals_resizing_the_network_scale_output(engine, tiny_r
     got = engine.upscale(pixels, UpscaleOptions(model=str(tiny_rrdb), tile=24, tile_pad=4, alpha=alpha,
                                                 outscale=outscale))
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("outscale", [2.0, 6.0])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_the_device_path_rows_resize_the_same(device_path_engine, tiny_rrdb, outscale: float, dtype) -> None:
+    pixels = texture(70, 52, 4, seed=9, dtype=dtype)
+    options = UpscaleOptions(model=str(tiny_rrdb), tile=32, tile_pad=4, alpha="model")
+    final = (round(52 * outscale), round(70 * outscale))
+    interpolation = cv2.INTER_AREA if outscale < 4 else cv2.INTER_LANCZOS4
+    expected = cv2.resize(device_path_engine.upscale(pixels, options), final, interpolation=interpolation)
+    got = device_path_engine.upscale(pixels, UpscaleOptions(model=str(tiny_rrdb), tile=32, tile_pad=4,
+                                                            alpha="model", outscale=outscale))
+    tolerance = 1 if dtype == np.uint16 and outscale > 4 else 0   # see test_strips_give_the_whole_image_resize
+    assert np.abs(got.astype(np.int64) - expected).max() <= tolerance
 
 
 def peak_bytes(fn) -> int:

@@ -86,7 +86,7 @@ class Engine:
 
     @classmethod
     def from_settings(cls, zoo: ModelZoo, settings: Settings, device: str | None = None,
-                      precision: str | None = None, **options) -> "Engine":
+                      precision: str | None = None, **options) -> Engine:
         """The engine as configured (UPSCALER_DEVICE, _PRECISION, _CUDA_GRAPHS, _TORCH_COMPILE);
         ``device`` and ``precision`` override the settings when given."""
         return cls(zoo, device or settings.device, precision or settings.precision,

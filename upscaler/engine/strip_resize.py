@@ -18,7 +18,7 @@ has no small terms (a period of hundreds of rows) are resized whole, as before.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np

@@ -17,8 +17,8 @@ has no small terms (a period of hundreds of rows) are resized whole, as before.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from collections.abc import Callable
+from fractions import Fraction
 
 import cv2
 import numpy as np

@@ -19,6 +19,7 @@ from db.models import Job, JobStatus
 from tests.conftest import texture
 from tests.services import REDIS_DB, run_cli, service_env, start_worker, wait_for
 from upscaler.images import encode
+from upscaler.settings import Settings
 
 BUCKET = "faults"
 
@@ -163,6 +164,13 @@ def test_soak_two_workers_one_killed_and_restarted(env: dict, s3, pg_url: str, t
     successes = collections.Counter()
     for worker in workers:
         successes.update(re.findall(r"job ([0-9a-f-]{36}) succeeded", worker.output()))
-    assert len(successes) == SOAK_JOBS and set(successes.values()) == {1}  # each exactly once
-    assert {str(j.id) for j in jobs(pg_url)} == set(successes)
+    assert set(successes.values()) == {1}  # no job succeeded twice
+    finished_by = {str(j.id): j.worker for j in jobs(pg_url)}
+    assert set(successes) <= set(finished_by)
+    # SQL is the record; the log line follows the commit, so a SIGKILL between the two leaves a
+    # success unlogged: only the killed worker's, at most its jobs in flight (seen once in ~10 runs).
+    unlogged = set(finished_by) - set(successes)
+    assert all(finished_by[job].startswith("soak-a@") for job in unlogged), unlogged
+    in_flight = noop.get("UPSCALER_WORKER_JOBS_IN_FLIGHT", Settings.model_fields["worker_jobs_in_flight"].default)
+    assert len(unlogged) <= int(in_flight), unlogged
     assert uuid.UUID(next(iter(successes)))

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pytest
 import torch
 
 from upscaler.engine import Engine, UpscaleOptions
-from upscaler.settings import Settings
 from upscaler.engine import compiled as compiled_module
+from upscaler.settings import Settings
 
 
 def picture(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -127,3 +128,20 @@ def test_the_setting_reaches_the_engine(zoo) -> None:
     assert Engine.from_settings(zoo, Settings()).torch_compile is False
     engine = Engine.from_settings(zoo, Settings(torch_compile=True, cuda_graphs=False), precision="fp32")
     assert (engine.torch_compile, engine.cuda_graphs, engine.precision) == (True, False, "fp32")
+
+
+def test_a_failure_inside_a_cuda_graph_capture_is_the_captures_not_the_compilers(zoo, tiny_srvgg, monkeypatch) -> None:
+    """The graph cache turns graphs off when a capture fails (engine/graphs.py); the compiled code
+    must not be given up for it. (A capture needs CUDA: here the capture state is stood in for.)"""
+    monkeypatch.setattr(compiled_module.torch, "compile", FakeCompile())
+    net = Engine(zoo, "cpu", "fp32", torch_compile=True).network(str(tiny_srvgg))
+    forward = net._compiled["fp32"]
+
+    def capture_refused(x):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    forward.compiled = capture_refused
+    monkeypatch.setattr(compiled_module, "_capturing", lambda x: True)
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="stream is capturing"):
+        forward(torch.rand(1, 3, 16, 16))
+    assert not forward.failed

@@ -50,6 +50,10 @@ class CompiledForward:
                          x.shape[0], x.shape[2], x.shape[3], time.perf_counter() - start)
             return y
         except Exception as exc:  # noqa: BLE001 - whatever inductor raises, eager still works
+            if _capturing(x):
+                # Inside a CUDA graph capture (engine/graphs.py) the capture is what failed: let
+                # the graph cache turn graphs off, and keep the compiled code.
+                raise
             with self._lock:
                 if not self.failed:
                     log.warning("%s: torch.compile failed (%s: %s); running eagerly", self.name,
@@ -70,6 +74,10 @@ class CompiledForward:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         return time.perf_counter() - start
+
+
+def _capturing(x: torch.Tensor) -> bool:
+    return x.device.type == "cuda" and torch.cuda.is_current_stream_capturing()
 
 
 def _graphs_compiled() -> int:

@@ -13,6 +13,22 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
+# The CPU features that decide the engine's speed on a CPU (bench/RESULTS.md, "the engine ratio
+# moves with the host"): native bf16 arithmetic, and AMX tiles, which oneDNN uses for bf16
+# convolutions (about 10x fp32 where present).
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def bf16_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The BF16_FLAGS the CPU has, for the machine line ("no native bf16" where none)."""
+    try:
+        flags = set(re.search(r"^flags\s*:(.*)$", cpuinfo.read_text(), re.M).group(1).split())
+    except (OSError, AttributeError):
+        return "bf16 support unknown"
+    present = [flag for flag in BF16_FLAGS if flag in flags]
+    return ", ".join(present) if present else "no native bf16"
+
+
 def machine_description() -> str:
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -21,7 +37,7 @@ def machine_description() -> str:
         cpu = model.group(1).strip() if model else cpu
     except (OSError, subprocess.CalledProcessError):
         pass
-    parts = [f"{cpu}, {torch.get_num_threads()} threads ({torch.backends.cpu.get_cpu_capability()})"]
+    parts = [f"{cpu}, {torch.get_num_threads()} threads ({torch.backends.cpu.get_cpu_capability()}, {bf16_features()})"]
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         parts.append(f"{props.name} ({props.total_memory / 2**30:.0f} GiB)")

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import texture
 from upscaler.engine import Engine, UpscaleOptions
-from upscaler.engine import engine as engine_module
+from upscaler.engine import output_image as output_module
 from upscaler.engine.strip_resize import StripResizer, resizable_in_strips
 
 
@@ -126,7 +126,7 @@ def test_outscale_two_never_holds_the_network_scale_output(engine, tiny_srvgg, m
     options = UpscaleOptions(model=str(tiny_srvgg), tile=64, tile_pad=8, outscale=2.0)
     engine.upscale(pixels[:64, :64], options)    # loads the model outside the measurement
     in_strips = peak_bytes(lambda: engine.upscale(pixels, options))
-    monkeypatch.setattr(engine_module, "resizable_in_strips", lambda *sizes: False)  # as before
+    monkeypatch.setattr(output_module, "resizable_in_strips", lambda *sizes: False)  # as before
     whole = peak_bytes(lambda: engine.upscale(pixels, options))
     network_scale_output, final_output = 2400 * 1200 * 3, 1200 * 600 * 3   # 8.6 and 2.2 MB
     # Both hold the final output and the tile assembler's float bands; before, the whole output at

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Iterator, Literal
 
 import cv2
@@ -22,7 +22,8 @@ from upscaler.engine.color import preserve_color
 from upscaler.engine.device_rows import DeviceRows, Kind, final_rows_numpy
 from upscaler.engine.devices import free_device_memory, pick_precision, resolve_device, tile_batch_size
 from upscaler.engine.network import Network
-from upscaler.engine.strip_resize import StripResizer, resizable_in_strips
+from upscaler.engine.output_image import OutputImage
+from upscaler.engine.strip_resize import resize_in_strips
 from upscaler.engine.tiling import RowAssembler, Tile, TilePlan
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, Settings
 from upscaler.validation import check_upscale_params
@@ -134,38 +135,23 @@ class Engine:
         if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (3, 4)):
             raise ValueError(f"pixels must be HxW, HxWx3 or HxWx4, not {pixels.shape}")
         net = self.network(options.model)
-        if options.seamless:
-            return self._upscale_seamless(pixels, options, progress, timings)
-        maxval = float(np.iinfo(pixels.dtype).max)
-        height, width = pixels.shape[:2]
         s = net.scale
-        gray = pixels.ndim == 2
-        color = pixels if gray else pixels[:, :, :3]
-        alpha = pixels[:, :, 3] if pixels.ndim == 3 and pixels.shape[2] == 4 else None
-        final = (max(1, round(height * options.outscale)), max(1, round(width * options.outscale)))
-        resample = cv2.INTER_AREA if options.outscale < s else cv2.INTER_LANCZOS4
-        # Another outscale: rows are resized as they are finished (engine/strip_resize.py), so
-        # the output at the network's scale is never whole, unless the colour fix needs it whole.
-        in_strips = (options.outscale != s and not options.preserve_color
-                     and resizable_in_strips(height * s, final[0]))
-        out = np.empty((final if in_strips else (height * s, width * s)) + pixels.shape[2:], dtype=pixels.dtype)
+        height, width = pixels.shape[:2]
+        source, box = pixels, (0, 0, height, width)
+        if options.seamless:
+            # Pad with the image's own opposite edges (wrap-around) and keep the centre: border
+            # tiles see the context they will sit next to when the texture is tiled.
+            pad = min(max(options.tile_pad, SEAMLESS_MIN_PAD), height, width)
+            source = np.pad(pixels, ((pad, pad), (pad, pad)) + ((0, 0),) * (pixels.ndim - 2), mode="wrap")
+            box = (pad, pad, height, width)
+        maxval = float(np.iinfo(pixels.dtype).max)
+        gray = source.ndim == 2
+        color = source if gray else source[:, :, :3]
+        alpha = source[:, :, 3] if source.ndim == 3 and source.shape[2] == 4 else None
+        output = OutputImage(source.shape[:2], s, box, pixels.shape[2:], pixels.dtype, options.outscale,
+                             whole=options.preserve_color)
 
-        resizers: list[StripResizer] = []
-
-        def placer(channels) -> Callable[[int, np.ndarray], None]:
-            """Where finished rows (at the network's scale) of these channels of ``out`` go."""
-            def place(top: int, levels: np.ndarray) -> None:
-                out[top : top + levels.shape[0]][channels] = levels
-
-            if not in_strips:
-                return place
-            resizer = StripResizer(height * s, width * s, *final, resample, place)
-            resizers.append(resizer)
-            # Levels may come as float or int32 (engine/device_rows.py): resampled as the output's
-            # own integers, as a resize of the whole output would be.
-            return lambda top, levels: resizer.add(top, levels.astype(out.dtype))
-
-        tiles_total = TilePlan.for_image(height, width, options.tile, options.tile_pad).count
+        tiles_total = TilePlan.for_image(*source.shape[:2], options.tile, options.tile_pad).count
         passes = 2 if alpha is not None and options.alpha == "model" else 1
         done = [0]
 
@@ -174,35 +160,15 @@ class Engine:
             if progress:
                 progress(done[0], tiles_total * passes)
 
-        place_color = placer(Ellipsis if gray else (Ellipsis, slice(0, 3)))
+        place_color = output.placer(Ellipsis if gray else (Ellipsis, slice(0, 3)))
         self._run_tiled(net, color, maxval, options, "gray" if gray else "color", place_color, report, timings)
         if alpha is not None:
-            place_alpha = placer((Ellipsis, 3))
+            place_alpha = output.placer((Ellipsis, 3))
             if options.alpha == "model":
                 self._run_tiled(net, alpha, maxval, options, "alpha", place_alpha, report, timings)
             else:
-                place_alpha(0, cv2.resize(alpha, (width * s, height * s), interpolation=cv2.INTER_CUBIC))
-        if options.preserve_color:
-            out = preserve_color(pixels, out)
-        if options.outscale != s and not in_strips:
-            out = cv2.resize(out, final[::-1], interpolation=resample)
-        assert all(resizer.done for resizer in resizers)
-        return out
-
-    def _upscale_seamless(self, pixels: np.ndarray, options: UpscaleOptions, progress: Progress | None,
-                          timings: dict[str, float] | None) -> np.ndarray:
-        """Pad with the image's own opposite edges (wrap-around), upscale, cut the centre back out:
-        border tiles see the context they will sit next to when the texture is tiled."""
-        pad = min(max(options.tile_pad, SEAMLESS_MIN_PAD), *pixels.shape[:2])
-        wrapped = np.pad(pixels, ((pad, pad), (pad, pad)) + ((0, 0),) * (pixels.ndim - 2), mode="wrap")
-        inner = replace(options, seamless=False, outscale=float(self.network(options.model).scale))
-        big = self.upscale(wrapped, inner, progress, timings)
-        s = self.network(options.model).scale
-        out = big[pad * s : (pad + pixels.shape[0]) * s, pad * s : (pad + pixels.shape[1]) * s]
-        if options.outscale != s:
-            size = (max(1, round(pixels.shape[1] * options.outscale)), max(1, round(pixels.shape[0] * options.outscale)))
-            out = cv2.resize(out, size, interpolation=cv2.INTER_AREA if options.outscale < s else cv2.INTER_LANCZOS4)
-        return np.ascontiguousarray(out)
+                resize_in_strips(alpha, alpha.shape[0] * s, alpha.shape[1] * s, cv2.INTER_CUBIC, place_alpha)
+        return output.finish((lambda out: preserve_color(source, out)) if options.preserve_color else None)
 
     def _run_tiled(self, net: Network, source: np.ndarray, maxval: float, options: UpscaleOptions, kind: Kind,
                    place: Callable[[int, np.ndarray], None], report: Callable[[int], None],

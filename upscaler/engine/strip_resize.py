@@ -88,3 +88,13 @@ class StripResizer:
             self._held = self._held[drop * self.p :]
             self._held_from += drop
         return True
+
+
+def resize_in_strips(source: np.ndarray, dst_height: int, dst_width: int, interpolation: int,
+                     write: Callable[[int, np.ndarray], None], rows: int = BLOCK_MIN_ROWS) -> None:
+    """``source`` resized, handed to ``write`` a strip of rows at a time (the same levels as one
+    ``cv2.resize``): for a plane that is enlarged whole otherwise, such as a bicubic alpha channel."""
+    resizer = StripResizer(source.shape[0], source.shape[1], dst_height, dst_width, interpolation, write)
+    for top in range(0, source.shape[0], rows):
+        resizer.add(top, source[top : top + rows])
+    assert resizer.done

@@ -1,16 +1,15 @@
 """Seamless mode and the alpha channel fill the result as rows arrive (engine/output_image.py):
 the same pixels as upscaling the wrap-padded image and cutting its centre out, without the padded
-output ever being whole."""
+output ever being whole. Seamless mode at another outscale: tests/test_strip_resize.py."""
 
 from __future__ import annotations
-
-import tracemalloc
 
 import cv2
 import numpy as np
 import pytest
 
 from tests.conftest import texture
+from tests.memory import peak_bytes
 from upscaler.engine import Engine, UpscaleOptions
 from upscaler.engine.color import preserve_color
 from upscaler.engine.engine import SEAMLESS_MIN_PAD
@@ -60,19 +59,6 @@ def test_the_device_path_cuts_the_same_centre(zoo, tiny_rrdb, outscale) -> None:
     np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("outscale", [2.0, 3.0, 6.0])
-@pytest.mark.parametrize("channels", [3, 4])
-def test_seamless_at_another_outscale_is_its_x4_output_resized(engine, tiny_rrdb, outscale, channels) -> None:
-    pixels = image(channels)
-    options = UpscaleOptions(model=str(tiny_rrdb), tile=24, tile_pad=4, seamless=True)
-    at_network_scale = engine.upscale(pixels, options)
-    final = (round(47 * outscale), round(61 * outscale))
-    expected = cv2.resize(at_network_scale, final, interpolation=cv2.INTER_AREA if outscale < 4 else cv2.INTER_LANCZOS4)
-    got = engine.upscale(pixels, UpscaleOptions(model=str(tiny_rrdb), tile=24, tile_pad=4, seamless=True,
-                                                outscale=outscale))
-    np.testing.assert_array_equal(got, expected)
-
-
 @pytest.mark.parametrize("outscale", [4.0, 2.0])
 def test_seamless_colour_fix_still_looks_across_the_seam(engine, tiny_rrdb, outscale) -> None:
     """The colour fix runs on the whole padded output, with the padded input, then the centre is cut."""
@@ -102,15 +88,6 @@ def test_an_alpha_plane_enlarged_in_strips_is_one_bicubic_resize(dtype, rows) ->
     resize_in_strips(plane, 812, 364, cv2.INTER_CUBIC, write, rows=rows)
     assert (written == 1).all()
     np.testing.assert_array_equal(out, cv2.resize(plane, (364, 812), interpolation=cv2.INTER_CUBIC))
-
-
-def peak_bytes(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def test_seamless_never_holds_the_padded_output(engine, tiny_srvgg) -> None:

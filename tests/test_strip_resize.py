@@ -3,13 +3,12 @@ give what one resize of the whole image gives, without the whole image at the ne
 
 from __future__ import annotations
 
-import tracemalloc
-
 import cv2
 import numpy as np
 import pytest
 
 from tests.conftest import texture
+from tests.memory import peak_bytes
 from upscaler.engine import Engine, UpscaleOptions
 from upscaler.engine import output_image as output_module
 from upscaler.engine.strip_resize import StripResizer, resizable_in_strips
@@ -84,17 +83,18 @@ def device_path_engine(zoo) -> Engine:
 
 @pytest.mark.parametrize("outscale", [2.0, 3.0, 6.0, 3.3])
 @pytest.mark.parametrize("channels,alpha", [(3, "bicubic"), (1, "bicubic"), (4, "bicubic"), (4, "model")])
+@pytest.mark.parametrize("seamless", [False, True])   # seamless: the padding's rows are dropped first
 def test_engine_outscale_equals_resizing_the_network_scale_output(engine, tiny_rrdb, outscale: float,
-                                                                   channels: int, alpha: str) -> None:
+                                                                   channels: int, alpha: str, seamless: bool) -> None:
     pixels = texture(61, 47, channels, seed=channels)
     if channels == 1:
         pixels = pixels.reshape(61, 47)
-    options = UpscaleOptions(model=str(tiny_rrdb), tile=24, tile_pad=4, alpha=alpha)
+    options = UpscaleOptions(model=str(tiny_rrdb), tile=24, tile_pad=4, alpha=alpha, seamless=seamless)
     at_network_scale = engine.upscale(pixels, options)
     final = (round(47 * outscale), round(61 * outscale))
     expected = cv2.resize(at_network_scale, final, interpolation=cv2.INTER_AREA if outscale < 4 else cv2.INTER_LANCZOS4)
     got = engine.upscale(pixels, UpscaleOptions(model=str(tiny_rrdb), tile=24, tile_pad=4, alpha=alpha,
-                                                outscale=outscale))
+                                                seamless=seamless, outscale=outscale))
     np.testing.assert_array_equal(got, expected)
 
 
@@ -110,15 +110,6 @@ def test_the_device_path_rows_resize_the_same(device_path_engine, tiny_rrdb, out
                                                             alpha="model", outscale=outscale))
     tolerance = 1 if dtype == np.uint16 and outscale > 4 else 0   # see test_strips_give_the_whole_image_resize
     assert np.abs(got.astype(np.int64) - expected).max() <= tolerance
-
-
-def peak_bytes(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def test_outscale_two_never_holds_the_network_scale_output(engine, tiny_srvgg, monkeypatch) -> None:

@@ -107,6 +107,20 @@ def test_kubernetes_manifests() -> None:
     assert deployments["upscaler-beat"]["spec"]["replicas"] == 1
 
 
+def test_compiled_kernels_outlive_a_worker_restart() -> None:
+    """torch.compile's cache directory (TORCHINDUCTOR_CACHE_DIR) is a volume wherever a GPU worker runs."""
+    cache = env_example()["TORCHINDUCTOR_CACHE_DIR"]
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    assert any(v.split(":")[1] == cache for v in compose["services"]["gpu-worker"]["volumes"])
+    docs = [d for d in yaml.safe_load_all((DEPLOY / "k8s" / "upscaler.yaml").read_text()) if d]
+    pod = next(d for d in docs if d["metadata"]["name"] == "upscaler-gpu-worker")["spec"]["template"]["spec"]
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == cache)
+    assert mount["name"] in {v["name"] for v in pod["volumes"]}
+    unit = (DEPLOY / "systemd" / "upscaler-worker@.service").read_text()
+    assert f"StateDirectory={cache.removeprefix('/var/lib/')}" in unit.splitlines()
+    assert f"mkdir {cache}" in (DEPLOY / "Dockerfile.worker").read_text()   # the volume is created writable
+
+
 def test_dockerfiles_pass_hadolint() -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
     result = subprocess.run([str(hadolint), "--config", str(DEPLOY / ".hadolint.yaml"),

@@ -1,6 +1,6 @@
 """Peak host memory of one big job against the size of its output, through the worker's job path.
 
-    .venv/bin/python bench/bigimage.py [--size 8000] [--model PATH_OR_NAME] [--preserve-color]
+    .venv/bin/python bench/bigimage.py [--size 8000] [--model PATH_OR_NAME] [--preserve-color] [--seamless]
 
 A ``size`` x ``size`` PNG goes through :func:`workers.jobs.run_job` (download, decode, tiled
 x4 inference, PNG encoded straight into the output file) in a fresh child process; the child
@@ -47,7 +47,7 @@ def child(args) -> None:
     warm = work / "warm"
     warm.mkdir()
     cv2.imwrite(str(warm / "w.png"), cv2.imread(str(work / "in" / "big.png"))[:64, :64])
-    params = JobParams(preserve_color=args.preserve_color)
+    params = JobParams(preserve_color=args.preserve_color, seamless=args.seamless)
     for source, output in ((warm, work / "warm-out"), (work / "in", work / "out")):
         [job] = create_batch([str(source)], str(output), model=args.model, params=params).job_ids
         before = memory_kib("VmRSS")
@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=8000)
     parser.add_argument("--model", help="model name or weight file (default: a tiny random x4 SRVGG)")
     parser.add_argument("--preserve-color", action="store_true")
+    parser.add_argument("--seamless", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -94,8 +95,8 @@ def main() -> None:
         env.pop("UPSCALER_DATABASE_URL", None)
         env.pop("UPSCALER_BROKER_URL", None)
         command = [sys.executable, __file__, "--child", "--work", str(work), "--model", model]
-        if args.preserve_color:
-            command.append("--preserve-color")
+        options = [flag for flag, on in (("--preserve-color", args.preserve_color), ("--seamless", args.seamless)) if on]
+        command += options
         result = subprocess.run(command, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise SystemExit(f"the child failed:\n{result.stderr[-4000:]}")
@@ -108,7 +109,7 @@ def main() -> None:
     added = (figures["peak_kib"] - figures["rss_before_kib"]) * 1024
     body = "\n".join([
         f"One {args.size}x{args.size} PNG (8-bit RGB) through the worker's job path, x4 to "
-        f"{args.size * 4}x{args.size * 4}{' with --preserve-color' if args.preserve_color else ''}; "
+        f"{args.size * 4}x{args.size * 4}{' with ' + ' '.join(options) if options else ''}; "
         f"network: {'tiny random x4 SRVGG' if not args.model else args.model}; outcome {figures['outcome']} "
         f"in {figures['seconds']:.0f} s.",
         "",
@@ -122,7 +123,7 @@ def main() -> None:
     if not args.no_write:
         from bench.common import write_section
 
-        title = "Big image: peak host memory" + (" (--preserve-color)" if args.preserve_color else "")
+        title = "Big image: peak host memory" + (f" ({' '.join(options)})" if options else "")
         write_section(title, body + f"\n\nCommand: `.venv/bin/python bench/bigimage.py {' '.join(sys.argv[1:])}`".rstrip())
 
 

@@ -35,10 +35,18 @@ PNG_IDAT_BYTES = 2**20        # compressed bytes per IDAT chunk
 PNG_ZLIB_LEVEL = 3            # within a few percent of the smallest size at a fraction of the time of 9
 # Threads per PNG: an encode is what stands between a finished image and its upload, so a big one
 # should not take one core for tens of seconds; more than 8 gains little on strips this size.
+# A worker whose network runs on the CPU gives the encoder only the cores torch leaves free
+# (workers/runtime.py, set_png_threads): there, inference is the bottleneck an encode would slow.
 PNG_THREADS = max(1, min(8, len(os.sched_getaffinity(0))))
 ZLIB_WINDOW = 32 * 2**10      # how far back deflate may refer: the history each strip is primed with
 _PNG_COLOUR_TYPES = {1: 0, 3: 2, 4: 6}   # channels -> gray, RGB, RGBA
 _TO_PNG_ORDER = {3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGBA}
+
+
+def set_png_threads(threads: int) -> None:
+    """Threads for every PNG this process encodes from now on (at least 1)."""
+    global PNG_THREADS
+    PNG_THREADS = max(1, threads)
 
 
 def write_png(pixels: np.ndarray, out: BinaryIO) -> int:

@@ -7,9 +7,15 @@ from collections.abc import Callable
 
 
 def peak_bytes(fn: Callable[[], object]) -> int:
-    tracemalloc.start()
+    """The peak traced while ``fn`` runs (above what was traced before, if tracing already ran)."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
     try:
         fn()
-        return tracemalloc.get_traced_memory()[1]
+        return tracemalloc.get_traced_memory()[1] - before
     finally:
-        tracemalloc.stop()
+        if started:
+            tracemalloc.stop()

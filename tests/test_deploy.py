@@ -117,7 +117,8 @@ def test_compiled_kernels_outlive_a_worker_restart() -> None:
     mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == cache)
     assert mount["name"] in {v["name"] for v in pod["volumes"]}
     unit = (DEPLOY / "systemd" / "upscaler-worker@.service").read_text()
-    assert f"StateDirectory={cache.removeprefix('/var/lib/')}" in unit.splitlines()
+    state = next(line for line in unit.splitlines() if line.startswith("StateDirectory="))
+    assert cache.removeprefix("/var/lib/") in state.split("=", 1)[1].split()
     assert f"mkdir {cache}" in (DEPLOY / "Dockerfile.worker").read_text()   # the volume is created writable
 
 

@@ -71,7 +71,9 @@ def test_waiting_rows_stay_under_their_bound_and_arrive_in_order() -> None:
     assert placed == [(top, 4) for top in range(0, 40, 4)]
 
 
-def test_broken_reduced_precision_output_redoes_the_image_in_fp32(zoo, tiny_srvgg: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("extra", [{}, {"outscale": 2.0}, {"seamless": True, "outscale": 3.0}])
+def test_broken_reduced_precision_output_redoes_the_image_in_fp32(zoo, tiny_srvgg: Path, monkeypatch, extra) -> None:
+    """The redo places every row again, from the first: also through the strip resizer."""
     engine = Engine(zoo, "cpu", "bf16", assemble_on_device=True)
     net = engine.network(str(tiny_srvgg))
     real = net._output_on_device
@@ -82,7 +84,7 @@ def test_broken_reduced_precision_output_redoes_the_image_in_fp32(zoo, tiny_srvg
 
     monkeypatch.setattr(net, "_output_on_device", overflowing)
     image = texture(40, 40, seed=25)
-    options = UpscaleOptions(model=str(tiny_srvgg), tile=16, tile_pad=4)
+    options = UpscaleOptions(model=str(tiny_srvgg), tile=16, tile_pad=4, **extra)
     out = engine.upscale(image, options)
     assert net.precision == "fp32"
     reference = Engine(zoo, "cpu", "fp32", assemble_on_device=False).upscale(image, options)

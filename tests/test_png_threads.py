@@ -18,7 +18,9 @@ from workers import runtime
     (0, False, 2, 2, 2),
     (0, True, 2, 1, 1),       # torch on one of two cores: the encoder gets the other
     (0, True, 16, 12, 4),
+    (0, True, 64, 8, 8),      # no more than 8, as anywhere
     (0, True, 2, 2, 1),       # torch on every core: one encode thread, as a plain encoder
+    (0, True, 16, 0, 1),      # torch's default: the whole machine
     (3, True, 2, 2, 3),       # UPSCALER_PNG_THREADS wins
     (5, False, 16, 16, 5),
 ])
@@ -37,7 +39,7 @@ def test_a_cpu_worker_gives_the_encoder_the_cores_torch_leaves(monkeypatch, conf
         engine = runtime._engine_for.__wrapped__(os.getpid())   # uncached: this process's engine stays
         assert engine.device.type == "cpu"
         cores = len(os.sched_getaffinity(0))
-        assert png.PNG_THREADS == (3 if configured == "3" else max(1, cores - 1))
+        assert png.PNG_THREADS == (3 if configured == "3" else max(1, min(8, cores - 1)))
     finally:
         torch.set_num_threads(threads_before)
         get_settings.cache_clear()

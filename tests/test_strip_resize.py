@@ -124,3 +124,19 @@ def test_outscale_two_never_holds_the_network_scale_output(engine, tiny_srvgg, m
     # the network's scale too, instead of a few of its strips.
     saved = whole - in_strips
     assert saved > 0.75 * (network_scale_output - final_output), f"{in_strips / 1e6:.1f} vs {whole / 1e6:.1f} MB"
+
+
+def test_rows_from_the_first_again_start_the_image_anew() -> None:
+    """The engine's fp32 redo on the device sends every row again, from row 0."""
+    image = texture(40, 30, seed=2)
+    out = np.zeros((20, 15, 3), np.uint8)
+
+    def write(top: int, rows: np.ndarray) -> None:
+        out[top : top + rows.shape[0]] = rows
+
+    resizer = StripResizer(40, 30, 20, 15, cv2.INTER_AREA, write)
+    resizer.add(0, np.zeros_like(image[:24]))       # a broken first pass, abandoned part way
+    for top in range(0, 40, 8):                      # the redo
+        resizer.add(top, image[top : top + 8])
+    assert resizer.done
+    np.testing.assert_array_equal(out, cv2.resize(image, (15, 20), interpolation=cv2.INTER_AREA))

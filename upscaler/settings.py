@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     # downloading and decoding, the last one encoding and uploading. Memory grows with it.
     worker_jobs_in_flight: int = Field(3, ge=1, le=16)
     torch_threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch's default")
-    png_threads: int = Field(0, ge=0, description="threads per PNG encode in a worker; 0 = up to 8 cores, "
-                             "but where the network runs on the CPU only the cores torch leaves free")
+    png_threads: int = Field(0, ge=0, description="threads per PNG encode in a worker; 0 = up to 8 cores, but "
+                             "where the network runs on the CPU the cores torch_threads leaves free, or 1")
     transient_retries: int = Field(5, ge=0, description="retries after storage/database hiccups")
     job_lease_seconds: int = Field(120, gt=0, description="a running job's lease, renewed every third of it")
     max_attempts: int = Field(3, gt=0, description="deliveries of a job that may die before it fails")

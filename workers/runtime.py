@@ -47,6 +47,7 @@ class NoopEngine:
 @lru_cache(maxsize=None)
 def _engine_for(pid: int):
     from upscaler.engine import Engine
+    from upscaler.png import set_png_threads
     from upscaler.zoo.registry import ModelZoo
 
     settings = get_settings()
@@ -55,29 +56,30 @@ def _engine_for(pid: int):
 
         torch.set_num_threads(settings.torch_threads)
     if settings.engine_noop:
+        set_png_threads(png_threads(settings.png_threads, False, len(os.sched_getaffinity(0)), 0))
         return NoopEngine(settings.engine_noop_delay_ms)
-    import torch
-
     from upscaler.metrics import MODEL_LOAD_SECONDS
-    from upscaler.png import set_png_threads
 
     engine = Engine.from_settings(ModelZoo(settings.models_dir, settings.model_store_uri), settings,
                                   on_model_loaded=lambda model, seconds: MODEL_LOAD_SECONDS.labels(model).set(seconds))
     set_png_threads(png_threads(settings.png_threads, engine.device.type == "cpu", len(os.sched_getaffinity(0)),
-                                torch.get_num_threads()))
+                                settings.torch_threads))
     return engine
 
 
 def png_threads(configured: int, network_on_cpu: bool, cores: int, torch_threads: int) -> int:
-    """Threads per PNG encode in a worker. Where the network runs on the CPU, an encode running
-    beside inference takes its cores from inference, the worker's bottleneck: on 2 cores with
-    torch on one (bench/pipeline.py), 2 encode threads gave 0.87-0.92 of the engine alone's
-    images/s, 1 thread 0.96-0.97. Elsewhere (a GPU worker) the encoder may use up to 8 cores, so
-    that a big image's tail is short."""
+    """Threads per PNG encode in a worker (``torch_threads``: UPSCALER_TORCH_THREADS, 0 = torch's
+    default, the whole machine). Where the network runs on the CPU, an encode running beside
+    inference takes its cores from inference, the worker's bottleneck: on 2 cores with torch on
+    one (bench/pipeline.py), 2 encode threads gave 0.87-0.92 of the engine alone's images/s,
+    1 thread 0.96-0.97. So there the encoder gets the cores torch was told to leave free, or one
+    thread where torch has them all (its default counts physical cores, so the logical ones
+    beyond are SMT siblings of its own, not free cores). Elsewhere (a GPU worker) the encoder
+    may use up to 8 cores, so that a big image's tail is short."""
     if configured:
         return configured
     if network_on_cpu:
-        return max(1, cores - torch_threads)
+        return max(1, min(8, cores - torch_threads)) if torch_threads else 1
     return max(1, min(8, cores))
 
 

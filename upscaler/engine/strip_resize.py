@@ -48,6 +48,9 @@ class StripResizer:
         self.block = max(1, BLOCK_MIN_ROWS // self.p)      # periods written per resize call
         self.src_height, self.dst_width = src_height, dst_width
         self.interpolation, self._write = interpolation, write
+        self._start()
+
+    def _start(self) -> None:
         self._held: np.ndarray | None = None  # source rows from period self._held_from on
         self._held_from = 0
         self._received = 0                    # source rows received so far
@@ -58,6 +61,8 @@ class StripResizer:
         return self._written == self.periods
 
     def add(self, top: int, rows: np.ndarray) -> None:
+        if top == 0 and self._received:
+            self._start()   # the image again from its first row (the engine's fp32 redo): written anew
         if top != self._received:
             raise ValueError(f"rows must arrive in order: expected row {self._received}, got {top}")
         # A copy either way: the caller may reuse its rows' memory once this returns.

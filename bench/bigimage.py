@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bigimage.py [--size 8000] [--model PATH_OR_NAME] [--preserve-color] [--seamless]
 
-A ``size`` x ``size`` PNG goes through :func:`workers.jobs.run_job` (download, decode, tiled
+A ``size`` x ``size`` PNG goes through :func:`workers.core.jobs.run_job` (download, decode, tiled
 x4 inference, PNG encoded straight into the output file) in a fresh child process; the child
 reports its peak resident memory (VmHWM) above what it held before the job, after loading the
 model and running a small warm-up image. The default network is a tiny random x4 SRVGG, so
@@ -39,8 +39,8 @@ def child(args) -> None:
     from db.migrate import upgrade
     from producer.submit import create_batch
     from upscaler.jobspec import JobParams
-    from workers import runtime
-    from workers.jobs import run_job
+    from workers.core import runtime
+    from workers.core.jobs import run_job
 
     upgrade()
     work = Path(args.work)

@@ -113,7 +113,7 @@ def run_embedded(images: dict[str, bytes], args):
     from db.migrate import upgrade
     from db.models import Job
     from db.session import session_scope
-    from producer.enqueue import enqueue
+    from workers.core.dispatch import enqueue
     from producer.submit import create_batch
 
     upgrade()

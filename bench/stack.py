@@ -53,7 +53,7 @@ class Stack:
         """Submit every image under ``prefix`` like `upscaler submit`; the finished jobs and the
         seconds from submission to the last one finished."""
         from db.models import JobStatus
-        from producer.enqueue import enqueue
+        from workers.core.dispatch import enqueue
         from producer.submit import create_batch
 
         start = time.perf_counter()

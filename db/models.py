@@ -74,7 +74,8 @@ class Batch(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_batch_status", "batch_id", "status"), Index("ix_jobs_status_lease", "status", "lease_expires_at"))
+    __table_args__ = (Index("ix_jobs_batch_status", "batch_id", "status"), Index("ix_jobs_status_lease", "status", "lease_expires_at"),
+                      Index("ix_jobs_output_key", "output_key"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
@@ -84,6 +85,9 @@ class Job(Base):
     source_etag: Mapped[str | None] = mapped_column(String(200))
     source_size: Mapped[int | None] = mapped_column(BigInteger)
     output_uri: Mapped[str] = mapped_column(Text)
+    # The output URI as file systems and sync tools compare names (upscaler.storage.collision_key):
+    # two jobs of different sources with the same key would write one object.
+    output_key: Mapped[str | None] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(200))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     supplier: Mapped[str | None] = mapped_column(String(200))

@@ -31,14 +31,26 @@ class BatchSummary:
         return self.counts.get("queued", 0) + self.counts.get("running", 0) == 0
 
 
+class AmbiguousBatchError(LookupError):
+    pass
+
+
 def resolve_batch(session: Session, ref: str) -> Batch | None:
-    """A batch by full id or unique id prefix."""
+    """A batch by full id or unique id prefix; None if nothing matches, AmbiguousBatchError if
+    several batches start with the prefix."""
     try:
         return session.get(Batch, uuid.UUID(ref))
     except ValueError:
         pass
-    matches = [b for b in session.scalars(select(Batch)) if b.id.hex.startswith(ref.replace("-", ""))]
-    return matches[0] if len(matches) == 1 else None
+    prefix = ref.replace("-", "").lower()
+    if not prefix:
+        return None
+    matches = [b for b in session.scalars(select(Batch)) if b.id.hex.startswith(prefix)]
+    if len(matches) > 1:
+        shown = ", ".join(sorted(b.id.hex[:12] for b in matches)[:5])
+        raise AmbiguousBatchError(f"batch prefix {ref!r} is ambiguous: {len(matches)} batches start with it "
+                                  f"({shown}{', ...' if len(matches) > 5 else ''}); give more of the id")
+    return matches[0] if matches else None
 
 
 def _median(values: list[float]) -> float | None:

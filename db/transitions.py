@@ -102,6 +102,17 @@ def fail(session: Session, job_id: uuid.UUID, code: str, message: str, worker: s
     return result.rowcount == 1
 
 
+def fail_queued(session: Session, job_id: uuid.UUID, code: str, message: str) -> bool:
+    """queued -> failed: a job that cannot be processed before anyone has claimed it."""
+    result = session.execute(
+        update(Job).execution_options(synchronize_session=False).where(Job.id == job_id, Job.status == JobStatus.queued)
+        .values(status=JobStatus.failed, finished_at=utcnow(), error_code=code[:64], lease_expires_at=None,
+                error_message=message[:MAX_ERROR_MESSAGE])
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
 def release(session: Session, job_id: uuid.UUID, worker: str, code: str, message: str) -> bool:
     """running -> queued after a transient error; the reason stays visible until the retry."""
     result = session.execute(
@@ -114,12 +125,19 @@ def release(session: Session, job_id: uuid.UUID, worker: str, code: str, message
     return result.rowcount == 1
 
 
+# Refusals made when the job was created: retrying cannot change them, and an output collision
+# retried would overwrite another source's output.
+NOT_RETRIED = ("output_collision", "unsafe_key")
+
+
 def requeue_failed(session: Session, batch_id: uuid.UUID) -> list[uuid.UUID]:
-    """failed -> queued for every failed job of a batch; the ids to enqueue again."""
+    """failed -> queued for every failed job of a batch, but refusals made at submit; the ids to
+    enqueue again."""
     ids = list(session.scalars(
         update(Job).execution_options(synchronize_session=False)
-        .where(Job.batch_id == batch_id, Job.status == JobStatus.failed)
-        .values(status=JobStatus.queued, queued_at=utcnow(), finished_at=None, attempts=0)
+        .where(Job.batch_id == batch_id, Job.status == JobStatus.failed,
+               or_(Job.error_code.is_(None), Job.error_code.not_in(NOT_RETRIED)))
+        .values(status=JobStatus.queued, queued_at=utcnow(), finished_at=None, attempts=0, enqueued_at=None)
         .returning(Job.id)
     ))
     session.commit()

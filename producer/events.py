@@ -124,7 +124,7 @@ class EventConsumer:
         self.delete(message)
 
     def create_jobs(self, objects: list[S3Object]) -> None:
-        from producer.enqueue import enqueue
+        from workers.core.dispatch import enqueue
 
         with session_scope() as session:
             watches = list_watches(session, enabled_only=True)

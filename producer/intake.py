@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from db.models import Batch, Job, JobStatus, Watch
 from db.session import session_scope
-from producer.sources import SourceImage, from_listing
-from producer.submit import insert_new, job_rows
+from producer.sources import SourceImage, from_listing, refuse_output_inside_sources
+from producer.submit import existing_keys, insert_new, job_rows
 from upscaler.errors import PermanentError
 from upscaler.jobspec import JobParams
 from upscaler.storage import Storage
@@ -35,19 +35,24 @@ class IntakeResult:
     created: int
     enqueued: list[uuid.UUID]
 
+    def to_json(self) -> dict:
+        return {"watch": self.watch, "batch_id": str(self.batch_id) if self.batch_id else None,
+                "created": self.created}
+
 
 def today() -> date:
     return datetime.now(timezone.utc).date()
 
 
 # -- watches ------------------------------------------------------------------------------------
-def add_watch(name: str, source_prefix: str, output_prefix: str, model: str, params: JobParams) -> Watch:
+def add_watch(name: str, source_prefix: str, output_prefix: str, params: JobParams) -> Watch:
     if not source_prefix.endswith("/"):
         source_prefix += "/"
+    refuse_output_inside_sources(output_prefix, [source_prefix])
     with session_scope() as session:
         if session.scalar(select(Watch).where(Watch.name == name)):
             raise PermanentError(f"a watch named {name!r} exists; remove it first", code="duplicate_watch")
-        watch = Watch(name=name, source_prefix=source_prefix, output_prefix=output_prefix, model=model,
+        watch = Watch(name=name, source_prefix=source_prefix, output_prefix=output_prefix, model=params.model,
                       params=params.to_json())
         session.add(watch)
     return watch
@@ -83,9 +88,8 @@ def _intake_batch(session: Session, watch: Watch, intake_key: str) -> Batch:
 
 def add_to_intake(session: Session, watch: Watch, intake_key: str, images: list[SourceImage]) -> IntakeResult:
     """New jobs for ``images`` in the watch's batch for ``intake_key``; queued ids to enqueue."""
-    params = JobParams.from_json(watch.params)
-    probe_rows = job_rows(uuid.uuid4(), images, watch.output_prefix, watch.model, params)
-    from producer.submit import existing_keys
+    params = JobParams.from_json(watch.params, watch.model)
+    probe_rows, _, _ = job_rows(uuid.uuid4(), images, watch.output_prefix, params, session)
 
     fresh = {r["idempotency_key"] for r in probe_rows} - existing_keys(session, probe_rows)
     existing_batch = session.scalar(select(Batch).where(Batch.watch_id == watch.id, Batch.intake_key == intake_key))
@@ -115,7 +119,7 @@ def scan_watch(watch_id: uuid.UUID, night: date | None = None, storage: Storage 
 
 def scan_all(night: date | None = None) -> list[IntakeResult]:
     """What the nightly beat entry runs: every enabled watch, one batch each."""
-    from producer.enqueue import enqueue
+    from workers.core.dispatch import enqueue
 
     with session_scope() as session:
         watch_ids = [w.id for w in list_watches(session, enabled_only=True)]

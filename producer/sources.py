@@ -15,11 +15,27 @@ from typing import Iterator
 
 from upscaler.errors import PermanentError
 from upscaler.images import INPUT_SUFFIXES
-from upscaler.storage import ObjectInfo, Storage, StorageError, is_s3
+from upscaler.storage import ObjectInfo, Storage, StorageError, is_inside, is_s3
 
 
 class ManifestError(PermanentError):
     code = "bad_manifest"
+
+
+class InPlaceOutputError(PermanentError):
+    """Outputs would land on or among their own sources."""
+
+    code = "output_inside_source"
+
+
+def refuse_output_inside_sources(output: str, sources: list[str]) -> None:
+    """An output prefix equal to or inside a source prefix would overwrite the originals, and
+    every later listing would find the outputs and upscale them again: refused, naming both."""
+    for source in sources:
+        if is_inside(output, source):
+            raise InPlaceOutputError(f"output {output} is inside the source {source}: its results would replace "
+                                     "the originals and be upscaled again by the next scan; choose an output "
+                                     "prefix outside every source")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Create a batch of jobs in one transaction, then enqueue their ids. The Python API for scripts.
 
-    from producer.submit import submit
-    result = submit(["s3://supplier-bucket/catalogue-2026/"], "s3://boards/upscaled/2026/")
+    from producer.submit import create_batch
+    from workers.core.dispatch import enqueue
+    result = create_batch(["s3://supplier-bucket/catalogue-2026/"], "s3://boards/upscaled/2026/")
+    enqueue(result.job_ids)
     print(result.batch_id, result.created, result.duplicates)
 
 SQL first, broker second: a job exists (queued) before its message does, so a lost message
@@ -23,10 +25,10 @@ from sqlalchemy.orm import Session
 
 from db.models import Batch, Job, JobStatus, utcnow
 from db.session import session_scope
-from producer.sources import SourceImage, from_listing, from_manifest
+from producer import collisions
+from producer.sources import InPlaceOutputError, SourceImage, from_listing, from_manifest, refuse_output_inside_sources
 from upscaler.jobspec import JobParams, idempotency_key
-from upscaler.storage import Storage, StorageError, safe_join
-from upscaler.zoo.registry import DEFAULT_MODEL
+from upscaler.storage import Storage, StorageError, collision_key, safe_join
 
 INSERT_CHUNK = 500
 
@@ -35,13 +37,17 @@ INSERT_CHUNK = 500
 class SubmitResult:
     batch_id: uuid.UUID | None
     created: int
-    duplicates: int
+    duplicates: int                 # already submitted before (same source, version, parameters, output)
     skipped: list[str] = field(default_factory=list)   # non-image names, not submitted
-    job_ids: list[uuid.UUID] = field(default_factory=list)
+    job_ids: list[uuid.UUID] = field(default_factory=list)  # to send: the new jobs, and old ones never sent
+    repeated: int = 0               # the same source listed more than once in this submission
+    collisions: int = 0             # jobs failed (or renamed) because another source has their output key
+    resent: int = 0                 # earlier jobs of these sources that were never sent, sent now
 
     def to_json(self) -> dict:
         return {"batch_id": str(self.batch_id) if self.batch_id else None, "created": self.created,
-                "duplicates": self.duplicates, "skipped": self.skipped}
+                "duplicates": self.duplicates, "repeated": self.repeated, "collisions": self.collisions,
+                "resent": self.resent, "skipped": self.skipped}
 
 
 def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | None) -> tuple[list[SourceImage], list[str]]:
@@ -56,10 +62,14 @@ def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | No
     return images, skipped
 
 
-def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, model: str, params: JobParams) -> list[dict]:
-    """Job rows; a source whose output key would leave the output prefix (``..`` segments in an
-    S3 key or a manifest's output_key) becomes a job that is failed from the start, with the
-    reason, so the rest of the batch goes on and the operator sees why."""
+def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params: JobParams,
+             session: Session | None = None, on_collision: str = "fail") -> tuple[list[dict], int, int]:
+    """Job rows, how many sources were listed more than once, and how many outputs clashed.
+
+    A source whose output key would leave the output prefix (``..`` segments in an S3 key or a
+    manifest's output_key) becomes a job failed from the start, with the reason, so the rest of
+    the batch goes on and the operator sees why; so does one whose output another source has
+    (producer/collisions.py; checked against the jobs in SQL when a ``session`` is given)."""
     rows, seen = [], set()
     for image in images:
         relative = image.output_key or posixpath.splitext(image.relative_key)[0] + params.extension(image.uri)
@@ -70,17 +80,33 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, model:
             out_uri = ""
             failure = {"status": JobStatus.failed, "error_code": "unsafe_key", "error_message": f"{image.uri}: {exc}",
                        "finished_at": utcnow()}
-        key = idempotency_key(image.uri, image.etag, model, params, out_uri)
-        if key in seen:
+        if (image.uri, image.etag, out_uri) in seen:
             continue  # the same source listed twice in one submission
-        seen.add(key)
+        seen.add((image.uri, image.etag, out_uri))
         rows.append({
-            "id": uuid.uuid4(), "batch_id": batch_id, "idempotency_key": key, "source_uri": image.uri,
-            "source_etag": image.etag, "source_size": image.size, "output_uri": out_uri, "model": model,
+            "id": uuid.uuid4(), "batch_id": batch_id, "source_uri": image.uri, "source_etag": image.etag,
+            "source_size": image.size, "output_uri": out_uri, "output_key": None, "model": params.model,
             "params": params.to_json(), "supplier": image.supplier, "material": image.material,
             "status": JobStatus.queued, "error_code": None, "error_message": None, "finished_at": None, **failure,
         })
-    return rows
+    refuse_writing_into_sources(rows)
+    taken = collisions.owners_in_sql(session, {collision_key(r["output_uri"]) for r in rows if r["output_uri"]}) \
+        if session is not None else {}
+    clashes = collisions.settle(rows, taken, on_collision)
+    for row in rows:
+        row["idempotency_key"] = idempotency_key(row["source_uri"], row["source_etag"], params, row["output_uri"])
+    return rows, len(images) - len(rows), clashes
+
+
+def refuse_writing_into_sources(rows: list[dict]) -> None:
+    """No output may replace a source of the same submission (a manifest pointing its outputs at
+    its inputs): refused whole, before any job exists."""
+    sources = {collision_key(r["source_uri"]): r["source_uri"] for r in rows}
+    for row in rows:
+        source = sources.get(collision_key(row["output_uri"])) if row["output_uri"] else None
+        if source is not None:
+            raise InPlaceOutputError(f"{row['source_uri']} would be written to {row['output_uri']}, over the source "
+                                     f"{source}: choose an output prefix outside the sources")
 
 
 def insert_new(session: Session, rows: list[dict]) -> list[uuid.UUID]:
@@ -103,26 +129,48 @@ def existing_keys(session: Session, rows: list[dict]) -> set[str]:
     return found
 
 
-def create_batch(sources: list[str], output: str, *, manifest: Path | None = None, model: str = DEFAULT_MODEL,
-                 params: JobParams | None = None, name: str | None = None, dry_run: bool = False,
-                 storage: Storage | None = None, database_url: str | None = None) -> SubmitResult:
-    """List the sources, then create the batch and its new jobs in one transaction."""
+def never_sent(session: Session, rows: list[dict]) -> list[uuid.UUID]:
+    """Queued jobs among ``rows`` (by idempotency key) that no message was ever sent for: a
+    submit whose broker was down. Resubmitting sends them."""
+    found: list[uuid.UUID] = []
+    for start in range(0, len(rows), INSERT_CHUNK):
+        keys = [r["idempotency_key"] for r in rows[start : start + INSERT_CHUNK]]
+        found += session.scalars(select(Job.id).where(Job.idempotency_key.in_(keys), Job.status == JobStatus.queued,
+                                                      Job.enqueued_at.is_(None)))
+    return found
+
+
+def create_batch(sources: list[str], output: str, *, manifest: Path | None = None, params: JobParams | None = None,
+                 name: str | None = None, dry_run: bool = False, storage: Storage | None = None,
+                 database_url: str | None = None, on_collision: str = "fail") -> SubmitResult:
+    """List the sources, then create the batch and its new jobs in one transaction.
+
+    Refused before anything is listed or created: an output prefix equal to or inside a source
+    prefix (the outputs would overwrite the originals, and the next listing would upscale them
+    again)."""
     params = params or JobParams()
     storage = storage or Storage()
+    refuse_output_inside_sources(output, sources)
     images, skipped = expand_sources(storage, sources, manifest)
     batch_id = uuid.uuid4()
-    rows = job_rows(batch_id, images, output, model, params)
     description = ", ".join(sources + ([f"manifest {manifest}"] if manifest else []))
     with session_scope(database_url) as session:
+        rows, repeated, clashes = job_rows(batch_id, images, output, params, session, on_collision)
         existing = existing_keys(session, rows)
         new_rows = [r for r in rows if r["idempotency_key"] not in existing]
+        unsent = [] if dry_run else never_sent(session, [r for r in rows if r["idempotency_key"] in existing])
         if dry_run or not new_rows:
             session.rollback()
-            return SubmitResult(None, len(new_rows) if dry_run else 0, len(rows) - len(new_rows), skipped)
+            return SubmitResult(None, len(new_rows) if dry_run else 0, len(rows) - len(new_rows), skipped,
+                                unsent, repeated, clashes, len(unsent))
         session.add(Batch(id=batch_id, name=name or description[:200], source=description,
-                          output_prefix=output, model=model, params=params.to_json()))
+                          output_prefix=output, model=params.model, params=params.to_json()))
         session.flush()
         created = insert_new(session, new_rows)
+        if not created:  # a concurrent submit of the same sources inserted them all first: no empty batch
+            session.rollback()
+            return SubmitResult(None, 0, len(rows), skipped, unsent, repeated, clashes, len(unsent))
         failed_at_start = {r["id"] for r in new_rows if r["status"] == JobStatus.failed}
     runnable = [job_id for job_id in created if job_id not in failed_at_start]
-    return SubmitResult(batch_id, len(created), len(rows) - len(created), skipped, runnable)
+    return SubmitResult(batch_id, len(created), len(rows) - len(created), skipped, runnable + unsent,
+                        repeated, clashes, len(unsent))

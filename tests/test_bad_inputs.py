@@ -83,7 +83,7 @@ def processed(tmp_path_factory, isolated_data_dir: Path):
     mp.setenv("UPSCALER_MAX_INPUT_BYTES", "2048")
     get_settings.cache_clear()
     upgrade()
-    from producer.enqueue import run_in_process
+    from workers.core.dispatch import run_in_process
     from producer.submit import create_batch
     from upscaler.jobspec import JobParams
 
@@ -126,7 +126,7 @@ def test_the_batch_completes(processed) -> None:
 
 def test_unsafe_keys_and_unknown_model_fail_their_own_jobs(tmp_path: Path, isolated_data_dir: Path, monkeypatch) -> None:
     from db.migrate import upgrade
-    from producer.enqueue import run_in_process
+    from workers.core.dispatch import run_in_process
     from producer.submit import create_batch
     from upscaler.jobspec import JobParams
     from upscaler.settings import get_settings

@@ -8,8 +8,9 @@ import pytest
 from kombu.exceptions import ContentDisallowed
 from kombu.serialization import loads
 
-from workers.app import app
-from workers.tasks import backoff_seconds, upscale_job
+from workers.core.celery_app import app
+from workers.core.retry import backoff_seconds
+from workers.tasks import upscale_job
 
 
 def test_json_only_and_late_acks() -> None:
@@ -39,7 +40,7 @@ def test_worker_pool_per_queue() -> None:
     """GPU workers keep jobs in flight on threads; anything serving training runs one task in a child."""
     import typer
 
-    from upscaler.cli.service_cmd import pool_arguments
+    from cli.service_cmd import pool_arguments
 
     assert pool_arguments("gpu", 4) == ["--pool", "threads", "--concurrency", "4"]
     assert pool_arguments("training", 4) == ["--pool", "prefork", "--concurrency", "1"]

@@ -12,7 +12,7 @@ import cv2
 from typer.testing import CliRunner
 
 from tests.conftest import TINY_RRDB, random_network_file, texture
-from upscaler.cli.main import app
+from cli.main import app
 
 runner = CliRunner()
 COMPACT = ["--model", "realesr-animevideov3"]

@@ -19,7 +19,7 @@ import yaml
 
 from tests.conftest import REPO, texture
 from tests.services import PG_DSN, free_port
-from upscaler.cli.main import app as cli
+from cli.main import app as cli
 from upscaler.images import encode
 from upscaler.settings import Settings
 

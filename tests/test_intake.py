@@ -49,7 +49,7 @@ def jobs_by_source(batch_id=None) -> dict[str, Job]:
 
 def test_nightly_scan_takes_new_and_changed_images_once(intake, s3, tmp_path: Path, isolated_data_dir: Path) -> None:
     from producer.intake import add_watch
-    from workers.app import app, create_app
+    from workers.core.celery_app import app, create_app
     from workers.tasks import nightly_scan
 
     s3.create_bucket(Bucket="inbox-bucket")
@@ -176,7 +176,7 @@ def test_event_consumer(intake, s3, s3_endpoint: str, tmp_path: Path) -> None:
 
 
 def test_only_one_scheduler_holds_the_lock(intake, pg_url: str) -> None:
-    from workers.scheduler_lock import SchedulerLock
+    from workers.core.locks import SchedulerLock
 
     first, second = SchedulerLock(pg_url), SchedulerLock(pg_url)
     assert first.try_acquire()

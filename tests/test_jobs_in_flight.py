@@ -22,8 +22,8 @@ from upscaler.engine.engine import waiting_for
 from upscaler.images import encode
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
-from workers.jobs import Outcome, run_job
-from workers.runtime import NoopEngine
+from workers.core.jobs import Outcome, run_job
+from workers.core.runtime import NoopEngine
 
 STAGE_SECONDS = 0.15
 

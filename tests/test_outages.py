@@ -64,7 +64,7 @@ def test_redis_restart_and_database_disconnects(tmp_path: Path, pg_url: str, s3,
         from upscaler.settings import get_settings
 
         get_settings.cache_clear()
-        from workers.sweeper import sweep
+        from workers.core.sweeper import sweep
 
         def finished() -> bool:
             sweep()

@@ -10,7 +10,7 @@ import torch
 
 from upscaler import png
 from upscaler.settings import get_settings
-from workers import runtime
+from workers.core import runtime
 
 
 @pytest.mark.parametrize("configured,on_cpu,cores,torch_threads,expected", [

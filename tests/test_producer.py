@@ -37,12 +37,19 @@ def test_output_uri_is_a_pure_function_of_the_job() -> None:
 
 
 def test_idempotency_key_changes_with_every_part() -> None:
-    base = ("s3://b/a.jpg", "etag1", "m", JobParams(), "s3://o/a.jpg")
+    base = ("s3://b/a.jpg", "etag1", JobParams(model="m"), "s3://o/a.jpg")
     key = idempotency_key(*base)
     assert key == idempotency_key(*base)
-    variants = [("s3://b/b.jpg", *base[1:]), (base[0], "etag2", *base[2:]), (*base[:2], "m2", *base[3:]),
-                (*base[:3], JobParams(tile=100), base[4]), (*base[:4], "s3://o2/a.jpg")]
+    variants = [("s3://b/b.jpg", *base[1:]), (base[0], "etag2", *base[2:]), (*base[:2], JobParams(model="m2"), base[3]),
+                (*base[:2], JobParams(model="m", tile=100), base[3]), (*base[:3], "s3://o2/a.jpg")]
     assert len({key, *(idempotency_key(*v) for v in variants)}) == 6
+
+
+def test_stored_parameters_leave_out_the_model_and_batch_size() -> None:
+    """The model has its own column; the batch size is each worker's own choice."""
+    params = JobParams(model="m", tile=64, batch_size=3)
+    assert "model" not in params.to_json() and "batch_size" not in params.to_json()
+    assert JobParams.from_json(params.to_json(), "m") == JobParams(model="m", tile=64)
 
 
 def test_job_params_validate_and_round_trip() -> None:
@@ -76,7 +83,8 @@ def test_manifest_rows(tmp_path: Path) -> None:
                         f"{tmp_path / 'spec.pdf'},,Acme,\n")
     items = list(from_manifest(Storage(), manifest))
     assert items[1] == str(tmp_path / "spec.pdf")
-    (row,) = job_rows(__import__("uuid").uuid4(), [items[0]], "s3://out/p/", "m", JobParams())
+    (row,), repeated, clashes = job_rows(__import__("uuid").uuid4(), [items[0]], "s3://out/p/", JobParams(model="m"))
+    assert (repeated, clashes) == (0, 0)
     assert row["output_uri"] == "s3://out/p/boards/slate.png"
     assert (row["supplier"], row["material"]) == ("Acme", "stone")
 

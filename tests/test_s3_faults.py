@@ -33,9 +33,9 @@ def test_s3_faults_are_retried_or_fail_clearly(s3, s3_endpoint: str, tmp_path: P
             from db.migrate import upgrade
             from db.models import Job
             from db.session import session_scope
-            from producer.enqueue import run_in_process
+            from workers.core.dispatch import run_in_process
             from producer.submit import create_batch
-            from workers import runtime
+            from workers.core import runtime
 
             runtime._storage_for.cache_clear()
             upgrade()

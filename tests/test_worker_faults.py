@@ -102,7 +102,7 @@ def test_lost_broker_messages_are_rebuilt_from_sql(env: dict, s3, pg_url: str, t
         import time
 
         time.sleep(1.5)
-        from workers.sweeper import sweep
+        from workers.core.sweeper import sweep
 
         result = sweep()
         assert result.resent_lost == 30
@@ -142,7 +142,7 @@ def test_soak_two_workers_one_killed_and_restarted(env: dict, s3, pg_url: str, t
     from upscaler.settings import get_settings
 
     get_settings.cache_clear()
-    from workers.sweeper import sweep
+    from workers.core.sweeper import sweep
 
     try:
         assert submit(env, "soak/")["created"] == SOAK_JOBS

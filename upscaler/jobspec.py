@@ -1,7 +1,9 @@
-"""What a job asks for, as stored in SQL: model and parameters, and the derived identities.
+"""What a job asks for: the one parameter type, for the engine, the encoder and the jobs table.
 
-Shared by the producer (which computes output keys and idempotency keys when it creates jobs)
-and the workers (which turn the stored parameters back into engine options).
+``upscaler upscale`` builds it from its options, the producer stores it with each job (the model
+in its own column, the rest as JSON) and derives output and idempotency keys from it, workers
+read it back and hand it to the engine. Defaults that operators configure (``UPSCALER_TILE``,
+``UPSCALER_TILE_PAD``) come from the settings, through :meth:`JobParams.from_settings`.
 """
 
 from __future__ import annotations
@@ -10,49 +12,59 @@ import hashlib
 import json
 import posixpath
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 from upscaler.images import EXTENSIONS, OUTPUT_FORMATS
-from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD
+from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, Settings
 from upscaler.validation import check_quality, check_upscale_params
+from upscaler.zoo.names import DEFAULT_MODEL
 
 _SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
 
 
+# Not stored in the params JSON: the model has a column of its own, and the batch size is the
+# worker's choice for its device, not the job's.
+NOT_STORED = ("model", "batch_size")
+
+
 @dataclass(frozen=True)
 class JobParams:
-    tile: int = DEFAULT_TILE
-    tile_pad: int = DEFAULT_TILE_PAD
-    outscale: float = 4.0
-    alpha: str = "bicubic"
+    model: str = DEFAULT_MODEL
+    tile: int = DEFAULT_TILE          # tile edge in input pixels; 0 = whole image
+    tile_pad: int = DEFAULT_TILE_PAD  # context in input pixels around each tile, cross-faded
+    outscale: float = 4.0             # final factor; the network's own scale is resampled to it
+    alpha: Literal["bicubic", "model"] = "bicubic"  # how an alpha channel is enlarged
     format: str = "auto"     # auto = the source's own format where we can write it, else PNG
-    quality: int = 95
-    seamless: bool = False        # tileable in, tileable out
-    preserve_color: bool = False  # keep the input's low-frequency colour
+    quality: int = 95        # JPEG / WebP quality, 1-100
+    seamless: bool = False        # tileable input -> tileable output: wrap-around context at the borders
+    preserve_color: bool = False  # keep the input's low-frequency colour (see engine/color.py)
+    batch_size: int | None = None  # tiles per forward pass; None = sized from the device
 
     def __post_init__(self) -> None:
         if self.format != "auto" and self.format not in OUTPUT_FORMATS:
             raise ValueError(f"format {self.format!r}: choose auto, {', '.join(OUTPUT_FORMATS)}")
         check_upscale_params(self.tile, self.tile_pad, self.outscale, self.alpha)
         check_quality(self.quality)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "JobParams":
-        known = {f.name for f in fields(cls)}
+    def from_settings(cls, settings: Settings, **given: Any) -> "JobParams":
+        """The parameters given (None = not given), the configured defaults for the rest."""
+        given = {name: value for name, value in given.items() if value is not None}
+        return cls(**{"tile": settings.tile, "tile_pad": settings.tile_pad, **given})
+
+    def to_json(self) -> dict[str, Any]:
+        """What the jobs table stores (and the idempotency key hashes)."""
+        return {name: value for name, value in asdict(self).items() if name not in NOT_STORED}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], model: str = DEFAULT_MODEL) -> "JobParams":
+        known = {f.name for f in fields(cls)} - set(NOT_STORED)
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown job parameters: {', '.join(sorted(unknown))}")
-        return cls(**data)
-
-    def upscale_options(self, model: str):
-        from upscaler.engine.engine import UpscaleOptions
-
-        return UpscaleOptions(model=model, tile=self.tile, tile_pad=self.tile_pad, outscale=self.outscale,
-                              alpha=self.alpha, seamless=self.seamless,  # type: ignore[arg-type]
-                              preserve_color=self.preserve_color)
+        return cls(model=model, **data)
 
     def output_format(self, source_uri: str) -> str:
         """Decided at submit time from the source's name, so the output key is known up front."""
@@ -68,7 +80,7 @@ def format_of_uri(uri: str) -> str:
     return _SUFFIX_FORMATS.get(posixpath.splitext(uri)[1].lower(), "png")
 
 
-def idempotency_key(source_uri: str, etag: str | None, model: str, params: JobParams, output_uri: str) -> str:
+def idempotency_key(source_uri: str, etag: str | None, params: JobParams, output_uri: str) -> str:
     """Same image (URI + ETag), same model and parameters, same destination: the same job."""
-    payload = json.dumps([source_uri, etag, model, params.to_json(), output_uri], sort_keys=True)
+    payload = json.dumps([source_uri, etag, params.model, params.to_json(), output_uri], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -7,6 +7,17 @@ import logging
 import sys
 from datetime import datetime, timezone
 
+from upscaler.printable import printable
+
+class PrintableFormatter(logging.Formatter):
+    """Text lines in which a message cannot start a line of its own (see upscaler.printable);
+    a traceback keeps its own line breaks."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+
 # Attributes every LogRecord has; anything else was passed with `extra=` and is context.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -30,7 +41,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -11,20 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from upscaler.engine import Engine, UpscaleOptions
+from upscaler.engine import Engine
 from upscaler.engine.engine import Progress
 from upscaler.images import EXTENSIONS, DecodedImage, Limits, choose_format, decode, encode
+from upscaler.jobspec import JobParams
 from upscaler.settings import Settings
-from upscaler.validation import check_quality
-
-
-@dataclass(frozen=True)
-class OutputOptions:
-    format: str = "auto"   # auto | png | jpeg | webp | tiff
-    quality: int = 95      # JPEG / WebP quality, 1-100
-
-    def __post_init__(self) -> None:
-        check_quality(self.quality)
 
 
 @dataclass
@@ -58,40 +49,40 @@ class UpscaledImage:
         return self.pixels.shape[1], self.pixels.shape[0]
 
 
-def decode_image(data: bytes, source: str, options: UpscaleOptions, limits: Limits) -> tuple[DecodedImage, float]:
+def decode_image(data: bytes, source: str, params: JobParams, limits: Limits) -> tuple[DecodedImage, float]:
     """The pixels (limits checked from the header first) and the milliseconds it took."""
     start = time.perf_counter()
-    decoded = decode(data, source, limits, options.outscale)
+    decoded = decode(data, source, limits, params.outscale)
     return decoded, (time.perf_counter() - start) * 1000
 
 
-def upscale_decoded(engine: Engine, decoded: DecodedImage, options: UpscaleOptions, output: OutputOptions,
+def upscale_decoded(engine: Engine, decoded: DecodedImage, params: JobParams,
                     progress: Progress | None = None) -> UpscaledImage:
     """Wait for the device, upscale; the output format is chosen from the input."""
     # The engine takes the device's turn itself, only while it queues tiles: other jobs in flight
     # decode and encode meanwhile, and the next image's tiles queue behind this one's last.
     timings: dict[str, float] = {"wait": 0.0}
     start = time.perf_counter()
-    pixels = engine.upscale(decoded.pixels, options, progress, timings)
+    pixels = engine.upscale(decoded.pixels, params, progress, timings)
     timings["infer"] = (time.perf_counter() - start) * 1000 - timings["wait"]
-    return UpscaledImage(pixels, choose_format(output.format, decoded), (decoded.width, decoded.height), timings)
+    return UpscaledImage(pixels, choose_format(params.format, decoded), (decoded.width, decoded.height), timings)
 
 
-def upscale_image(engine: Engine, data: bytes, source: str, options: UpscaleOptions, output: OutputOptions,
+def upscale_image(engine: Engine, data: bytes, source: str, params: JobParams,
                   limits: Limits, progress: Progress | None = None) -> UpscaledImage:
     """Decode, wait for the device, upscale; raises a PermanentError subclass for bad input."""
-    decoded, decode_ms = decode_image(data, source, options, limits)
-    upscaled = upscale_decoded(engine, decoded, options, output, progress)
+    decoded, decode_ms = decode_image(data, source, params, limits)
+    upscaled = upscale_decoded(engine, decoded, params, progress)
     upscaled.timings_ms = {"decode": decode_ms, **upscaled.timings_ms}
     return upscaled
 
 
-def process_image(engine: Engine, data: bytes, source: str, options: UpscaleOptions,
-                  output: OutputOptions, limits: Limits, progress: Progress | None = None) -> ProcessedImage:
+def process_image(engine: Engine, data: bytes, source: str, params: JobParams,
+                  limits: Limits, progress: Progress | None = None) -> ProcessedImage:
     """Upscale one encoded image to encoded bytes (the queue workers stream instead: see
-    workers/jobs.py); raises a PermanentError subclass for bad input."""
-    upscaled = upscale_image(engine, data, source, options, output, limits, progress)
+    workers/core/jobs.py); raises a PermanentError subclass for bad input."""
+    upscaled = upscale_image(engine, data, source, params, limits, progress)
     start = time.perf_counter()
-    encoded = encode(upscaled.pixels, upscaled.format, output.quality)
+    encoded = encode(upscaled.pixels, upscaled.format, params.quality)
     timings = {**upscaled.timings_ms, "encode": (time.perf_counter() - start) * 1000}
     return ProcessedImage(encoded, upscaled.format, upscaled.input_size, upscaled.output_size, timings)

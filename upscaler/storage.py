@@ -14,6 +14,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import posixpath
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +51,12 @@ class SourceMissingError(StorageError):
     code = "source_missing"
 
 
+class SourceChangedError(StorageError):
+    """The source is not the version the job was created for (its ETag changed since)."""
+
+    code = "source_changed"
+
+
 class StorageUnavailableError(TransientError):
     code = "storage_unavailable"
 
@@ -80,6 +87,32 @@ def safe_join(prefix: str, relative: str) -> str:
         raise StorageError(f"key {relative!r} is empty or leaves its prefix ('..' segments)")
     joined = posixpath.join(prefix.rstrip("/"), *parts) if prefix.rstrip("/") else "/".join(parts)
     return joined
+
+
+# Extensions that name one format: outputs differing only by these are the same file to a person.
+_SAME_EXTENSION = {".jpeg": ".jpg", ".tiff": ".tif"}
+
+
+def collision_key(uri: str) -> str:
+    """``uri`` as file systems and sync tools compare names: case-folded (macOS and Windows
+    folders, many sync tools), duplicate slashes as one, ``.jpeg``/``.tiff`` as ``.jpg``/``.tif``.
+    Two outputs with the same key would overwrite each other somewhere down the line."""
+    scheme, rest = ("s3://", uri[len("s3://"):]) if is_s3(uri) else ("", uri)
+    rest = re.sub(r"/{2,}", "/", rest.replace("\\", "/"))
+    stem, extension = posixpath.splitext(rest)
+    extension = _SAME_EXTENSION.get(extension.lower(), extension)
+    return scheme + (stem + extension).casefold()
+
+
+def is_inside(uri: str, prefix: str) -> bool:
+    """Whether ``uri`` is ``prefix`` itself or lies under it (S3 keys or local paths, compared
+    the way :func:`collision_key` compares names; local paths resolved, symlinks followed)."""
+    if is_s3(uri) != is_s3(prefix):
+        return False
+    if not is_s3(uri):
+        uri, prefix = str(Path(uri).resolve()), str(Path(prefix).resolve())
+    inner, outer = collision_key(uri).rstrip("/"), collision_key(prefix).rstrip("/")
+    return inner == outer or inner.startswith(outer + "/")
 
 
 def output_uri(source_uri: str, source_prefix: str, output_prefix: str, extension: str,
@@ -180,25 +213,38 @@ class Storage:
         return ObjectInfo(str(path), relative, f"{stat.st_size:x}-{stat.st_mtime_ns:x}", stat.st_size)
 
     # -- data --------------------------------------------------------------------------------
-    def get(self, uri: str, max_bytes: int) -> bytes:
-        """The object's bytes, refused unread when it is larger than ``max_bytes``."""
+    def get(self, uri: str, max_bytes: int, if_match: str | None = None) -> bytes:
+        """The object's bytes, refused unread when it is larger than ``max_bytes``; with
+        ``if_match`` (an ETag), only that version: another one raises SourceChangedError."""
         if is_s3(uri):
             bucket, key = split_s3(uri)
             try:
-                response = self.s3.get_object(Bucket=bucket, Key=key)
+                conditions = {"IfMatch": f'"{if_match}"'} if if_match else {}
+                response = self.s3.get_object(Bucket=bucket, Key=key, **conditions)
                 if response["ContentLength"] > max_bytes:
                     response["Body"].close()
                     raise ImageTooLargeError(f"{uri}: {response['ContentLength']:,} bytes is over the limit of {max_bytes:,}")
                 return response["Body"].read()
-            except (ClientError, BotoCoreError, BotoConnectionError) as exc:
+            except ClientError as exc:
+                if if_match and exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                    raise SourceChangedError(f"{uri}: changed since the job was created (ETag {if_match} is "
+                                             "gone); the new version is a new job") from exc
+                raise _classify(exc, uri) from exc
+            except (BotoCoreError, BotoConnectionError) as exc:
                 raise _classify(exc, uri) from exc
         path = Path(uri)
         try:
-            if path.stat().st_size > max_bytes:
-                raise ImageTooLargeError(f"{uri}: {path.stat().st_size:,} bytes is over the limit of {max_bytes:,}")
-            return path.read_bytes()
+            before = self.head(uri)
+            if before.size > max_bytes:
+                raise ImageTooLargeError(f"{uri}: {before.size:,} bytes is over the limit of {max_bytes:,}")
+            data = path.read_bytes()
         except FileNotFoundError:
             raise SourceMissingError(f"{uri}: no such file") from None
+        # A local file's ETag is its size and modification time: the same before and after the
+        # read means the bytes are the version the job was made for.
+        if if_match and not (before.etag == if_match == self.head(uri).etag):
+            raise SourceChangedError(f"{uri}: changed since the job was created; the new version is a new job")
+        return data
 
     def delete(self, uri: str) -> None:
         if is_s3(uri):

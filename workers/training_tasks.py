@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import uuid
 
-from workers import runtime
-from workers.app import TRAIN_SEGMENT_TASK, TRAINING_QUEUE, app, sender
+from workers.core import runtime
+from workers.core.messages import parse_id
+from workers.core.celery_app import TRAIN_SEGMENT_TASK, TRAINING_QUEUE, app, sender
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +21,6 @@ def enqueue_segment(run_id: uuid.UUID) -> None:
 @app.task(name=TRAIN_SEGMENT_TASK, bind=True, max_retries=None)
 def train_segment(self, run_id: str) -> str:
     from training.service import run_segment
-
-    from workers.tasks import parse_id
 
     run_uuid = parse_id(run_id, "training run id")
     if run_uuid is None:

@@ -6,19 +6,24 @@ import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.markup import escape
 from rich.table import Table
 
-from upscaler.cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json
+from cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json, shown
+from cli.job_options import job_options
 from upscaler.errors import UpscalerError
-from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, get_settings
-from upscaler.zoo.registry import DEFAULT_MODEL
+from upscaler.settings import get_settings
+
+if TYPE_CHECKING:
+    from upscaler.jobspec import JobParams
 
 POLL_SECONDS = 1.0
+# submit's exit status when the jobs were saved but the broker did not take their messages
+# (EX_TEMPFAIL: try again later; nothing is lost).
+EXIT_NOT_SENT = 75
 
 
 
@@ -52,57 +57,60 @@ def _wait(batch_id: uuid.UUID, total: int, show: bool) -> None:
             time.sleep(POLL_SECONDS)
 
 
+@job_options
 def submit(
     sources: Annotated[Optional[list[str]], typer.Argument(help="S3 prefixes (s3://bucket/prefix/) and/or local folders.")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="Output prefix: s3://bucket/prefix/ or a local folder.")] = ...,  # type: ignore[assignment]
+    params: "JobParams" = None,  # type: ignore[assignment]  # built by @job_options
     manifest: Annotated[Optional[Path], typer.Option(help="CSV with source_uri [, output_key, supplier, material].")] = None,
-    model: Annotated[str, typer.Option(help="Model name from the zoo.")] = DEFAULT_MODEL,
-    tile: Annotated[int, typer.Option(help="Tile edge in input pixels; 0 = whole image.")] = DEFAULT_TILE,
-    tile_pad: Annotated[int, typer.Option(help="Context pixels around each tile.")] = DEFAULT_TILE_PAD,
-    outscale: Annotated[float, typer.Option(help="Final scale factor.")] = 4.0,
-    fmt: Annotated[str, typer.Option("--format", help="auto (like the source), png, jpeg, webp or tiff.")] = "auto",
-    quality: Annotated[int, typer.Option(help="JPEG/WebP quality, 1-100.")] = 95,
-    alpha: Annotated[str, typer.Option(help="Alpha channel enlarged by 'bicubic' or by the 'model'.")] = "bicubic",
-    seamless: Annotated[bool, typer.Option("--seamless", help="Tileable input -> tileable output.")] = False,
-    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the input's colour.")] = False,
+    on_collision: Annotated[str, typer.Option(
+        help="Two sources whose outputs would be one object: 'fail' the later ones, or give them a "
+             "'suffix' (see docs/manual.md).")] = "fail",
     name: Annotated[Optional[str], typer.Option(help="A name for the batch (default: the sources).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List and count, create nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Block with a progress bar until the batch ends.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Create a batch of upscaling jobs from S3 prefixes, local folders or a CSV manifest."""
-    from producer.enqueue import enqueue
     from producer.submit import create_batch
-    from upscaler.jobspec import JobParams
+    from workers.core.dispatch import DispatchError, enqueue
 
     if not sources and manifest is None:
         raise typer.BadParameter("give at least one SOURCE or --manifest")
-    try:
-        params = JobParams(tile=tile, tile_pad=tile_pad, outscale=outscale, alpha=alpha, format=fmt, quality=quality,
-                           seamless=seamless, preserve_color=preserve_color)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    if on_collision not in ("fail", "suffix"):
+        raise typer.BadParameter(f"--on-collision {on_collision!r}: choose fail or suffix")
     ensure_schema()
     try:
-        result = create_batch(list(sources or []), output, manifest=manifest, model=model, params=params,
-                              name=name, dry_run=dry_run)
+        result = create_batch(list(sources or []), output, manifest=manifest, params=params,
+                              name=name, dry_run=dry_run, on_collision=on_collision)
     except UpscalerError as exc:
         raise fail(str(exc)) from exc
     report = result.to_json() | {"dry_run": dry_run}
     if not as_json:
         verb = "would create" if dry_run else "created"
+        extra = "".join(f", {n} {what}" for n, what in (
+            (result.repeated, "listed more than once"), (result.collisions, "output collisions (see status)"),
+            (result.resent, "earlier jobs never sent, sent now")) if n)
         err_console.print(f"batch {result.batch_id or '-'}: {verb} {result.created} jobs, "
-                          f"{result.duplicates} already submitted, {len(result.skipped)} non-image names skipped")
-    if result.batch_id and not dry_run:
-        embedded = get_settings().broker_url is None
-        if embedded:  # the in-process worker runs the jobs now; show them as they finish
-            bars, task = _progress_bar(result.created)
-            with bars:
-                if as_json:
-                    bars.stop()
-                enqueue(result.job_ids, on_done=lambda _id, _outcome: bars.advance(task))
-        else:
+                          f"{result.duplicates} already submitted, {len(result.skipped)} non-image names skipped{extra}")
+    embedded = get_settings().broker_url is None
+    if result.job_ids and embedded and not dry_run:  # the in-process worker runs the jobs now
+        bars, task = _progress_bar(len(result.job_ids))
+        with bars:
+            if as_json:
+                bars.stop()
+            enqueue(result.job_ids, on_done=lambda _id, _outcome: bars.advance(task))
+    elif result.job_ids and not dry_run:
+        try:
             enqueue(result.job_ids)
+        except DispatchError as exc:
+            err_console.print(f"[red]error:[/] batch {result.batch_id or '-'}: {shown(exc)}. The jobs are "
+                              "saved; the sweeper sends them when the broker answers (or submit again then).")
+            if as_json:
+                print_json(report | {"error": str(exc)})
+            raise typer.Exit(EXIT_NOT_SENT) from exc
+    if result.batch_id and not dry_run:
+        if not embedded:
             if wait:
                 _wait(result.batch_id, result.created, show=not as_json)
         if wait or embedded:
@@ -118,15 +126,28 @@ def submit(
 def _print_summary(summary) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in summary.counts.items() if v)
     rate = f", {summary.images_per_second} images/s" if summary.images_per_second else ""
-    err_console.print(f"batch {summary.batch_id} ({summary.name}): {counts or 'no jobs'}{rate}")
+    err_console.print(f"batch {summary.batch_id} ({shown(summary.name)}): {counts or 'no jobs'}{rate}")
     if summary.median_stage_ms:
         stages = ", ".join(f"{k} {v:.0f}" for k, v in summary.median_stage_ms.items())
         err_console.print(f"  median ms per stage: {stages}")
     if summary.report_uri:
         err_console.print(f"  morning report: {summary.report_uri}")
     for failure in summary.failures:
-        detail = escape(f"{failure['source_uri']}: [{failure['error_code']}] {failure['error']}")
+        detail = shown(f"{failure['source_uri']}: [{failure['error_code']}] {failure['error']}")
         err_console.print(f"  [red]failed[/] {detail}")
+
+
+def _batch(session, ref: str):
+    """The batch an id or id prefix names; a usage error if none or several match."""
+    from db.queries import AmbiguousBatchError, resolve_batch
+
+    try:
+        found = resolve_batch(session, ref)
+    except AmbiguousBatchError as exc:
+        raise fail(str(exc)) from exc
+    if found is None:
+        raise fail(f"no batch {ref!r}")
+    return found
 
 
 def status(
@@ -140,9 +161,7 @@ def status(
     ensure_schema()
     with session_scope() as session:
         if batch:
-            found = resolve_batch(session, batch)
-            if found is None:
-                raise fail(f"no batch {batch!r}")
+            found = _batch(session, batch)
             summaries = [summarize(session, found)]
         else:
             summaries = [summarize(session, b, failure_limit=0) for b in recent_batches(session)]
@@ -154,7 +173,7 @@ def status(
         return
     table = Table("batch", "name", "created", "queued", "running", "succeeded", "failed", "images/s")
     for s in summaries:
-        table.add_row(s.batch_id[:8], s.name[:40], s.created_at[:19], *(str(s.counts[k]) for k in
+        table.add_row(s.batch_id[:8], shown(s.name[:40]), s.created_at[:19], *(str(s.counts[k]) for k in
                       ("queued", "running", "succeeded", "failed")), str(s.images_per_second or ""))
     out_console.print(table)
 
@@ -167,13 +186,11 @@ def retry(
     from db import transitions
     from db.queries import resolve_batch
     from db.session import session_scope
-    from producer.enqueue import enqueue
+    from workers.core.dispatch import enqueue
 
     ensure_schema()
     with session_scope() as session:
-        found = resolve_batch(session, batch)
-        if found is None:
-            raise fail(f"no batch {batch!r}")
+        found = _batch(session, batch)
         ids = transitions.requeue_failed(session, found.id)
     enqueue(ids)
     if as_json:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from upscaler.cli.common import err_console
+from cli.common import err_console
 from upscaler.settings import get_settings
 
 db_app = typer.Typer(help="The SQL database: migrations.", no_args_is_help=True)
@@ -41,11 +41,13 @@ def worker(
     if settings.broker_url is None:
         raise typer.BadParameter("UPSCALER_BROKER_URL is not set: with no broker, `upscaler submit` runs "
                                  "the jobs in-process and no worker is needed")
-    from workers.app import app
+    from workers.core.celery_app import app
 
     node = name or f"{queues.replace(',', '+')}@{socket.gethostname()}"
-    app.worker_main(["worker", "-Q", queues, *pool_arguments(queues, jobs_in_flight or settings.worker_jobs_in_flight),
-                     "-n", node, "--loglevel", loglevel, "-E"])
+    status = app.start(["worker", "-Q", queues, *pool_arguments(queues, jobs_in_flight or settings.worker_jobs_in_flight),
+                        "-n", node, "--loglevel", loglevel, "-E"])
+    if status:  # an unrecoverable error: its supervisor must see a failure and restart it
+        raise typer.Exit(status)
 
 
 def pool_arguments(queues: str, jobs_in_flight: int) -> list[str]:
@@ -72,9 +74,12 @@ def flower(
     if auth is None and not (local_only and address in ("127.0.0.1", "localhost", "::1")):
         raise typer.BadParameter("set UPSCALER_FLOWER_BASIC_AUTH=user:password, or pass --local-only "
                                  "with --address 127.0.0.1")
-    if auth is not None and ":" not in auth:
-        raise typer.BadParameter("UPSCALER_FLOWER_BASIC_AUTH must look like user:password")
-    from workers.app import app
+    if auth is not None:
+        user, _, password = auth.partition(":")
+        if not user.strip() or not password.strip():
+            raise typer.BadParameter("UPSCALER_FLOWER_BASIC_AUTH must look like user:password, "
+                                     "with neither part empty")
+    from workers.core.celery_app import app
 
     argv = ["flower", f"--port={port}", f"--address={address}"]
     if auth:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from upscaler.cli.common import JSON_HELP, err_console, out_console, print_json, zoo
+from cli.common import JSON_HELP, err_console, out_console, print_json, zoo
 from upscaler.errors import UpscalerError
 from upscaler.zoo.archs import build
 from upscaler.zoo.registry import BUILTIN_MODELS, ModelInfo

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from upscaler.cli import compare_cmd, intake_cmd, models_cmd, queue_cmd, service_cmd, train_cmd, upscale_cmd
+from cli import compare_cmd, intake_cmd, models_cmd, queue_cmd, service_cmd, train_cmd, upscale_cmd
 from upscaler.logs import configure_logging
 from upscaler.settings import get_settings
 

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from upscaler.cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json
+from cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json
 from upscaler.errors import UpscalerError
 from upscaler.settings import get_settings
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import Progress
 
-from upscaler.cli.common import JSON_HELP, err_console, print_json, settings, zoo
+from cli.common import JSON_HELP, err_console, print_json, settings, zoo
 from upscaler.engine import Engine
 from upscaler.errors import UpscalerError
 from upscaler.zoo.registry import BUILTIN_MODELS

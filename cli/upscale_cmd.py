@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from upscaler.cli.common import JSON_HELP, err_console, print_json, settings, zoo
-from upscaler.engine import Engine, UpscaleOptions
+from cli.common import JSON_HELP, err_console, print_json, settings, zoo
+from cli.job_options import job_options
 from upscaler.errors import UpscalerError
-from upscaler.images import EXTENSIONS, INPUT_SUFFIXES, encode_to
-from upscaler.processing import OutputOptions, limits_from, upscale_image
-from upscaler.storage import Storage
-from upscaler.zoo.registry import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from upscaler.jobspec import JobParams
 
 
 @dataclass(frozen=True)
@@ -27,6 +26,8 @@ class WorkItem:
 
 def collect_inputs(inputs: list[Path]) -> tuple[list[WorkItem], list[str]]:
     """Image files from files and folders (recursively), keeping folder structure; and problems."""
+    from upscaler.images import INPUT_SUFFIXES
+
     items, problems = [], []
     for root in inputs:
         if root.is_dir():
@@ -40,33 +41,26 @@ def collect_inputs(inputs: list[Path]) -> tuple[list[WorkItem], list[str]]:
     return items, problems
 
 
+@job_options
 def upscale(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
     output_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results.")],
-    model: Annotated[str, typer.Option(help="Model name (see `upscaler models list`) or a .pth file.")] = DEFAULT_MODEL,
-    tile: Annotated[Optional[int], typer.Option(help="Tile edge in input pixels; 0 = whole image. [default: settings, 200]")] = None,
-    tile_pad: Annotated[Optional[int], typer.Option(help="Context pixels around each tile. [default: settings, 12]")] = None,
-    outscale: Annotated[float, typer.Option(help="Final scale factor (the model's own is resampled to it).")] = 4.0,
+    params: "JobParams",  # built by @job_options
     precision: Annotated[Optional[str], typer.Option(help="auto, fp32, fp16 or bf16. [default: settings, auto]")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda. [default: settings, auto]")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="auto (like the input), png, jpeg, webp or tiff.")] = "auto",
-    quality: Annotated[int, typer.Option(help="JPEG/WebP quality, 1-100.")] = 95,
-    alpha: Annotated[str, typer.Option(help="Alpha channel enlarged by 'bicubic' or by the 'model'.")] = "bicubic",
     batch_size: Annotated[Optional[int], typer.Option(help="Tiles per forward pass. [default: from device]")] = None,
-    seamless: Annotated[bool, typer.Option("--seamless", help="Tileable input -> tileable output (wrap-around borders).")] = False,
-    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the input's colour, the model's detail.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Upscale image files or folders directly, without the queue."""
+    from upscaler.engine import Engine
+    from upscaler.images import EXTENSIONS, encode_to
+    from upscaler.processing import limits_from, upscale_image
+    from upscaler.storage import Storage
+
     cfg = settings()
+    model = params.model
     try:
-        options = UpscaleOptions(
-            model=model, tile=cfg.tile if tile is None else tile,
-            tile_pad=cfg.tile_pad if tile_pad is None else tile_pad,
-            outscale=outscale, alpha=alpha, batch_size=batch_size,  # type: ignore[arg-type]
-            seamless=seamless, preserve_color=preserve_color,
-        )
-        output = OutputOptions(fmt, quality)
+        params = replace(params, batch_size=batch_size)
         engine = Engine.from_settings(zoo(), cfg, device, precision)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -89,13 +83,13 @@ def upscale(
             image_start = time.perf_counter()
             try:
                 upscaled = upscale_image(
-                    engine, item.source.read_bytes(), str(item.source), options, output, limits_from(cfg),
+                    engine, item.source.read_bytes(), str(item.source), params, limits_from(cfg),
                     progress=lambda done, total: bars.update(tiles_bar, completed=done, total=total),
                 )
                 target = output_dir / item.relative.with_suffix(EXTENSIONS[upscaled.format])
                 # Encoded in strips into a temporary file, renamed when whole: no encoded copy in memory.
                 with storage.open_write(str(target)) as out:
-                    encode_to(upscaled.pixels, upscaled.format, output.quality, out)
+                    encode_to(upscaled.pixels, upscaled.format, params.quality, out)
                 width, height = upscaled.input_size
                 input_megapixels += width * height / 1e6
                 results.append({

@@ -1,6 +1,6 @@
 """The Celery application: queues, serialization and delivery guarantees, in one place.
 
-    celery -A workers.app worker -Q gpu --pool threads --concurrency 3   (what `upscaler worker` runs)
+    celery -A workers.core.celery_app worker -Q gpu --pool threads --concurrency 3   (what `upscaler worker` runs)
 
 - JSON only: messages carry job ids, never pickles or images; pickle is refused on receipt.
 - Late acknowledgement with prefetch 1 (per thread) and reject-on-worker-lost: a job is
@@ -17,6 +17,10 @@ from celery.signals import worker_init, worker_process_init
 from kombu import Queue
 
 from upscaler.settings import get_settings
+from workers.core import redis_transport
+
+# Before any connection is made: a poison message must not stop a worker.
+redis_transport.install()
 
 GPU_QUEUE = "gpu"
 TRAINING_QUEUE = "training"

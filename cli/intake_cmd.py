@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from upscaler.cli.common import JSON_HELP, ensure_schema, err_console, out_console, print_json
+from cli.common import JSON_HELP, ensure_schema, err_console, out_console, print_json
+from cli.job_options import job_options
 from upscaler.errors import UpscalerError
-from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, get_settings
-from upscaler.zoo.registry import DEFAULT_MODEL
+from upscaler.settings import get_settings
+
+if TYPE_CHECKING:
+    from upscaler.jobspec import JobParams
 
 watch_app = typer.Typer(help="Watched S3 inboxes, upscaled every night (and on S3 events).", no_args_is_help=True)
 events_app = typer.Typer(help="S3 event notifications (via SQS) become jobs.", no_args_is_help=True)
@@ -18,30 +22,23 @@ events_app = typer.Typer(help="S3 event notifications (via SQS) become jobs.", n
 
 
 @watch_app.command("add")
+@job_options
 def watch_add(
     name: Annotated[str, typer.Argument(help="A short name for the inbox.")],
     source: Annotated[str, typer.Argument(help="The watched prefix, s3://bucket/inbox/.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Where its results go.")],
-    model: Annotated[str, typer.Option(help="Model name.")] = DEFAULT_MODEL,
-    tile: Annotated[int, typer.Option(help="Tile edge, input pixels.")] = DEFAULT_TILE,
-    tile_pad: Annotated[int, typer.Option(help="Context pixels per tile side.")] = DEFAULT_TILE_PAD,
-    fmt: Annotated[str, typer.Option("--format", help="auto, png, jpeg, webp or tiff.")] = "auto",
-    quality: Annotated[int, typer.Option(help="JPEG/WebP quality.")] = 95,
-    seamless: Annotated[bool, typer.Option("--seamless", help="Tileable input -> tileable output.")] = False,
-    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the input's colour.")] = False,
+    params: "JobParams",  # built by @job_options
 ) -> None:
     """Watch an inbox: its new and changed images are upscaled every night."""
     from producer.intake import add_watch
-    from upscaler.jobspec import JobParams
 
     ensure_schema()
     try:
-        add_watch(name, source, output, model, JobParams(tile=tile, tile_pad=tile_pad, format=fmt, quality=quality,
-                                                             seamless=seamless, preserve_color=preserve_color))
+        add_watch(name, source, output, params)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     except UpscalerError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     err_console.print(f"watching {source} -> {output} as {name!r}")
 
@@ -120,8 +117,8 @@ def beat(loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INF
     settings = get_settings()
     if settings.broker_url is None:
         raise typer.BadParameter("UPSCALER_BROKER_URL is not set: the scheduler sends tasks to the broker")
-    from workers.app import app
-    from workers.scheduler_lock import SchedulerLock
+    from workers.core.celery_app import app
+    from workers.core.locks import SchedulerLock
 
     lock = SchedulerLock()
     lock.acquire()

@@ -19,18 +19,18 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Callable
 
 from db import transitions
 from db.session import session_scope
-from producer.reports import maybe_write_report
+from workers.core.reports import maybe_write_report
 from upscaler.metrics import record_job
 from upscaler.errors import JobTimeoutError, PermanentError, TransientError
 from upscaler.jobspec import JobParams, format_of_uri
 from upscaler.images import encode_to
-from upscaler.processing import OutputOptions, decode_image, limits_from, upscale_decoded
+from upscaler.processing import decode_image, limits_from, upscale_decoded
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
 
@@ -161,16 +161,15 @@ def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag
     per-stage milliseconds. "encode" includes waiting for S3 when it is slower than the encoder;
     "upload" is what is left after the last byte was encoded."""
     timings: dict[str, float] = {}
-    params = JobParams.from_json(params_json)
+    # The output's format was fixed at submit time, in its key's extension.
+    params = replace(JobParams.from_json(params_json, model), format=format_of_uri(output_uri))
     start = time.perf_counter()
-    data = storage.get(source_uri, settings.max_input_bytes)
+    data = storage.get(source_uri, settings.max_input_bytes, if_match=source_etag)
     timings["download"] = (time.perf_counter() - start) * 1000
     deadline.check()
-    options = params.upscale_options(model)
-    decoded, timings["decode"] = decode_image(data, source_uri, options, limits_from(settings))
+    decoded, timings["decode"] = decode_image(data, source_uri, params, limits_from(settings))
     del data  # the file's bytes are not needed once decoded: a big input's go before inference
-    upscaled = upscale_decoded(engine, decoded, options, OutputOptions(format_of_uri(output_uri), params.quality),
-                               progress=deadline.check)
+    upscaled = upscale_decoded(engine, decoded, params, progress=deadline.check)
     del decoded
     timings.update(upscaled.timings_ms)
     deadline.check()
@@ -191,8 +190,3 @@ class Sizes:
     input_size: tuple[int, int]
     output_size: tuple[int, int]
     output_bytes: int = 0
-
-
-def fail_unexpected(job_id: uuid.UUID, code: str, message: str, worker: str | None = None) -> None:
-    with session_scope() as session:
-        transitions.fail(session, job_id, code, message, worker)

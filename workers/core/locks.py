@@ -1,9 +1,10 @@
-"""Only one active scheduler: ``upscaler beat`` holds a lock for its whole life.
+"""Single-runner locks: only one active scheduler, only one sweep at a time.
 
-PostgreSQL: a session-level advisory lock on a connection kept open by the beat process (it
-is released by the server when that process or its connection dies, so a standby beat takes
-over). SQLite (embedded): an exclusive ``flock`` on a file in the data dir. A second beat
-waits, polling, and stays idle until the lock is free.
+``upscaler beat`` holds ``BEAT_LOCK`` for its whole life; a sweep (beat's task or a worker's own
+sweeping thread) holds ``SWEEP_LOCK`` while it runs. PostgreSQL: a session-level advisory lock on
+a connection of its own (released by the server when that process or its connection dies, so a
+standby takes over). SQLite (embedded): an exclusive ``flock`` on a file in the data dir. A second
+beat waits, polling, and stays idle until the lock is free; a second sweep simply does not run.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from sqlalchemy.pool import NullPool
 from upscaler.settings import get_settings
 
 log = logging.getLogger(__name__)
-ADVISORY_KEY = 0x5550534341_4C45  # "UPSCALE", stable across releases
+# Advisory lock keys, stable across releases (other versions of the code must agree on them).
+BEAT_LOCK = 0x5550534341_4C45  # "UPSCALE"
+SWEEP_LOCK = BEAT_LOCK + 1
 
 
 class SchedulerLock:
-    def __init__(self, database_url: str | None = None) -> None:
+    def __init__(self, database_url: str | None = None, key: int = BEAT_LOCK) -> None:
         self.url = database_url or get_settings().resolved_database_url()
+        self.key = key
         self._held = None
 
     def try_acquire(self) -> bool:
@@ -32,7 +36,7 @@ class SchedulerLock:
             # Its own unpooled connection: closing it must really end the session (and the lock).
             connection = create_engine(self.url, poolclass=NullPool).raw_connection()
             cursor = connection.cursor()
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,))
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", (self.key,))
             acquired = bool(cursor.fetchone()[0])
             connection.commit()
             if acquired:
@@ -40,7 +44,7 @@ class SchedulerLock:
             else:
                 connection.close()
             return acquired
-        path = Path(get_settings().data_dir) / "beat.lock"
+        path = Path(get_settings().data_dir) / ("beat.lock" if self.key == BEAT_LOCK else f"lock-{self.key:x}")
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = path.open("w")
         try:

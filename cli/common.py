@@ -8,6 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
+from upscaler.printable import printable
+
 from upscaler.settings import Settings, get_settings
 from upscaler.zoo.registry import ModelZoo
 
@@ -31,11 +33,19 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def shown(text: object) -> str:
+    """Outside text (keys, messages quoting them) as the terminal should show it: control
+    characters escaped, rich markup taken literally."""
+    from rich.markup import escape
+
+    return escape(printable(str(text)))
+
+
 def fail(message: str):
     """An error line on stderr and exit status 1 (raise the result)."""
     import typer
 
-    err_console.print(f"[red]error:[/] {message}")
+    err_console.print(f"[red]error:[/] {shown(message)}")
     return typer.Exit(1)
 
 

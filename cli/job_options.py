@@ -1,0 +1,67 @@
+"""The options that describe a job, declared once for ``upscale``, ``submit`` and ``watch add``.
+
+A command decorated with :func:`job_options` takes one ``params: JobParams`` argument; the
+decorator adds the options below to its command line and builds the parameters from them, with
+the configured defaults (``UPSCALER_TILE``, ``UPSCALER_TILE_PAD``) for what is not given.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+from upscaler.settings import get_settings
+from upscaler.zoo.names import DEFAULT_MODEL
+
+SHARED: dict[str, tuple[Any, Any]] = {
+    "model": (Annotated[str, typer.Option(help="Model name (see `upscaler models list`) or a .pth file.")],
+              DEFAULT_MODEL),
+    "tile": (Annotated[Optional[int], typer.Option(
+        help="Tile edge in input pixels; 0 = whole image. [default: UPSCALER_TILE, 200]")], None),
+    "tile_pad": (Annotated[Optional[int], typer.Option(
+        help="Context pixels around each tile. [default: UPSCALER_TILE_PAD, 12]")], None),
+    "outscale": (Annotated[float, typer.Option(help="Final scale factor (the model's own is resampled to it).")], 4.0),
+    "fmt": (Annotated[str, typer.Option("--format", help="auto (like the input), png, jpeg, webp or tiff.")], "auto"),
+    "quality": (Annotated[int, typer.Option(help="JPEG/WebP quality, 1-100.")], 95),
+    "alpha": (Annotated[str, typer.Option(help="Alpha channel enlarged by 'bicubic' or by the 'model'.")], "bicubic"),
+    "seamless": (Annotated[bool, typer.Option("--seamless", help="Tileable input -> tileable output.")], False),
+    "preserve_color": (Annotated[bool, typer.Option("--preserve-color", help="Keep the input's colour, the model's detail.")],
+                       False),
+}
+# Command-line names that differ from the parameter's field name.
+FIELD_NAMES = {"fmt": "format"}
+
+
+def job_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the shared job options to ``command``, which receives them as ``params``."""
+    signature = inspect.signature(command)
+    # The command's own annotations are strings (postponed evaluation): evaluated where the
+    # command was written, except ``params``, which the command line never sees.
+    own = [p.replace(annotation=eval(p.annotation, command.__globals__) if isinstance(p.annotation, str)
+                     else p.annotation)
+           for p in signature.parameters.values() if p.name != "params"]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+              for name, (annotation, default) in SHARED.items()]
+
+    @functools.wraps(command)
+    def with_params(**arguments: Any) -> Any:
+        given = {FIELD_NAMES.get(name, name): arguments.pop(name) for name in SHARED}
+        return command(params=build_params(given), **arguments)
+
+    with_params.__signature__ = signature.replace(parameters=own + shared)  # type: ignore[attr-defined]
+    with_params.__annotations__ = {p.name: p.annotation for p in own + shared}
+    del with_params.__wrapped__  # Typer must read the new signature, not the wrapped one's
+    return with_params
+
+
+def build_params(given: dict[str, Any]):
+    """The job's parameters; an invalid combination is a usage error naming the option."""
+    from upscaler.jobspec import JobParams
+
+    try:
+        return JobParams.from_settings(get_settings(), **given)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc

@@ -1,0 +1,59 @@
+"""Which job ids the broker still holds a message for, where the broker lets us look.
+
+With Redis (Celery's kombu transport) a queue is a list of JSON envelopes, and messages that a
+worker has taken but not yet acknowledged (running, prefetched, or waiting out a retry's
+countdown) sit in the ``unacked`` hash. A job whose id is in neither has no message: the sweeper
+sends it one. Other brokers cannot be looked into this way: the answer is None, and the sweeper
+falls back to re-sending by age alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+
+from workers.core.celery_app import sender
+
+log = logging.getLogger(__name__)
+# kombu's Redis transport keeps a queue's messages of priority > 0 in lists named
+# "<queue>\x06\x16<priority>"; these are the steps it uses by default.
+PRIORITY_SEPARATOR = "\x06\x16"
+PRIORITY_STEPS = (0, 3, 6, 9)
+UNACKED_HASH = "unacked"
+SCAN_CHUNK = 500
+
+
+def job_ids_in_broker(queue: str) -> set[str] | None:
+    """The first argument (a job id) of every message waiting in ``queue`` or taken but not yet
+    acknowledged; None where the broker is not Redis or cannot be reached."""
+    try:
+        with sender().connection_for_write() as connection:
+            client = connection.default_channel.client
+            ids: set[str] = set()
+            for name in [queue] + [f"{queue}{PRIORITY_SEPARATOR}{p}" for p in PRIORITY_STEPS if p]:
+                for start in range(0, client.llen(name), SCAN_CHUNK):
+                    for raw in client.lrange(name, start, start + SCAN_CHUNK - 1):
+                        _add_job_id(ids, raw)
+            for raw in client.hvals(UNACKED_HASH):
+                _add_job_id(ids, raw, unacked=True)
+            return ids
+    except Exception as exc:  # not Redis, or unreachable: we cannot tell
+        log.debug("cannot look into the broker: %s", exc)
+        return None
+
+
+def _add_job_id(ids: set[str], raw: bytes | str, unacked: bool = False) -> None:
+    """Add the job id an envelope carries; envelopes that are not ours, or not valid, add nothing."""
+    try:
+        envelope = json.loads(raw)
+        if unacked:
+            envelope = envelope[0]  # [message, exchange, routing key]
+        body = envelope["body"]
+        if envelope.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        if args:
+            ids.add(str(args[0]))
+    except (ValueError, KeyError, IndexError, TypeError):
+        return

@@ -1,0 +1,88 @@
+"""Hand job ids to the workers: the Celery ``gpu`` queue, or the in-process worker.
+
+With no broker configured (the embedded default) the jobs run right here, a few at a time,
+through the same retry policy a Celery worker applies (workers/core/retry.py).
+
+SQL first, broker second: a job is committed ``queued`` before its message is sent, and
+``enqueued_at`` records when its last message went out. If the broker cannot be reached, the
+jobs stay queued with no message, :class:`DispatchError` says so, and the sweeper sends them once
+the broker is back (workers/core/sweeper.py); nothing is lost either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Callable, Iterable
+
+from sqlalchemy import update
+
+from db.models import Job, utcnow
+from db.session import session_scope
+from upscaler.errors import TransientError
+from upscaler.settings import get_settings
+from workers.core import runtime
+from workers.core.celery_app import GPU_QUEUE, UPSCALE_TASK, sender
+from workers.core.retry import attempt_job
+
+log = logging.getLogger(__name__)
+# The in-process worker retries sooner than a queue worker: someone is waiting at a terminal.
+IN_PROCESS_BACKOFF_SCALE = 0.25
+SEND_CHUNK = 1000
+
+
+class DispatchError(TransientError):
+    """The broker did not take the messages; the jobs are queued in SQL and will be re-sent."""
+
+    code = "broker_unreachable"
+
+
+def enqueue(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], None] | None = None) -> None:
+    """Send one message per job to the gpu queue, or, with no broker, run the jobs here now."""
+    if get_settings().broker_url is None:
+        run_in_process(job_ids, on_done)
+        return
+    job_ids = list(job_ids)
+    app = sender()
+    for start in range(0, len(job_ids), SEND_CHUNK):
+        chunk = job_ids[start : start + SEND_CHUNK]
+        try:
+            with app.producer_or_acquire() as producer:
+                for job_id in chunk:
+                    app.send_task(UPSCALE_TASK, args=[str(job_id)], queue=GPU_QUEUE, producer=producer,
+                                  retry=True, retry_policy={"max_retries": 2, "interval_start": 0.5})
+        except Exception as exc:  # kombu's connection errors vary by transport
+            raise DispatchError(f"the broker did not take {len(job_ids) - start} of {len(job_ids)} job messages "
+                                f"({type(exc).__name__}: {exc}); they stay queued and are sent again once "
+                                "the broker is back") from exc
+        _mark_sent(chunk)
+
+
+def _mark_sent(job_ids: list[uuid.UUID]) -> None:
+    """When the messages went out: the sweeper re-sends those that the broker loses."""
+    with session_scope() as session:
+        session.execute(update(Job).execution_options(synchronize_session=False)
+                        .where(Job.id.in_(job_ids)).values(enqueued_at=utcnow()))
+
+
+def run_in_process(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], None] | None = None) -> None:
+    """Run the jobs here, ``UPSCALER_WORKER_JOBS_IN_FLIGHT`` at a time, as a GPU worker does:
+    one on the device while the others read, decode, encode and write. Returns when all ended."""
+    worker = f"in-process:{runtime.worker_name()}"
+    with ThreadPoolExecutor(get_settings().worker_jobs_in_flight, thread_name_prefix="job") as pool:
+        running = {pool.submit(_run_until_settled, job_id, f"{worker}/{job_id.hex[:8]}"): job_id for job_id in job_ids}
+        for done in as_completed(running):
+            if on_done:
+                on_done(running[done], done.result())
+
+
+def _run_until_settled(job_id: uuid.UUID, worker: str) -> str:
+    retries = 0
+    while True:
+        attempt = attempt_job(job_id, worker, retries)
+        if attempt.outcome != "retry":
+            return attempt.outcome
+        time.sleep(attempt.retry_in * IN_PROCESS_BACKOFF_SCALE)
+        retries += 1

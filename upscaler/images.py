@@ -12,14 +12,26 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from upscaler.colour_management import (
+    ColourHeader,
+    OutputColour,
+    SourceColour,
+    check_policy,
+    embedded_profile,
+    from_srgb,
+    output_colour,
+    to_srgb,
+)
 from upscaler.errors import ImageTooLargeError, InvalidImageError
+from upscaler.file_tags import FileTags, cmyk_jpeg_bytes, png_chunks, tag_jpeg, tag_webp, tiff_bytes
+from upscaler.image_metadata import CarriedMetadata, exif_bytes, xmp_bytes
 from upscaler.png import write_png
 
 # We enforce our own, configurable, limits before decoding (see check_limits); Pillow's global
@@ -54,6 +66,9 @@ class ImageHeader:
 class DecodedImage:
     pixels: np.ndarray
     format: str
+    # The input's colour (profile, whether the pixels were converted to sRGB, warnings) and the
+    # metadata to carry to the output; pass it to encode_to(colour=...).
+    colour: SourceColour = field(default_factory=SourceColour)
 
     @property
     def height(self) -> int:
@@ -147,8 +162,16 @@ def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return pixels if transform is None else np.ascontiguousarray(transform(pixels))
 
 
-def decode(data: bytes, source: str, limits: Limits, outscale: float = 4.0) -> DecodedImage:
-    """Pixels of an image file, refused with a clear error if it is not one or is too large."""
+def decode(data: bytes, source: str, limits: Limits, outscale: float = 4.0, *, intent: str = "relative"
+           ) -> DecodedImage:
+    """Pixels of an image file in sRGB, refused with a clear error if it is not one or is too large.
+
+    ``intent``: "relative" (relative colorimetric with black point compensation, the default) or
+    "perceptual" (used where the input's profile has perceptual tables). Untagged and sRGB inputs
+    are not converted. A corrupt or unusable profile is a warning in ``.colour.warnings``; a profile
+    for other pixels than the image has raises ColourProfileError (an InvalidImageError).
+    """
+    check_policy("srgb", intent)
     if len(data) > limits.max_input_bytes:
         raise ImageTooLargeError(
             f"{source}: {len(data):,} bytes is over the limit of {limits.max_input_bytes:,}"
@@ -156,9 +179,27 @@ def decode(data: bytes, source: str, limits: Limits, outscale: float = 4.0) -> D
     header = probe(data, source, limits, outscale)
     if header.format == "jpeg":
         _verify_complete_jpeg(data, source)
+    colour_header, metadata = _colour_header(data)
+    if colour_header.mode == "CMYK":
+        pixels = _decode_cmyk(data, source, header.format)
+    else:
+        pixels = _decode_with_opencv(data, source, header.format)
+    pixels, colour = to_srgb(pixels, colour_header, source, intent, metadata)
+    return DecodedImage(apply_orientation(pixels, header.orientation), header.format, colour)
+
+
+def _colour_header(data: bytes) -> tuple[ColourHeader, CarriedMetadata]:
+    """The colour facts and carried metadata, from the header (probe has vetted the file)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Image.open(io.BytesIO(data)) as img:
+            return ColourHeader.of(img), CarriedMetadata.read(img)
+
+
+def _decode_with_opencv(data: bytes, source: str, fmt: str) -> np.ndarray:
     pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.size == 0:
-        raise InvalidImageError(f"{source}: corrupt or truncated {header.format.upper()} data")
+        raise InvalidImageError(f"{source}: corrupt or truncated {fmt.upper()} data")
     if pixels.dtype not in (np.uint8, np.uint16):
         raise InvalidImageError(f"{source}: {pixels.dtype} pixels are not supported (8 or 16 bit only)")
     if pixels.ndim == 3 and pixels.shape[2] == 1:
@@ -166,7 +207,17 @@ def decode(data: bytes, source: str, limits: Limits, outscale: float = 4.0) -> D
     if pixels.ndim == 3 and pixels.shape[2] == 2:  # gray + alpha
         pixels = cv2.cvtColor(pixels[:, :, 0], cv2.COLOR_GRAY2BGR), pixels[:, :, 1]
         pixels = np.dstack(pixels)
-    return DecodedImage(apply_orientation(pixels, header.orientation), header.format)
+    return pixels
+
+
+def _decode_cmyk(data: bytes, source: str, fmt: str) -> np.ndarray:
+    """CMYK pixels (0 = no ink) as Pillow decodes them: it undoes Adobe's inverted CMYK and YCCK,
+    which OpenCV turns into RGB with no profile at all."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return np.array(img)
+    except (OSError, ValueError) as exc:
+        raise InvalidImageError(f"{source}: corrupt or truncated {fmt.upper()} data: {exc}") from exc
 
 
 def choose_format(requested: str, decoded: DecodedImage) -> str:
@@ -189,33 +240,85 @@ def to_8bit(pixels: np.ndarray) -> np.ndarray:
     return ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
-def encode(pixels: np.ndarray, fmt: str, quality: int = 95) -> bytes:
-    """Image file bytes; JPEG and WebP are 8-bit (and JPEG has no alpha: it is dropped)."""
+def encode(pixels: np.ndarray, fmt: str, quality: int = 95, *, colour: SourceColour | None = None,
+           color_space: str = "srgb", keep_gps: bool = False) -> bytes:
+    """Image file bytes; JPEG and WebP are 8-bit (and JPEG has no alpha: it is dropped).
+    ``colour`` and the rest: as :func:`encode_to`."""
     buffer = io.BytesIO()
-    encode_to(pixels, fmt, quality, buffer)
+    encode_to(pixels, fmt, quality, buffer, colour=colour, color_space=color_space, keep_gps=keep_gps)
     return buffer.getvalue()
 
 
-def encode_to(pixels: np.ndarray, fmt: str, quality: int, out: BinaryIO) -> int:
+def encode_to(pixels: np.ndarray, fmt: str, quality: int, out: BinaryIO, *,
+              colour: SourceColour | None = None, color_space: str = "srgb", keep_gps: bool = False) -> int:
     """Write the image file to ``out`` (a writable binary file object); the number of bytes written.
+
+    ``pixels`` are sRGB (as decode gives and the engine keeps). With ``colour`` (the input's
+    ``DecodedImage.colour``) the output is colour-tagged and carries the input's kept metadata:
+    ``color_space="srgb"`` tags it sRGB (PNG: the sRGB chunk; others: an sRGB ICC profile);
+    ``"keep"`` converts it to the input's profile and embeds that (see :func:`output_colour` for
+    when that falls back to sRGB, with a warning). ``keep_gps``: copy the input's GPS position.
+    Without ``colour`` the file is untagged, as before colour management.
 
     PNG is written in strips of rows, so that a huge output never exists twice in memory, nor
     as one encoded buffer; the other formats are encoded whole by OpenCV, then written from
-    OpenCV's buffer without a copy.
+    OpenCV's buffer without a copy (when untagged).
     """
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {fmt!r}")
+    if colour is None:
+        check_policy(color_space)
+        return _encode_plain(pixels, fmt, quality, out)
+    target = output_colour(colour, pixels, color_space, fmt)
+    pixels = from_srgb(pixels, target)
+    tags = _file_tags(target, colour, pixels, fmt, keep_gps)
+    return _encode_tagged(pixels, fmt, quality, out, tags, colour, cmyk=target.space == "CMYK")
+
+
+def _file_tags(target: OutputColour, colour: SourceColour, pixels: np.ndarray, fmt: str, keep_gps: bool
+               ) -> FileTags:
+    # WebP stores gray as RGB, so it takes an RGB profile; gray JPEG, PNG and TIFF a gray one.
+    icc = embedded_profile(target, gray=pixels.ndim == 2 and fmt != "webp")
+    return FileTags(icc_profile=icc, icc_name=target.description, png_srgb=target.is_srgb,
+                    exif=exif_bytes(colour.metadata, keep_gps), xmp=xmp_bytes(colour.metadata, keep_gps),
+                    iptc_app13=colour.metadata.iptc_app13 if fmt == "jpeg" else None)
+
+
+def _encode_plain(pixels: np.ndarray, fmt: str, quality: int, out: BinaryIO) -> int:
     if fmt == "png":
         return write_png(pixels, out)
+    buf = _opencv_encode(pixels, fmt, quality)
+    out.write(memoryview(buf).cast("B"))
+    return buf.size
+
+
+def _opencv_encode(pixels: np.ndarray, fmt: str, quality: int) -> np.ndarray:
     if fmt == "jpeg":
         if pixels.ndim == 3 and pixels.shape[2] == 4:
             pixels = pixels[:, :, :3]
         ok, buf = cv2.imencode(".jpg", to_8bit(pixels), [cv2.IMWRITE_JPEG_QUALITY, quality])
     elif fmt == "webp":
         ok, buf = cv2.imencode(".webp", to_8bit(pixels), [cv2.IMWRITE_WEBP_QUALITY, quality])
-    elif fmt == "tiff":
-        ok, buf = cv2.imencode(".tif", pixels)
     else:
-        raise ValueError(f"unknown output format {fmt!r}")
+        ok, buf = cv2.imencode(".tif", pixels)
     if not ok:
         raise InvalidImageError(f"could not encode a {pixels.shape} {pixels.dtype} image as {fmt}")
-    out.write(memoryview(buf).cast("B"))
-    return buf.size
+    return buf
+
+
+def _encode_tagged(pixels: np.ndarray, fmt: str, quality: int, out: BinaryIO, tags: FileTags,
+                   colour: SourceColour, cmyk: bool = False) -> int:
+    if fmt == "png":
+        return write_png(pixels, out, png_chunks(tags))
+    if fmt == "tiff":
+        meta = colour.metadata.ifd0
+        data = tiff_bytes(pixels, tags, meta.get(0x013B), meta.get(0x8298), meta.get(0x010E), cmyk)
+    elif fmt == "jpeg" and cmyk:
+        data = tag_jpeg(cmyk_jpeg_bytes(to_8bit(pixels), quality), tags)
+    elif fmt == "jpeg":
+        data = tag_jpeg(_opencv_encode(pixels, fmt, quality), tags)
+    else:
+        alpha = pixels.ndim == 3 and pixels.shape[2] == 4
+        data = tag_webp(_opencv_encode(pixels, fmt, quality), tags, pixels.shape[1], pixels.shape[0], alpha)
+    out.write(data)
+    return len(data)

@@ -20,7 +20,7 @@ import os
 import struct
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
@@ -49,7 +49,9 @@ def set_png_threads(threads: int) -> None:
     PNG_THREADS = max(1, threads)
 
 
-def write_png(pixels: np.ndarray, out: BinaryIO) -> int:
+def write_png(pixels: np.ndarray, out: BinaryIO, chunks: Sequence[tuple[bytes, bytes]] = ()) -> int:
+    """Write ``pixels`` (OpenCV layout, 8/16-bit) as a PNG to ``out``; the bytes written. ``chunks``:
+    ancillary (type, payload) chunks placed before the image data: colour (iCCP, sRGB) must be."""
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     channels = 1 if pixels.ndim == 2 else pixels.shape[-1]
@@ -62,6 +64,8 @@ def write_png(pixels: np.ndarray, out: BinaryIO) -> int:
                          0, 0, 0)  # deflate, adaptive filtering, no interlace
     out.write(PNG_SIGNATURE)
     written = len(PNG_SIGNATURE) + _write_png_chunk(out, b"IHDR", header)
+    for kind, payload in chunks:
+        written += _write_png_chunk(out, kind, payload)
     row_bytes = width * pixel_bytes
     rows_per_strip = max(1, PNG_STRIP_BYTES // row_bytes)
     history_rows = -(-ZLIB_WINDOW // (row_bytes + 1))  # rows whose scanlines cover the window

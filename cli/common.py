@@ -9,9 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from upscaler.printable import printable
-
 from upscaler.settings import Settings, get_settings
-from upscaler.zoo.registry import ModelZoo
 
 # Progress bars and human messages go to stderr so that stdout carries only results (--json).
 err_console = Console(stderr=True)
@@ -24,7 +22,11 @@ def settings() -> Settings:
     return get_settings()
 
 
-def zoo() -> ModelZoo:
+def zoo():
+    """The model zoo (imported here, not at the top: most commands never load a model, and the
+    zoo brings torch, which takes seconds to import)."""
+    from upscaler.zoo.registry import ModelZoo
+
     return ModelZoo(settings().models_dir, settings().model_store_uri)
 
 

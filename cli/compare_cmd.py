@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import Progress
 
 from cli.common import JSON_HELP, err_console, print_json, settings, zoo
-from upscaler.engine import Engine
 from upscaler.errors import UpscalerError
-from upscaler.zoo.registry import BUILTIN_MODELS
 
-BUNDLED_SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+BUNDLED_SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 def compare(
-    inputs: Annotated[Optional[list[Path]], typer.Argument(help="Images or folders (folder names = material categories). [default: the bundled samples]")] = None,
-    models: Annotated[Optional[str], typer.Option(help="Comma-separated model names or .pth files.")] = None,
+    inputs: Annotated[list[Path] | None, typer.Argument(help="Images or folders (folder names = material categories). [default: the bundled samples]")] = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated model names or .pth files.")] = None,
     all_models: Annotated[bool, typer.Option("--all-models", help="Every model in the zoo (plus --models).")] = False,
     output: Annotated[Path, typer.Option("--output", "-o", help="Report folder: sheet.png, index.html, metrics.json.")] = Path("report"),
     ground_truth: Annotated[bool, typer.Option("--ground-truth", help="Inputs are high-res: downscale x4 first, score PSNR/SSIM against them.")] = False,
@@ -27,7 +25,9 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Comparison sheet + metrics (PSNR/SSIM with ground truth, NIQE, colour drift) per model and category."""
+    from upscaler.engine import Engine
     from upscaler.report import collect, evaluate, write_report
+    from upscaler.zoo.registry import BUILTIN_MODELS
 
     chosen = [m.strip() for m in (models or "").split(",") if m.strip()]
     if all_models:

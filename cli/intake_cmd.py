@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -27,7 +27,7 @@ def watch_add(
     name: Annotated[str, typer.Argument(help="A short name for the inbox.")],
     source: Annotated[str, typer.Argument(help="The watched prefix, s3://bucket/inbox/.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Where its results go.")],
-    params: "JobParams",  # built by @job_options
+    params: JobParams,  # built by @job_options
 ) -> None:
     """Watch an inbox: its new and changed images are upscaled every night."""
     from producer.intake import add_watch
@@ -92,7 +92,7 @@ def watch_scan(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] 
 @events_app.command("consume")
 def events_consume(
     queue_url: Annotated[str, typer.Option(help="The SQS queue receiving the bucket's ObjectCreated events.")],
-    dead_letter_url: Annotated[Optional[str], typer.Option(help="SQS queue for bad messages (default: a file in the data dir).")] = None,
+    dead_letter_url: Annotated[str | None, typer.Option(help="SQS queue for bad messages (default: a file in the data dir).")] = None,
     max_receives: Annotated[int, typer.Option(help="Deliveries before a failing message is dead-lettered.")] = 5,
     until_idle: Annotated[bool, typer.Option("--until-idle", help="Stop when the queue is empty (else run forever).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,

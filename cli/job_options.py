@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Annotated, Any, Callable, Optional
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -19,9 +20,9 @@ from upscaler.zoo.names import DEFAULT_MODEL
 SHARED: dict[str, tuple[Any, Any]] = {
     "model": (Annotated[str, typer.Option(help="Model name (see `upscaler models list`) or a .pth file.")],
               DEFAULT_MODEL),
-    "tile": (Annotated[Optional[int], typer.Option(
+    "tile": (Annotated[int | None, typer.Option(
         help="Tile edge in input pixels; 0 = whole image. [default: UPSCALER_TILE, 200]")], None),
-    "tile_pad": (Annotated[Optional[int], typer.Option(
+    "tile_pad": (Annotated[int | None, typer.Option(
         help="Context pixels around each tile. [default: UPSCALER_TILE_PAD, 12]")], None),
     "outscale": (Annotated[float, typer.Option(help="Final scale factor (the model's own is resampled to it).")], 4.0),
     "fmt": (Annotated[str, typer.Option("--format", help="auto (like the input), png, jpeg, webp or tiff.")], "auto"),
@@ -30,6 +31,16 @@ SHARED: dict[str, tuple[Any, Any]] = {
     "seamless": (Annotated[bool, typer.Option("--seamless", help="Tileable input -> tileable output.")], False),
     "preserve_color": (Annotated[bool, typer.Option("--preserve-color", help="Keep the input's colour, the model's detail.")],
                        False),
+    "color_space": (Annotated[str, typer.Option(
+        help="Output colour: 'srgb' (tagged sRGB, for 3D tools) or 'keep' (the source's own ICC profile).")], "srgb"),
+    "maps": (Annotated[str, typer.Option(
+        help="PBR maps to make beside each image: 'all', or some of basecolor,height,normal,ao,roughness,metallic.")],
+             ""),
+    "material": (Annotated[str | None, typer.Option(
+        help="Material category for the map presets (fabric, wood, stone, tile, metal, ...).")], None),
+    "normal_convention": (Annotated[str, typer.Option(help="Normal map convention: opengl or directx.")], "opengl"),
+    "delight": (Annotated[bool, typer.Option("--delight", help="Flatten the photo's baked shading in the base colour map.")],
+                False),
 }
 # Command-line names that differ from the parameter's field name.
 FIELD_NAMES = {"fmt": "format"}

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from cli import compare_cmd, intake_cmd, models_cmd, queue_cmd, service_cmd, train_cmd, upscale_cmd
+from cli import (
+    compare_cmd,
+    intake_cmd,
+    material_cmd,
+    models_cmd,
+    queue_cmd,
+    service_cmd,
+    train_cmd,
+    upscale_cmd,
+)
 from upscaler.logs import configure_logging
 from upscaler.settings import get_settings
 
@@ -35,6 +44,7 @@ app.add_typer(intake_cmd.watch_app, name="watch")
 app.add_typer(intake_cmd.events_app, name="events")
 app.command("beat")(intake_cmd.beat)
 app.command("compare")(compare_cmd.compare)
+app.add_typer(material_cmd.app, name="material")
 
 if __name__ == "__main__":
     app()

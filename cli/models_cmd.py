@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from cli.common import JSON_HELP, err_console, out_console, print_json, zoo
 from upscaler.errors import UpscalerError
-from upscaler.zoo.archs import build
-from upscaler.zoo.registry import BUILTIN_MODELS, ModelInfo
 
 app = typer.Typer(help="The model zoo: built-in pretrained models and imported weight files.",
                   no_args_is_help=True)
 
 
-def _summary(info: ModelInfo) -> dict:
+def _summary(info) -> dict:
     return {**info.to_json(), "weights": str(info.weights_path)}
 
 
 @app.command("list")
 def list_models(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Every model you can name with --model: built-in ones (imported on first use) and imported ones."""
+    from upscaler.zoo.registry import BUILTIN_MODELS
+
     installed = zoo().installed()
     rows = []
     for name in sorted(set(BUILTIN_MODELS) | set(installed)):
@@ -48,13 +48,15 @@ def list_models(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)]
 
 @app.command("import")
 def import_models(
-    sources: Annotated[Optional[list[str]], typer.Argument(
+    sources: Annotated[list[str] | None, typer.Argument(
         help="Built-in model names or .pth/.safetensors files; none = every built-in model.")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Name for an imported file (default: its stem).")] = None,
+    name: Annotated[str | None, typer.Option(help="Name for an imported file (default: its stem).")] = None,
     description: Annotated[str, typer.Option(help="Free text stored with the model.")] = "",
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Convert or copy weights into the zoo (safetensors + sha256), ready for workers."""
+    from upscaler.zoo.registry import BUILTIN_MODELS
+
     targets = sources or sorted(BUILTIN_MODELS)
     if name and len(targets) != 1:
         raise typer.BadParameter("--name needs exactly one source")
@@ -83,6 +85,8 @@ def model_info(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Architecture, hyperparameters, parameter count and checksum of one model."""
+    from upscaler.zoo.archs import build
+
     try:
         info, state = zoo().load(name)
     except UpscalerError as exc:

@@ -6,7 +6,7 @@ import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,8 +28,8 @@ EXIT_NOT_SENT = 75
 
 
 def _summary(batch_id: uuid.UUID):
-    from db.queries import summarize
     from db.models import Batch
+    from db.queries import summarize
     from db.session import session_scope
 
     with session_scope() as session:
@@ -59,14 +59,14 @@ def _wait(batch_id: uuid.UUID, total: int, show: bool) -> None:
 
 @job_options
 def submit(
-    sources: Annotated[Optional[list[str]], typer.Argument(help="S3 prefixes (s3://bucket/prefix/) and/or local folders.")] = None,
+    sources: Annotated[list[str] | None, typer.Argument(help="S3 prefixes (s3://bucket/prefix/) and/or local folders.")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="Output prefix: s3://bucket/prefix/ or a local folder.")] = ...,  # type: ignore[assignment]
-    params: "JobParams" = None,  # type: ignore[assignment]  # built by @job_options
-    manifest: Annotated[Optional[Path], typer.Option(help="CSV with source_uri [, output_key, supplier, material].")] = None,
+    params: JobParams = None,  # type: ignore[assignment]  # built by @job_options
+    manifest: Annotated[Path | None, typer.Option(help="CSV with source_uri [, output_key, supplier, material].")] = None,
     on_collision: Annotated[str, typer.Option(
         help="Two sources whose outputs would be one object: 'fail' the later ones, or give them a "
              "'suffix' (see docs/manual.md).")] = "fail",
-    name: Annotated[Optional[str], typer.Option(help="A name for the batch (default: the sources).")] = None,
+    name: Annotated[str | None, typer.Option(help="A name for the batch (default: the sources).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List and count, create nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Block with a progress bar until the batch ends.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
@@ -104,8 +104,8 @@ def submit(
         try:
             enqueue(result.job_ids)
         except DispatchError as exc:
-            err_console.print(f"[red]error:[/] batch {result.batch_id or '-'}: {shown(exc)}. The jobs are "
-                              "saved; the sweeper sends them when the broker answers (or submit again then).")
+            err_console.print(f"[red]error:[/] batch {result.batch_id or '-'}: {shown(exc)} (by the sweeper; "
+                              "submitting again then sends them too)")
             if as_json:
                 print_json(report | {"error": str(exc)})
             raise typer.Exit(EXIT_NOT_SENT) from exc
@@ -130,8 +130,12 @@ def _print_summary(summary) -> None:
     if summary.median_stage_ms:
         stages = ", ".join(f"{k} {v:.0f}" for k, v in summary.median_stage_ms.items())
         err_console.print(f"  median ms per stage: {stages}")
+    if summary.material_sets:
+        err_console.print(f"  {summary.material_sets} PBR material sets, each in a folder beside its image")
     if summary.report_uri:
         err_console.print(f"  morning report: {summary.report_uri}")
+    for noted in summary.warnings:
+        err_console.print(f"  [yellow]warning[/] {shown(noted['source_uri'] + ': ' + '; '.join(noted['warnings']))}")
     for failure in summary.failures:
         detail = shown(f"{failure['source_uri']}: [{failure['error_code']}] {failure['error']}")
         err_console.print(f"  [red]failed[/] {detail}")
@@ -151,11 +155,11 @@ def _batch(session, ref: str):
 
 
 def status(
-    batch: Annotated[Optional[str], typer.Argument(help="A batch id (or unique prefix); none = recent batches.")] = None,
+    batch: Annotated[str | None, typer.Argument(help="A batch id (or unique prefix); none = recent batches.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Counts per status, throughput, and the failures with their reasons."""
-    from db.queries import recent_batches, resolve_batch, summarize
+    from db.queries import recent_batches, summarize
     from db.session import session_scope
 
     ensure_schema()
@@ -184,7 +188,6 @@ def retry(
 ) -> None:
     """Put a batch's failed jobs back to queued and enqueue them again."""
     from db import transitions
-    from db.queries import resolve_batch
     from db.session import session_scope
     from workers.core.dispatch import enqueue
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -25,10 +25,10 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 
 def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues: gpu and/or training.")] = "gpu",
-    jobs_in_flight: Annotated[Optional[int], typer.Option(
+    jobs_in_flight: Annotated[int | None, typer.Option(
         min=1, help="gpu queue: jobs held at once, in threads, one on the device at a time "
                     "[default: UPSCALER_WORKER_JOBS_IN_FLIGHT, 3].")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Worker node name (default: queue@host).")] = None,
+    name: Annotated[str | None, typer.Option(help="Worker node name (default: queue@host).")] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
     """Run a Celery worker on the configured broker: one process per GPU (set CUDA_VISIBLE_DEVICES).

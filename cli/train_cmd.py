@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -44,7 +44,7 @@ def prepare_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the prepared dataset.")],
     crop: Annotated[int, typer.Option(help="Sub-image size, pixels.")] = 400,
     step: Annotated[int, typer.Option(help="Sub-image step, pixels.")] = 200,
-    threshold: Annotated[Optional[float], typer.Option(help="Texture score below which an image is left out.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Texture score below which an image is left out.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Multi-scale GT crops + meta_info.txt, with flat / pattern-less images filtered out by score."""
@@ -66,14 +66,15 @@ def prepare_cmd(
 def submit_cmd(
     preset: Annotated[str, typer.Option("--stage", help="Preset: esrnet, aesrgan-multi, study-training1, study-training2.")],
     data: Annotated[Path, typer.Option(help="A dataset made by `upscaler train prepare`.")],
-    config: Annotated[Optional[Path], typer.Option(help="JSON/YAML overrides of the preset (unknown keys are errors).")] = None,
-    init_from: Annotated[Optional[str], typer.Option(help="Model name, .pth, or run:<id> (stage 2: the stage-1 run).")] = None,
-    name: Annotated[Optional[str], typer.Option(help="A name for the run.")] = None,
+    config: Annotated[Path | None, typer.Option(help="JSON/YAML overrides of the preset (unknown keys are errors).")] = None,
+    init_from: Annotated[str | None, typer.Option(help="Model name, .pth, or run:<id> (stage 2: the stage-1 run).")] = None,
+    name: Annotated[str | None, typer.Option(help="A name for the run.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Block until the run ends.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Create a training run and enqueue its first segment on the training queue."""
-    from training.config import load_file, preset as make_preset
+    from training.config import load_file
+    from training.config import preset as make_preset
     from training.service import create_run
 
     ensure_schema()
@@ -122,7 +123,7 @@ def _wait(run_id: uuid.UUID) -> None:
 
 @app.command("status")
 def status_cmd(
-    run: Annotated[Optional[str], typer.Argument(help="A run id, id prefix or name; none = all runs.")] = None,
+    run: Annotated[str | None, typer.Argument(help="A run id, id prefix or name; none = all runs.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Stage, status, iteration, latest losses and validation metrics of training runs."""
@@ -145,7 +146,7 @@ def status_cmd(
         return
     table = Table("run", "name", "stage", "status", "iteration", "losses", "metrics")
     for r in rows:
-        fmt = lambda d: ", ".join(f"{k} {v:.4g}" for k, v in d.items())  # noqa: E731
+        fmt = lambda d: ", ".join(f"{k} {v:.4g}" for k, v in d.items())
         table.add_row(r["run_id"][:8], r["name"], r["stage"], r["status"], f"{r['iteration']}/{r['total_iter']}",
                       fmt(r["losses"]), fmt(r["metrics"]))
     out_console.print(table)

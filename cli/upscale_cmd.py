@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.common import JSON_HELP, err_console, print_json, settings, zoo
+from cli.common import JSON_HELP, err_console, print_json, settings, shown, zoo
 from cli.job_options import job_options
 from upscaler.errors import UpscalerError
 
@@ -45,16 +45,16 @@ def collect_inputs(inputs: list[Path]) -> tuple[list[WorkItem], list[str]]:
 def upscale(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
     output_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results.")],
-    params: "JobParams",  # built by @job_options
-    precision: Annotated[Optional[str], typer.Option(help="auto, fp32, fp16 or bf16. [default: settings, auto]")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda. [default: settings, auto]")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Tiles per forward pass. [default: from device]")] = None,
+    params: JobParams,  # built by @job_options
+    precision: Annotated[str | None, typer.Option(help="auto, fp32, fp16 or bf16. [default: settings, auto]")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda. [default: settings, auto]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Tiles per forward pass. [default: from device]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Upscale image files or folders directly, without the queue."""
     from upscaler.engine import Engine
-    from upscaler.images import EXTENSIONS, encode_to
-    from upscaler.processing import limits_from, upscale_image
+    from upscaler.images import EXTENSIONS
+    from upscaler.processing import limits_from, upscale_image, write_outputs
     from upscaler.storage import Storage
 
     cfg = settings()
@@ -88,19 +88,23 @@ def upscale(
                 )
                 target = output_dir / item.relative.with_suffix(EXTENSIONS[upscaled.format])
                 # Encoded in strips into a temporary file, renamed when whole: no encoded copy in memory.
-                with storage.open_write(str(target)) as out:
-                    encode_to(upscaled.pixels, upscaled.format, params.quality, out)
+                written = write_outputs(upscaled, params, storage, str(target))
                 width, height = upscaled.input_size
                 input_megapixels += width * height / 1e6
                 results.append({
                     "input": str(item.source), "output": str(target),
                     "input_size": list(upscaled.input_size), "output_size": list(upscaled.output_size),
                     "seconds": round(time.perf_counter() - image_start, 3),
+                    **({"maps": written.maps} if written.maps else {}),
+                    **({"warnings": written.warnings} if written.warnings else {}),
                 })
+                if not as_json:
+                    for warning in written.warnings:
+                        err_console.print(f"[yellow]warning[/] {shown(warning)}")
             except (UpscalerError, OSError) as exc:
                 results.append({"input": str(item.source), "error": str(exc)})
                 if not as_json:
-                    err_console.print(f"[red]skipped[/] {exc}")
+                    err_console.print(f"[red]skipped[/] {shown(exc)}")
             bars.remove_task(tiles_bar)
             bars.advance(images_bar)
 

@@ -8,15 +8,27 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -32,7 +44,8 @@ class JobStatus(str, enum.Enum):
 
 
 FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
-STAGES = ("download", "decode", "wait", "infer", "encode", "upload")  # "wait": for the device
+# "wait": for the device; "maps": the PBR material set, when the job asks for one.
+STAGES = ("download", "decode", "wait", "infer", "maps", "encode", "upload")
 
 
 class Watch(Base):
@@ -100,6 +113,9 @@ class Job(Base):
     worker: Mapped[str | None] = mapped_column(String(200))
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # None is SQL NULL here (not JSON null), so that "has warnings" is IS NOT NULL.
+    warnings: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))  # a success with something to say
+    maps: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))      # files of its material set, if any
 
     input_width: Mapped[int | None] = mapped_column(Integer)
     input_height: Mapped[int | None] = mapped_column(Integer)
@@ -116,6 +132,7 @@ class Job(Base):
     decode_ms: Mapped[int | None] = mapped_column(Integer)
     wait_ms: Mapped[int | None] = mapped_column(Integer)     # decoded, waiting for the device
     infer_ms: Mapped[int | None] = mapped_column(Integer)
+    maps_ms: Mapped[int | None] = mapped_column(Integer)
     encode_ms: Mapped[int | None] = mapped_column(Integer)
     upload_ms: Mapped[int | None] = mapped_column(Integer)
 

@@ -25,6 +25,8 @@ class BatchSummary:
     median_stage_ms: dict[str, float] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
     report_uri: str | None = None
+    material_sets: int = 0            # succeeded jobs that wrote a PBR material set
+    warnings: list[dict] = field(default_factory=list)  # succeeded jobs with something to say
 
     @property
     def finished(self) -> bool:
@@ -83,11 +85,16 @@ def summarize(session: Session, batch: Batch, failure_limit: int = 50) -> BatchS
         for j in session.scalars(select(Job).where(Job.batch_id == batch.id, Job.status == JobStatus.failed)
                                  .order_by(Job.source_uri).limit(failure_limit))
     ]
+    succeeded = (Job.batch_id == batch.id, Job.status == JobStatus.succeeded)
+    material_sets = session.scalar(select(func.count()).where(*succeeded, Job.maps.is_not(None)))
+    warnings = [{"job_id": str(j.id), "source_uri": j.source_uri, "warnings": j.warnings}
+                for j in session.scalars(select(Job).where(*succeeded, Job.warnings.is_not(None))
+                                         .order_by(Job.source_uri).limit(failure_limit))]
     return BatchSummary(
         str(batch.id), batch.name, batch.output_prefix, batch.model, batch.created_at.isoformat(),
         counts, sum(counts.values()), seconds,
         round(done / seconds, 3) if seconds and done else None,
-        {k: v for k, v in medians.items() if v is not None}, failures, batch.report_uri,
+        {k: v for k, v in medians.items() if v is not None}, failures, batch.report_uri, material_sets, warnings,
     )
 
 

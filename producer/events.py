@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -156,7 +156,7 @@ class EventConsumer:
         else:
             self.dead_letter_file.parent.mkdir(parents=True, exist_ok=True)
             with Path(self.dead_letter_file).open("a") as handle:
-                handle.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(), "reason": reason,
+                handle.write(json.dumps({"time": datetime.now(UTC).isoformat(), "reason": reason,
                                          "message_id": message.get("MessageId"), "body": message["Body"]}) + "\n")
         self.delete(message)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,7 +41,7 @@ class IntakeResult:
 
 
 def today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 # -- watches ------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def _intake_batch(session: Session, watch: Watch, intake_key: str) -> Batch:
     session.execute(insert(Batch).values(
         id=uuid.uuid4(), name=f"{watch.name} {intake_key}", source=watch.source_prefix,
         output_prefix=watch.output_prefix, model=watch.model, params=watch.params, watch_id=watch.id,
-        intake_key=intake_key, created_at=datetime.now(timezone.utc),
+        intake_key=intake_key, created_at=datetime.now(UTC),
     ).on_conflict_do_nothing(index_elements=["watch_id", "intake_key"]))
     return session.scalar(select(Batch).where(Batch.watch_id == watch.id, Batch.intake_key == intake_key))
 

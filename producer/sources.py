@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 import posixpath
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from upscaler.errors import PermanentError
 from upscaler.images import INPUT_SUFFIXES

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import posixpath
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,7 +26,13 @@ from sqlalchemy.orm import Session
 from db.models import Batch, Job, JobStatus, utcnow
 from db.session import session_scope
 from producer import collisions
-from producer.sources import InPlaceOutputError, SourceImage, from_listing, from_manifest, refuse_output_inside_sources
+from producer.sources import (
+    InPlaceOutputError,
+    SourceImage,
+    from_listing,
+    from_manifest,
+    refuse_output_inside_sources,
+)
 from upscaler.jobspec import JobParams, idempotency_key
 from upscaler.storage import Storage, StorageError, collision_key, safe_join
 

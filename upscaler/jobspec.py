@@ -25,6 +25,10 @@ _SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "web
 # Not stored in the params JSON: the model has a column of its own, and the batch size is the
 # worker's choice for its device, not the job's.
 NOT_STORED = ("model", "batch_size")
+# Fields added after jobs were first stored: left out of the JSON (and so of the idempotency
+# key) while at their defaults, so that resubmitting what was submitted before still matches.
+ADDED_LATER = {"color_space": "srgb", "maps": (), "material": None, "normal_convention": "opengl", "delight": False}
+COLOR_SPACES = ("srgb", "keep")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,15 @@ class JobParams:
     seamless: bool = False        # tileable input -> tileable output: wrap-around context at the borders
     preserve_color: bool = False  # keep the input's low-frequency colour (see engine/color.py)
     batch_size: int | None = None  # tiles per forward pass; None = sized from the device
+    # The output's colour space: "srgb" (tagged sRGB, what 3D tools expect) or "keep" (converted
+    # back to the source's ICC profile and embedded); the network always runs in sRGB.
+    color_space: Literal["srgb", "keep"] = "srgb"
+    # The PBR material set made from the upscaled image (upscaler/materials): map names, or
+    # ("all",); empty = none. ``material`` picks the presets (a manifest row's own category wins).
+    maps: tuple[str, ...] = ()
+    material: str | None = None
+    normal_convention: Literal["opengl", "directx"] = "opengl"
+    delight: bool = False         # flatten the photo's baked large-scale shading in the base colour
 
     def __post_init__(self) -> None:
         if self.format != "auto" and self.format not in OUTPUT_FORMATS:
@@ -47,19 +60,44 @@ class JobParams:
         check_quality(self.quality)
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if self.color_space not in COLOR_SPACES:
+            raise ValueError(f"color_space {self.color_space!r}: choose srgb or keep")
+        if self.normal_convention not in ("opengl", "directx"):
+            raise ValueError(f"normal_convention {self.normal_convention!r}: choose opengl or directx")
+        object.__setattr__(self, "maps", self._checked_maps(self.maps))
+
+    @staticmethod
+    def _checked_maps(maps) -> tuple[str, ...]:
+        from upscaler.materials.names import MAP_NAMES
+
+        if isinstance(maps, str):
+            maps = [m for m in maps.split(",") if m.strip()]
+        names = tuple(dict.fromkeys(m.strip().lower() for m in maps))
+        if "all" in names:
+            return MAP_NAMES
+        unknown = set(names) - set(MAP_NAMES)
+        if unknown:
+            raise ValueError(f"maps {', '.join(sorted(unknown))}: choose all or some of {', '.join(MAP_NAMES)}")
+        return tuple(m for m in MAP_NAMES if m in names)
 
     @classmethod
-    def from_settings(cls, settings: Settings, **given: Any) -> "JobParams":
+    def from_settings(cls, settings: Settings, **given: Any) -> JobParams:
         """The parameters given (None = not given), the configured defaults for the rest."""
         given = {name: value for name, value in given.items() if value is not None}
         return cls(**{"tile": settings.tile, "tile_pad": settings.tile_pad, **given})
 
     def to_json(self) -> dict[str, Any]:
         """What the jobs table stores (and the idempotency key hashes)."""
-        return {name: value for name, value in asdict(self).items() if name not in NOT_STORED}
+        stored = {name: value for name, value in asdict(self).items() if name not in NOT_STORED}
+        for name, default in ADDED_LATER.items():
+            if stored[name] == default:
+                del stored[name]
+        if "maps" in stored:
+            stored["maps"] = list(stored["maps"])
+        return stored
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], model: str = DEFAULT_MODEL) -> "JobParams":
+    def from_json(cls, data: dict[str, Any], model: str = DEFAULT_MODEL) -> JobParams:
         known = {f.name for f in fields(cls)} - set(NOT_STORED)
         unknown = set(data) - known
         if unknown:

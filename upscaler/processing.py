@@ -1,21 +1,26 @@
-"""Image file bytes to upscaled image file bytes, with per-stage timings.
+"""Image file bytes to upscaled outputs, with per-stage timings.
 
 The shared path of ``upscaler upscale`` (local files) and of the queue workers (S3 objects):
-decode (with limits), run the engine, encode. Storage stays with the caller.
+decode (with limits, into sRGB), run the engine, then write the outputs: the image, encoded
+straight into its destination and tagged with its colour space, and, when the job asks for
+one, the PBR material set in a folder named after the image (``slate.png`` -> ``slate/``).
 """
 
 from __future__ import annotations
 
+import posixpath
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from upscaler.colour_management import SourceColour, output_colour
 from upscaler.engine import Engine
 from upscaler.engine.engine import Progress
-from upscaler.images import EXTENSIONS, DecodedImage, Limits, choose_format, decode, encode
+from upscaler.images import EXTENSIONS, DecodedImage, Limits, choose_format, decode, encode, encode_to
 from upscaler.jobspec import JobParams
 from upscaler.settings import Settings
+from upscaler.storage import Storage
 
 
 @dataclass
@@ -43,10 +48,11 @@ class UpscaledImage:
     format: str                    # the output format chosen for it
     input_size: tuple[int, int]    # width, height (after EXIF orientation)
     timings_ms: dict[str, float]
+    colour: SourceColour = field(default_factory=SourceColour)  # the source's colour, for the output's tag
+    output_size: tuple[int, int] = (0, 0)   # width, height; kept once the pixels are let go
 
-    @property
-    def output_size(self) -> tuple[int, int]:
-        return self.pixels.shape[1], self.pixels.shape[0]
+    def __post_init__(self) -> None:
+        self.output_size = (self.pixels.shape[1], self.pixels.shape[0])
 
 
 def decode_image(data: bytes, source: str, params: JobParams, limits: Limits) -> tuple[DecodedImage, float]:
@@ -65,7 +71,8 @@ def upscale_decoded(engine: Engine, decoded: DecodedImage, params: JobParams,
     start = time.perf_counter()
     pixels = engine.upscale(decoded.pixels, params, progress, timings)
     timings["infer"] = (time.perf_counter() - start) * 1000 - timings["wait"]
-    return UpscaledImage(pixels, choose_format(params.format, decoded), (decoded.width, decoded.height), timings)
+    return UpscaledImage(pixels, choose_format(params.format, decoded), (decoded.width, decoded.height), timings,
+                         decoded.colour)
 
 
 def upscale_image(engine: Engine, data: bytes, source: str, params: JobParams,
@@ -83,6 +90,63 @@ def process_image(engine: Engine, data: bytes, source: str, params: JobParams,
     workers/core/jobs.py); raises a PermanentError subclass for bad input."""
     upscaled = upscale_image(engine, data, source, params, limits, progress)
     start = time.perf_counter()
-    encoded = encode(upscaled.pixels, upscaled.format, params.quality)
+    encoded = encode(upscaled.pixels, upscaled.format, params.quality, colour=upscaled.colour,
+                     color_space=params.color_space)
     timings = {**upscaled.timings_ms, "encode": (time.perf_counter() - start) * 1000}
     return ProcessedImage(encoded, upscaled.format, upscaled.input_size, upscaled.output_size, timings)
+
+
+@dataclass
+class Written:
+    """What :func:`write_outputs` wrote: the image's size in bytes, the material set's files
+    (relative to its folder), warnings worth recording, and per-stage milliseconds."""
+
+    output_bytes: int = 0
+    maps: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def material_folder(output_uri: str) -> str:
+    """Where an output's material set goes: beside it, in a folder named after it."""
+    return posixpath.splitext(output_uri)[0] + "/"
+
+
+def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, output_uri: str,
+                  metadata: dict[str, str] | None = None, material: str | None = None) -> Written:
+    """Write the image (and the material set the job asks for) to ``output_uri``; the pixels are
+    let go before the image's last bytes are uploaded. ``material`` overrides the job's category
+    (a manifest row's own). "encode" includes waiting for S3 when it is slower than the encoder;
+    "upload" is what is left after the last byte was encoded."""
+    written = Written(warnings=list(upscaled.colour.warnings))
+    if params.maps:
+        start = time.perf_counter()
+        result = write_material_set(upscaled.pixels, params, storage, material_folder(output_uri), metadata,
+                                    material or params.material)
+        written.maps, written.timings_ms["maps"] = result.files, (time.perf_counter() - start) * 1000
+        written.warnings += result.warnings
+    tag = output_colour(upscaled.colour, upscaled.pixels, params.color_space, upscaled.format)
+    written.warnings += tag.warnings
+    start = time.perf_counter()
+    with storage.open_write(output_uri, {**(metadata or {}), **tag.s3_metadata()}) as out:
+        written.output_bytes = encode_to(upscaled.pixels, upscaled.format, params.quality, out,
+                                         colour=upscaled.colour, color_space=params.color_space)
+        upscaled.pixels = None  # the largest thing a job holds: gone before the upload's last part
+        written.timings_ms["encode"] = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+    written.timings_ms["upload"] = (time.perf_counter() - start) * 1000
+    return written
+
+
+def write_material_set(pixels: np.ndarray, params: JobParams, storage: Storage, folder: str,
+                       metadata: dict[str, str] | None, category: str | None):
+    """The PBR maps of ``pixels`` (sRGB base colour) and their glTF, MaterialX and preview files."""
+    from upscaler.materials import MapOptions, write_material
+
+    options = MapOptions(category=category or "other", seamless=params.seamless, delight=params.delight,
+                         normal_convention=params.normal_convention, maps=params.maps)
+
+    def open_write(name: str):
+        return storage.open_write(folder + name, metadata or {})
+
+    return write_material(pixels, open_write, options, name=posixpath.basename(folder.rstrip("/")))

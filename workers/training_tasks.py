@@ -6,8 +6,8 @@ import logging
 import uuid
 
 from workers.core import runtime
-from workers.core.messages import parse_id
 from workers.core.celery_app import TRAIN_SEGMENT_TASK, TRAINING_QUEUE, app, sender
+from workers.core.messages import parse_id
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,10 @@ from typing import Literal
 import numpy as np
 
 from upscaler.materials import maps
+from upscaler.materials.names import MAP_NAMES
 from upscaler.materials.presets import Preset, preset_for
 
-MAP_NAMES = ("basecolor", "height", "normal", "ao", "roughness", "metallic")
+
 
 
 @dataclass(frozen=True)

@@ -19,20 +19,19 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Callable
 
 from db import transitions
 from db.session import session_scope
-from workers.core.reports import maybe_write_report
-from upscaler.metrics import record_job
 from upscaler.errors import JobTimeoutError, PermanentError, TransientError
 from upscaler.jobspec import JobParams, format_of_uri
-from upscaler.images import encode_to
-from upscaler.processing import decode_image, limits_from, upscale_decoded
+from upscaler.metrics import record_job
+from upscaler.processing import decode_image, limits_from, upscale_decoded, write_outputs
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
+from workers.core.reports import maybe_write_report
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ class LeaseKeeper:
             except Exception as exc:  # the database is away: try again next beat
                 log.warning("job %s: lease renewal failed: %s", self.job_id, exc)
 
-    def __enter__(self) -> "LeaseKeeper":
+    def __enter__(self) -> LeaseKeeper:
         self._thread.start()
         return self
 
@@ -109,13 +108,13 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
             return Outcome.skipped
         context = {"job_id": str(job_id), "batch_id": str(job.batch_id)}
         source_uri, output_uri, model = job.source_uri, job.output_uri, job.model
-        source_etag, params_json, batch_id = job.source_etag, job.params, job.batch_id
+        source_etag, params_json, batch_id, material = job.source_etag, job.params, job.batch_id, job.material
 
     deadline = Deadline(settings.job_soft_time_limit)
     try:
         with LeaseKeeper(job_id, worker, settings.job_lease_seconds, settings.job_time_limit, on_overrun):
             processed, timings = _process(job_id, engine, storage, source_uri, output_uri, model, source_etag,
-                                          params_json, settings, deadline)
+                                          params_json, material, settings, deadline)
     except TransientError as exc:
         with session_scope() as session:
             transitions.release(session, job_id, worker, exc.code, str(exc))
@@ -136,8 +135,8 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
     with session_scope() as session:
         recorded = transitions.succeed(
             session, job_id, worker, input_width=in_w, input_height=in_h, output_width=out_w,
-            output_height=out_h, output_size=processed.output_bytes,
-            **{f"{stage}_ms": round(ms) for stage, ms in timings.items()},
+            output_height=out_h, output_size=processed.output_bytes, warnings=processed.warnings or None,
+            maps=processed.maps or None, **{f"{stage}_ms": round(ms) for stage, ms in timings.items()},
         )
     if not recorded:
         return _lost_lease(job_id, context)
@@ -155,11 +154,11 @@ def _lost_lease(job_id: uuid.UUID, context: dict) -> Outcome:
     return Outcome.skipped
 
 
-def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag, params_json, settings, deadline):
-    """Download, decode, infer, then encode straight into the upload (S3 parts go out while the
-    encoder is still writing; no encoded copy of a big output is ever held); the sizes and the
-    per-stage milliseconds. "encode" includes waiting for S3 when it is slower than the encoder;
-    "upload" is what is left after the last byte was encoded."""
+def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag, params_json, material, settings,
+             deadline):
+    """Download (the version the job was made for), decode, infer, then write the outputs (the
+    image encoded straight into its upload: S3 parts go out while the encoder is still writing,
+    no encoded copy of a big output is ever held); the sizes and the per-stage milliseconds."""
     timings: dict[str, float] = {}
     # The output's format was fixed at submit time, in its key's extension.
     params = replace(JobParams.from_json(params_json, model), format=format_of_uri(output_uri))
@@ -173,16 +172,12 @@ def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag
     del decoded
     timings.update(upscaled.timings_ms)
     deadline.check()
-    sizes = Sizes(upscaled.input_size, upscaled.output_size)
-    start = time.perf_counter()
     # The output key is a pure function of the job: a second delivery overwrites the same object.
-    with storage.open_write(output_uri, {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""}) as out:
-        sizes.output_bytes = encode_to(upscaled.pixels, upscaled.format, params.quality, out)
-        upscaled.pixels = None  # the largest thing this job holds: gone before the upload's last part
-        timings["encode"] = (time.perf_counter() - start) * 1000
-        start = time.perf_counter()
-    timings["upload"] = (time.perf_counter() - start) * 1000
-    return sizes, timings
+    written = write_outputs(upscaled, params, storage, output_uri,
+                            {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""}, material)
+    timings.update(written.timings_ms)
+    return Sizes(upscaled.input_size, upscaled.output_size, written.output_bytes, written.warnings,
+                 written.maps), timings
 
 
 @dataclass
@@ -190,3 +185,5 @@ class Sizes:
     input_size: tuple[int, int]
     output_size: tuple[int, int]
     output_bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+    maps: list[str] = field(default_factory=list)

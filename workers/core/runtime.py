@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from functools import lru_cache
+from functools import cache
 
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
@@ -44,7 +44,7 @@ class NoopEngine:
         return cv2.resize(pixels, size, interpolation=cv2.INTER_NEAREST)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _engine_for(pid: int):
     from upscaler.engine import Engine
     from upscaler.png import set_png_threads
@@ -87,7 +87,7 @@ def engine():
     return _engine_for(os.getpid())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _storage_for(pid: int) -> Storage:
     return Storage()
 

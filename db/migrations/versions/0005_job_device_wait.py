@@ -9,9 +9,8 @@ uploading); the time a decoded job waits for its turn on the device is recorded 
 the inference time itself, so that the stage breakdown still adds up.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0005'
 down_revision = '0004'

@@ -1,4 +1,4 @@
-"""job output key
+"""job output key, warnings and material maps
 
 Revision ID: 0006
 Revises: 0005
@@ -6,11 +6,13 @@ Create Date: 2026-11-30 07:00:00
 
 Two sources must never write one output object: each job records its output URI as file
 systems and sync tools compare names (case-folded, one slash, .jpeg as .jpg), indexed, so that
-a new job is checked against every existing one.
+a new job is checked against every existing one. A job that succeeded with something to say (a
+colour profile it could not read, a flat material) keeps its warnings; a job that made a PBR
+material set lists its files.
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from upscaler.storage import collision_key
 
@@ -24,6 +26,9 @@ def upgrade() -> None:
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('output_key', sa.Text(), nullable=True))
         batch_op.create_index('ix_jobs_output_key', ['output_key'], unique=False)
+        batch_op.add_column(sa.Column('warnings', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('maps', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('maps_ms', sa.Integer(), nullable=True))
     jobs = sa.table('jobs', sa.column('id', sa.Uuid()), sa.column('output_uri', sa.Text()),
                     sa.column('output_key', sa.Text()))
     connection = op.get_bind()
@@ -34,5 +39,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_column('maps_ms')
+        batch_op.drop_column('maps')
+        batch_op.drop_column('warnings')
         batch_op.drop_index('ix_jobs_output_key')
         batch_op.drop_column('output_key')

@@ -35,6 +35,13 @@ def test_presets_and_unknown_keys() -> None:
     assert gan.optim.lr_g == 1e-4 and gan.network.disc == "multi"
     assert preset("study-training1").loss.pixel_weight == 2.0 and preset("study-training1").loss.gan_weight == 0.2
     assert preset("study-training2").optim.lr_g < gan.optim.lr_g
+    for name in ("esrnet", "aesrgan-multi"):  # the references: 12 per GPU on 4 GPUs, 400 px degraded, mirror only
+        reference = preset(name)
+        assert (reference.batch_size, reference.accumulate, reference.effective_batch) == (12, 4, 48)
+        assert (reference.degrade_size, reference.gt_size, reference.flips) == (400, 256, "horizontal")
+        assert not reference.deterministic
+    for name in ("study-training1", "study-training2"):  # the study: one GPU, one batch per step
+        assert preset(name).effective_batch == 12 and preset(name).flips == "horizontal"
     with pytest.raises(ValueError, match="unknown config key loss.pixle_weight"):
         preset("esrnet", {"loss": {"pixle_weight": 1}})
     with pytest.raises(ValueError, match="L1 only"):
@@ -103,7 +110,7 @@ def test_degradation_makes_quarter_size_8bit_pairs() -> None:
     kernels = [sample_kernels(cfg) for _ in range(3)]
     k1, k2, sinc = (torch.stack(k) for k in zip(*kernels))
     batch = Degrader(cfg, torch.device("cpu"))(torch.rand(3, 3, 64, 64), k1, k2, sinc)
-    assert batch.lq.shape == (3, 3, 16, 16) and batch.gt_usm.shape == batch.gt.shape == (3, 3, 64, 64)
+    assert batch.lq.shape == (3, 3, 16, 16) and batch.gt.shape == (3, 3, 64, 64)
     assert batch.lq.min() >= 0 and batch.lq.max() <= 1
     assert torch.allclose(batch.lq * 255, (batch.lq * 255).round(), atol=1e-4)
 
@@ -121,23 +128,24 @@ def test_perceptual_loss_weights_come_from_a_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize("stage", ["esrnet", "aesrgan-multi"])
 def test_resume_continues_exactly(dataset: Path, tmp_path: Path, stage: str) -> None:
     extra = {} if stage == "esrnet" else {"loss": {"vgg_weights": str(random_vgg_file(tmp_path / "vgg.pth"))}}
-    config = preset(stage, tiny_overrides(6, 3, 3, data=str(dataset), **extra))
+    # Two micro-batches per step: the pool (4) is full from the first step on.
+    config = preset(stage, tiny_overrides(4, 2, 2, data=str(dataset), accumulate=2, **extra))
     straight = Trainer(config, tmp_path / "a")
-    straight.train_until(6)
+    straight.train_until(4)
     interrupted = Trainer(config, tmp_path / "b")
-    interrupted.train_until(3)
+    interrupted.train_until(2)
     del interrupted  # as if the machine died here: only the checkpoint on disk remains
     resumed = Trainer(config, tmp_path / "b")
-    assert resumed.resume() and resumed.iteration == 3
-    progress = resumed.train_until(6)
-    assert progress.iteration == 6 and "psnr" in progress.metrics and "ssim" in progress.metrics
+    assert resumed.resume() and resumed.iteration == 2
+    progress = resumed.train_until(4)
+    assert progress.iteration == 4 and "psnr" in progress.metrics and "ssim" in progress.metrics
     for a, b in zip(straight.state_dict()["net_g_ema"].values(), resumed.state_dict()["net_g_ema"].values()):
         assert torch.equal(a, b)
     if stage != "esrnet":
         for a, b in zip(straight.net_d.state_dict().values(), resumed.net_d.state_dict().values()):
             assert torch.equal(a, b)
     kept = sorted(p.name for p in (tmp_path / "b" / "checkpoints").glob("ckpt_*.pth"))
-    assert kept == ["ckpt_000000003.pth", "ckpt_000000006.pth"]
+    assert kept == ["ckpt_000000002.pth", "ckpt_000000004.pth"]
     assert (tmp_path / "b" / "tensorboard").is_dir()
     json.dumps(resumed.state_dict()["config"])  # the resolved config travels with the checkpoint
 
@@ -160,6 +168,7 @@ def test_bf16_mixed_precision_step(dataset: Path, tmp_path: Path) -> None:
 
 
 def test_validation_reports_niqe_on_full_size_crops(dataset: Path, tmp_path: Path) -> None:
-    config = preset("esrnet", tiny_overrides(1, 1, 1, data=str(dataset), gt_size=192, validate_pairs=1, pool_size=0))
+    config = preset("esrnet", tiny_overrides(1, 1, 1, data=str(dataset), gt_size=192, degrade_size=192,
+                                             validate_pairs=1, pool_size=0))
     metrics = Trainer(config, tmp_path / "run").validate()
     assert {"psnr", "ssim", "niqe"} <= set(metrics) and metrics["niqe"] > 0

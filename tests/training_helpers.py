@@ -11,8 +11,11 @@ from torchvision.models import vgg19
 
 from tests.conftest import SAMPLES
 
+# Degrades 80 px crops and cuts 64 px pairs from them; one batch of 2 per step (tests that
+# need accumulation ask for it), so the pool of 4 is full after two steps.
 TINY = {
-    "gt_size": 64, "batch_size": 2, "pool_size": 4, "validate_pairs": 2, "seed": 7,
+    "gt_size": 64, "degrade_size": 80, "batch_size": 2, "accumulate": 1, "pool_size": 4, "validate_pairs": 2,
+    "seed": 7,
     "network": {"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "disc_feat": 8},
 }
 

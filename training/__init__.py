@@ -1,1 +1,1 @@
-"""Two-stage Real-ESRNet -> A-ESRGAN-Multi training with auto-resume (issue #4)."""
+"""Two-stage Real-ESRNet -> A-ESRGAN-Multi training with auto-resume, on its own queue."""

@@ -49,7 +49,10 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        # A run may resume on a machine with fewer GPUs than the one that saved it: restore the
+        # generators both have (training uses the first).
+        for index, generator_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(generator_state, index)
 
 
 class CheckpointStore:
@@ -94,7 +97,11 @@ class CheckpointStore:
                 self.storage.delete(remote[iteration])
 
     def newest(self) -> tuple[int, dict] | None:
-        """The newest readable checkpoint, local or remote (downloaded if only remote)."""
+        """The newest readable checkpoint, local or remote (downloaded if only remote).
+
+        Loaded onto the CPU whatever device saved it (RNG states must be CPU tensors, and the
+        saving GPU may not exist here); ``Trainer.load_state_dict`` moves the rest to its device.
+        """
         local, remote = self._local(), self._remote()
         for iteration in sorted(set(local) | set(remote), reverse=True):
             try:

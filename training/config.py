@@ -12,6 +12,11 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+# Augmentations a crop may get: "horizontal" is the references' (use_hflip: True, use_rot:
+# False); "all" adds vertical flips and transposes, which move a material photo's light to the
+# other side; "none" keeps every crop as it is.
+FLIPS = ("horizontal", "all", "none")
+
 
 @dataclass
 class NetworkConfig:
@@ -78,8 +83,11 @@ class OptimConfig:
 class TrainConfig:
     stage: str = "esrnet"             # "esrnet" (L1 only) or "aesrgan" (L1 + perceptual + GAN)
     data: str = ""                    # prepared dataset folder (has meta_info.txt)
-    gt_size: int = 256                # ground-truth crop, pixels (LQ is gt_size / 4)
-    batch_size: int = 12
+    gt_size: int = 256                # ground-truth training crop, pixels (LQ is gt_size / 4)
+    degrade_size: int = 400           # GT crop that is degraded, pixels; the gt_size pair is cut from it after
+    flips: str = "horizontal"         # augmentation: "horizontal" (mirror only), "all" (+ vertical, transpose), "none"
+    batch_size: int = 12              # samples per forward pass (one micro-batch)
+    accumulate: int = 4               # micro-batches per optimiser step: effective batch = batch_size * accumulate
     pool_size: int = 180              # training-pair pool (Real-ESRGAN's queue); 0 = off; multiple of batch
     total_iter: int = 400_000
     checkpoint_every: int = 5_000
@@ -88,22 +96,39 @@ class TrainConfig:
     validate_pairs: int = 8           # held-back (GT, LQ) pairs for PSNR/SSIM/NIQE at each checkpoint
     seed: int = 0
     amp: str = "off"                  # "bf16": autocast forward passes to bfloat16 (CUDA, or CPUs with bf16)
+    deterministic: bool = False       # CUDA: deterministic kernels, no cuDNN autotuning (slower; exact resume)
     init_from: str = ""               # "" (scratch), a model name / .pth, or "run:<id>" (its EMA generator)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     degradation: DegradationConfig = field(default_factory=DegradationConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
 
+    @property
+    def effective_batch(self) -> int:
+        """Samples per optimiser step (what the references call the total batch over their GPUs)."""
+        return self.batch_size * self.accumulate
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         if self.stage not in ("esrnet", "aesrgan"):
             raise ValueError(f"stage {self.stage!r}: choose esrnet or aesrgan")
         if self.network.disc not in ("multi", "single"):
             raise ValueError(f"discriminator {self.network.disc!r}: choose multi or single")
         if self.gt_size % 4 or self.gt_size < 16:
             raise ValueError("gt_size must be a multiple of 4, at least 16")
+        if self.degrade_size % 4 or self.degrade_size < self.gt_size:
+            raise ValueError(f"degrade_size {self.degrade_size}: must be a multiple of 4 and at least gt_size "
+                             f"({self.gt_size})")
+        if self.flips not in FLIPS:
+            raise ValueError(f"flips {self.flips!r}: choose {', '.join(FLIPS)}")
+        if not _positive_whole(self.batch_size):
+            raise ValueError(f"batch_size {self.batch_size!r}: must be a whole number >= 1")
+        if not _positive_whole(self.accumulate):
+            raise ValueError(f"accumulate {self.accumulate!r}: must be a whole number >= 1 (1 = no accumulation)")
+        if type(self.deterministic) is not bool:
+            raise ValueError(f"deterministic {self.deterministic!r}: must be true or false")
         if self.pool_size and self.pool_size % self.batch_size:
             raise ValueError("pool_size must be a multiple of batch_size (or 0)")
         if self.checkpoint_every <= 0 or self.segment_iters % self.checkpoint_every:
@@ -113,6 +138,10 @@ class TrainConfig:
         if self.stage == "esrnet" and (self.loss.gan_weight or self.loss.perceptual_weight):
             raise ValueError("the esrnet stage is L1 only: set perceptual and GAN weights to 0")
         return self
+
+
+def _positive_whole(value: Any) -> bool:
+    return type(value) is int and value >= 1  # bool is an int subclass: true is not a batch size
 
 
 def _build(cls, data: dict[str, Any], path: str = ""):
@@ -144,11 +173,26 @@ def merge(base: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     return _build(TrainConfig, merged).validate()
 
 
+def legacy_values(data: dict[str, Any]) -> dict[str, Any]:
+    """For a stored config that predates a key: the value that reproduces how that run trained.
+
+    A run stored before these keys existed degraded its gt_size crop itself, drew all eight
+    flips and transposes, and stepped once per batch; it resumes that way rather than switching
+    to the new defaults halfway through.
+    """
+    return {"degrade_size": data.get("gt_size", TrainConfig.gt_size), "flips": "all", "accumulate": 1,
+            "deterministic": False}
+
+
 def from_json(data: dict[str, Any]) -> TrainConfig:
+    """A stored, resolved config (a run's or a checkpoint's) back as a TrainConfig."""
+    data = {**legacy_values(data), **data}
     return _build(TrainConfig, data).validate()
 
 
 # The presets. Stage 2 starts from stage 1's EMA generator (init_from = "run:<id>", set at submit).
+# esrnet and aesrgan-multi take the references' numbers (docs/training-reference.md): 12 per
+# forward pass x 4 accumulated = the 48 per step of 12 per GPU on 4 GPUs.
 PRESETS: dict[str, dict[str, Any]] = {
     "esrnet": {"stage": "esrnet", "optim": {"lr_g": 2e-4, "milestones": [1_000_000]}, "total_iter": 1_000_000},
     "aesrgan-multi": {
@@ -156,14 +200,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loss": {"pixel_weight": 1.0, "perceptual_weight": 1.0, "gan_weight": 0.1},
         "optim": {"lr_g": 1e-4, "lr_d": 1e-4, "milestones": [400_000]},
     },
-    # The study's two runs, kept as presets so they can be reproduced and compared.
+    # The study's two runs, kept as presets so they can be reproduced and compared: the loss
+    # weights, iterations and learning rates are the study's. Its commands run A-ESRGAN's
+    # train.py as one process, without a distributed launcher: one GPU, so one batch per step
+    # (accumulate 1). It states no batch size; 12 is the references' per-GPU batch. Crops, flips
+    # and degradations were A-ESRGAN's code, unchanged: the defaults.
     "study-training1": {
-        "stage": "aesrgan", "total_iter": 150_000,
+        "stage": "aesrgan", "total_iter": 150_000, "accumulate": 1,
         "loss": {"pixel_weight": 2.0, "perceptual_weight": 1.0, "gan_weight": 0.2},
         "optim": {"lr_g": 1e-4, "lr_d": 1e-4, "milestones": [150_000]},
     },
     "study-training2": {
-        "stage": "aesrgan", "total_iter": 280_000,
+        "stage": "aesrgan", "total_iter": 280_000, "accumulate": 1,
         "loss": {"pixel_weight": 1.0, "perceptual_weight": 1.0, "gan_weight": 0.1},
         "optim": {"lr_g": 5e-5, "lr_d": 5e-5, "milestones": [280_000]},
     },

@@ -1,7 +1,11 @@
-"""Training samples from a prepared dataset: random GT crops, flips/rotations, kernels.
+"""Training samples from a prepared dataset: random GT crops, flips, kernels.
 
-Loading runs in the training process and draws only from the global RNGs that checkpoints
-save, so the sample sequence after a resume is the one an uninterrupted run would have seen.
+Each sample is a ``degrade_size`` crop (400 px, as Real-ESRGAN's dataset cuts it); the
+degradation runs on that, and the ``gt_size`` training pair is cut from the result afterwards
+(:func:`training.degradations.paired_random_crop`), so the blur kernels' padding at the crop's
+edges rarely reaches a pair. Loading runs in the training process and draws only from the
+global RNGs that checkpoints save, so the sample sequence after a resume is the one an
+uninterrupted run would have seen.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from training.config import DegradationConfig
+from training.config import FLIPS, DegradationConfig
 from training.degradations import sample_kernels
 from upscaler.errors import PermanentError
 
@@ -40,7 +44,15 @@ class CropDataset:
             raise PermanentError(f"{self.root / name}: unreadable training crop", code="bad_dataset")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
 
-    def gt_crop(self, name: str, size: int, augment: bool) -> torch.Tensor:
+    def gt_crop(self, name: str, size: int, flips: str = "horizontal") -> torch.Tensor:
+        """A random ``size`` x ``size`` crop of one training image (3,H,W, RGB, 0..1).
+
+        ``flips``: "horizontal" mirrors half the crops left-right (the references' only
+        augmentation); "all" also flips vertically and transposes, each with probability 1/2;
+        "none" keeps the crop as it is.
+        """
+        if flips not in FLIPS:
+            raise ValueError(f"flips {flips!r}: choose {', '.join(FLIPS)}")
         image = self._load(name)
         h, w = image.shape[:2]
         if h < size or w < size:  # small crops are padded by reflection, as Real-ESRGAN does
@@ -48,21 +60,21 @@ class CropDataset:
             h, w = image.shape[:2]
         y, x = random.randint(0, h - size), random.randint(0, w - size)
         patch = image[y : y + size, x : x + size]
-        if augment:
-            if random.random() < 0.5:
-                patch = patch[:, ::-1]
+        if flips != "none" and random.random() < 0.5:
+            patch = patch[:, ::-1]
+        if flips == "all":
             if random.random() < 0.5:
                 patch = patch[::-1]
             if random.random() < 0.5:
                 patch = patch.transpose(1, 0, 2)
         return torch.from_numpy(np.ascontiguousarray(patch)).permute(2, 0, 1)
 
-    def sample(self, batch_size: int, gt_size: int, cfg: DegradationConfig):
-        """A batch of GT crops and their three kernels each."""
+    def sample(self, batch_size: int, size: int, cfg: DegradationConfig, flips: str = "horizontal"):
+        """A batch of ``size`` px GT crops (the ones to degrade) and their three kernels each."""
         indices = torch.randint(len(self.train_names), (batch_size,)).tolist()
         gts, k1s, k2s, sincs = [], [], [], []
         for index in indices:
-            gts.append(self.gt_crop(self.train_names[index], gt_size, augment=True))
+            gts.append(self.gt_crop(self.train_names[index], size, flips))
             k1, k2, sinc = sample_kernels(cfg)
             k1s.append(k1), k2s.append(k2), sincs.append(sinc)
         return torch.stack(gts), torch.stack(k1s), torch.stack(k2s), torch.stack(sincs)

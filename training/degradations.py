@@ -2,7 +2,8 @@
 
 Kernels are drawn per sample (:func:`sample_kernels`, on the CPU, NumPy's global RNG as in
 basicsr); the degradation itself runs on whole batches on the training device
-(:class:`Degrader`), like Real-ESRGAN's model does, but without its hard-coded ``.cuda()``.
+(:class:`Degrader`), like Real-ESRGAN's model does, but without its hard-coded ``.cuda()``,
+and the training pair is cut from the degraded image afterwards, as there.
 All randomness comes from the global RNGs of ``random``, NumPy and torch, which checkpoints
 save and restore, so a resumed run draws exactly what an uninterrupted one would.
 """
@@ -68,15 +69,36 @@ def sample_kernels(cfg: DegradationConfig) -> tuple[torch.Tensor, torch.Tensor, 
 @dataclass
 class Batch:
     lq: torch.Tensor       # N,3,h,w in 0..1
-    gt: torch.Tensor       # N,3,4h,4w
-    gt_usm: torch.Tensor   # gt sharpened by unsharp masking (the L1/perceptual target)
+    gt: torch.Tensor       # N,3,4h,4w (plain, or sharpened where the caller asked for it)
+
+
+def paired_random_crop(lq: torch.Tensor, gt: torch.Tensor, gt_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same random window of a whole batch: ``gt_size`` px of ``gt`` and the matching
+    ``gt_size / 4`` px of ``lq`` (one position per batch, anywhere in the image, as the
+    references' ``paired_random_crop``). No random draw when the images are already that size."""
+    lq_size = gt_size // SCALE
+    h, w = lq.shape[-2:]
+    if gt.shape[-2:] != (h * SCALE, w * SCALE):
+        raise ValueError(f"gt {tuple(gt.shape[-2:])} is not {SCALE}x lq {(h, w)}")
+    if h < lq_size or w < lq_size:
+        raise ValueError(f"lq {(h, w)} is smaller than the {lq_size} px crop")
+    top = random.randint(0, h - lq_size) if h > lq_size else 0
+    left = random.randint(0, w - lq_size) if w > lq_size else 0
+    lq = lq[..., top : top + lq_size, left : left + lq_size]
+    gt = gt[..., top * SCALE : (top + lq_size) * SCALE, left * SCALE : (left + lq_size) * SCALE]
+    return lq, gt
 
 
 class Degrader:
-    """Ground truth + kernels in, (LQ, GT, sharpened GT) training pairs out."""
+    """Ground truth + kernels in, (LQ, GT) training pairs out, cut to ``crop`` px of GT.
 
-    def __init__(self, cfg: DegradationConfig, device: torch.device) -> None:
-        self.cfg, self.device = cfg, device
+    The whole input is degraded first and the pair is cut from the result, so the borders
+    that the blur kernels pad and the resizes extrapolate stay outside most pairs. ``crop`` =
+    the input's size degrades the training crop itself (no cut).
+    """
+
+    def __init__(self, cfg: DegradationConfig, device: torch.device, crop: int | None = None) -> None:
+        self.cfg, self.device, self.crop = cfg, device, crop
         self.jpeg = DiffJPEG(differentiable=False).to(device)
         self.usm = USMSharp().to(device)
 
@@ -97,11 +119,19 @@ class Degrader:
         return self.jpeg(torch.clamp(x, 0, 1), quality=quality)
 
     @torch.no_grad()
-    def __call__(self, gt: torch.Tensor, kernel1: torch.Tensor, kernel2: torch.Tensor, sinc: torch.Tensor) -> Batch:
+    def __call__(self, gt: torch.Tensor, kernel1: torch.Tensor, kernel2: torch.Tensor, sinc: torch.Tensor,
+                 sharpened_gt: bool = False) -> Batch:
+        """Degrade the sharpened ``gt`` (as both references do). The GT handed back is cut from
+        ``gt`` itself, or with ``sharpened_gt`` from its sharpened version (Real-ESRNet's
+        ``gt_usm: True``: its L1 target, sharpened before the cut)."""
         c = self.cfg
         gt, kernel1, kernel2, sinc = (t.to(self.device) for t in (gt, kernel1, kernel2, sinc))
-        gt_usm = self.usm(gt)
         h, w = gt.shape[2:]
+        if h % SCALE or w % SCALE:
+            raise ValueError(f"GT {h}x{w}: both sides must be multiples of {SCALE}")
+        gt_usm = self.usm(gt)
+        if sharpened_gt:
+            gt = gt_usm
         out = _filter(gt_usm, kernel1)
         out = self._resize(out, c.resize_prob, c.resize_range)
         out = self._noise(out, c.gaussian_noise_prob, c.noise_range, c.poisson_scale_range, c.gray_noise_prob)
@@ -122,20 +152,23 @@ class Degrader:
             out = self._jpeg(out, c.jpeg_range2)
             out = _filter(F.interpolate(out, size=final, mode=random.choice(["area", "bilinear", "bicubic"])), sinc)
         lq = torch.clamp((out * 255.0).round(), 0, 255) / 255.0
-        return Batch(lq.contiguous(), gt, gt_usm)
+        if self.crop is not None:
+            lq, gt = paired_random_crop(lq, gt, self.crop)
+        return Batch(lq.contiguous(), gt.contiguous())
 
 
 class PairPool:
     """Real-ESRGAN's training-pair pool: mixes pairs across batches for more diversity.
 
-    Its content is part of the training state (saved in checkpoints) so resumption is exact.
+    Its content is part of the training state (saved in checkpoints) so resumption is exact;
+    it lives on ``device``, and a loaded state is moved there whatever device it was saved
+    from. It holds (LQ, GT) pairs, as the references' pools do.
     """
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, size: int, device: torch.device | str = "cpu") -> None:
+        self.size, self.device = size, torch.device(device)
         self.lq: torch.Tensor | None = None
         self.gt: torch.Tensor | None = None
-        self.gt_usm: torch.Tensor | None = None
         self.filled = 0
 
     def exchange(self, batch: Batch) -> Batch:
@@ -143,22 +176,28 @@ class PairPool:
             return batch
         n = batch.lq.size(0)
         if self.lq is None:
-            self.lq = batch.lq.new_zeros((self.size, *batch.lq.shape[1:]))
-            self.gt = batch.gt.new_zeros((self.size, *batch.gt.shape[1:]))
-            self.gt_usm = batch.gt.new_zeros((self.size, *batch.gt.shape[1:]))
+            self.lq = batch.lq.new_zeros((self.size, *batch.lq.shape[1:]), device=self.device)
+            self.gt = batch.gt.new_zeros((self.size, *batch.gt.shape[1:]), device=self.device)
+        lq, gt = batch.lq.to(self.device), batch.gt.to(self.device)
         if self.filled < self.size:  # still filling: store and train on the batch as is
             sl = slice(self.filled, self.filled + n)
-            self.lq[sl], self.gt[sl], self.gt_usm[sl] = batch.lq, batch.gt, batch.gt_usm
+            self.lq[sl], self.gt[sl] = lq, gt
             self.filled += n
             return batch
         order = torch.randperm(self.size)
-        self.lq, self.gt, self.gt_usm = self.lq[order], self.gt[order], self.gt_usm[order]
-        out = Batch(self.lq[:n].clone(), self.gt[:n].clone(), self.gt_usm[:n].clone())
-        self.lq[:n], self.gt[:n], self.gt_usm[:n] = batch.lq, batch.gt, batch.gt_usm
+        self.lq, self.gt = self.lq[order], self.gt[order]
+        out = Batch(self.lq[:n].clone(), self.gt[:n].clone())
+        self.lq[:n], self.gt[:n] = lq, gt
         return out
 
     def state_dict(self) -> dict:
-        return {"lq": self.lq, "gt": self.gt, "gt_usm": self.gt_usm, "filled": self.filled}
+        return {"lq": self.lq, "gt": self.gt, "filled": self.filled}
 
     def load_state_dict(self, state: dict) -> None:
-        self.lq, self.gt, self.gt_usm, self.filled = state["lq"], state["gt"], state["gt_usm"], state["filled"]
+        """Older checkpoints also hold the sharpened GT ("gt_usm"): not needed, ignored."""
+        self.lq = None if state["lq"] is None else state["lq"].to(self.device)
+        self.gt = None if state["gt"] is None else state["gt"].to(self.device)
+        self.filled = state["filled"]
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {name: t for name, t in (("lq", self.lq), ("gt", self.gt)) if t is not None}

@@ -8,9 +8,15 @@ The attention gates weight each skip connection by where the coarsest features (
 signal) see structure, and the skips are concatenated, not added, on the way up. The
 multi-scale version runs one U-Net on the image and another on the image average-pooled to
 half size (AvgPool 4, stride 2, pad 1), so textures are judged at two scales.
+
+``deterministic=True`` replaces the bilinear resizes with two matrix products that compute the
+same interpolation (equal to float rounding): CUDA's bilinear backward adds gradients
+atomically, in an order that changes from run to run, and has no deterministic version.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -22,11 +28,36 @@ def _lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, negative_slope=0.2, inplace=True)
 
 
+@lru_cache(maxsize=64)
+def _bilinear_weights(out_size: int, in_size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(out_size, in_size) matrix of 1-D bilinear weights, half-pixel centres (align_corners=False)."""
+    source = ((torch.arange(out_size, dtype=torch.float64) + 0.5) * (in_size / out_size) - 0.5).clamp(min=0)
+    low = source.floor().long().clamp(max=in_size - 1)
+    high = (low + 1).clamp(max=in_size - 1)
+    frac = source - low
+    weights = torch.zeros(out_size, in_size, dtype=torch.float64)
+    rows = torch.arange(out_size)
+    weights.index_put_((rows, low), 1 - frac, accumulate=True)
+    weights.index_put_((rows, high), frac, accumulate=True)
+    return weights.to(device, dtype)
+
+
+def resize_bilinear(x: torch.Tensor, size: tuple[int, int], deterministic: bool = False) -> torch.Tensor:
+    """``F.interpolate(x, size, mode="bilinear", align_corners=False)``; with ``deterministic``,
+    as matrix products, whose backward pass is deterministic on CUDA too."""
+    if not deterministic:
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    rows = _bilinear_weights(size[0], x.shape[-2], x.device, x.dtype)
+    cols = _bilinear_weights(size[1], x.shape[-1], x.device, x.dtype)
+    return torch.matmul(rows, torch.matmul(x, cols.t()))
+
+
 class AttentionGate(nn.Module):
     """Weights ``x`` (a skip connection) by a sigmoid map computed from ``x`` and the gate ``g``."""
 
-    def __init__(self, x_channels: int, g_channels: int) -> None:
+    def __init__(self, x_channels: int, g_channels: int, deterministic: bool = False) -> None:
         super().__init__()
+        self.deterministic = deterministic
         self.W = nn.Sequential(nn.Conv2d(x_channels, x_channels, 1), nn.BatchNorm2d(x_channels))
         self.theta = nn.Conv2d(x_channels, x_channels, kernel_size=2, stride=2, bias=False)
         self.phi = nn.Conv2d(g_channels, x_channels, kernel_size=1, bias=True)
@@ -34,21 +65,22 @@ class AttentionGate(nn.Module):
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         theta_x = self.theta(x)
-        phi_g = F.interpolate(self.phi(g), size=theta_x.shape[2:], mode="bilinear", align_corners=False)
+        phi_g = resize_bilinear(self.phi(g), tuple(theta_x.shape[2:]), self.deterministic)
         attention = torch.sigmoid(self.psi(F.relu(theta_x + phi_g, inplace=True)))
-        attention = F.interpolate(attention, size=x.shape[2:], mode="bilinear", align_corners=False)
+        attention = resize_bilinear(attention, tuple(x.shape[2:]), self.deterministic)
         return self.W(attention.expand_as(x) * x)
 
 
 class UpConcat(nn.Module):
     """Upsample the deeper features x2, convolve, and concatenate with the (gated) skip."""
 
-    def __init__(self, dim_in: int, dim_out: int) -> None:
+    def __init__(self, dim_in: int, dim_out: int, deterministic: bool = False) -> None:
         super().__init__()
+        self.deterministic = deterministic
         self.convU = spectral_norm(nn.Conv2d(dim_in, dim_out, 3, 1, 1, bias=False))
 
     def forward(self, skip: torch.Tensor, deep: torch.Tensor) -> torch.Tensor:
-        deep = F.interpolate(deep, scale_factor=2, mode="bilinear", align_corners=False)
+        deep = resize_bilinear(deep, (2 * deep.shape[2], 2 * deep.shape[3]), self.deterministic)
         deep = _lrelu(self.convU(deep))
         offset = deep.shape[2] - skip.shape[2]
         skip = F.pad(skip, 2 * [offset // 2, offset // 2])
@@ -58,20 +90,20 @@ class UpConcat(nn.Module):
 class AttentionUNetDiscriminator(nn.Module):
     """One A-ESRGAN attention U-Net: a per-pixel realness map the size of its input."""
 
-    def __init__(self, num_in_ch: int = 3, num_feat: int = 64) -> None:
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, deterministic: bool = False) -> None:
         super().__init__()
-        sn, f = spectral_norm, num_feat
+        sn, f, det = spectral_norm, num_feat, deterministic
         self.conv0 = nn.Conv2d(num_in_ch, f, 3, 1, 1)
         self.conv1 = sn(nn.Conv2d(f, f * 2, 3, 2, 1, bias=False))
         self.conv2 = sn(nn.Conv2d(f * 2, f * 4, 3, 2, 1, bias=False))
         self.conv3 = sn(nn.Conv2d(f * 4, f * 8, 3, 2, 1, bias=False))
         self.gating = sn(nn.Conv2d(f * 8, f * 4, 1, 1, 1, bias=False))
-        self.attn_1 = AttentionGate(f * 4, f * 4)
-        self.attn_2 = AttentionGate(f * 2, f * 4)
-        self.attn_3 = AttentionGate(f, f * 4)
-        self.cat_1 = UpConcat(f * 8, f * 4)
-        self.cat_2 = UpConcat(f * 4, f * 2)
-        self.cat_3 = UpConcat(f * 2, f)
+        self.attn_1 = AttentionGate(f * 4, f * 4, det)
+        self.attn_2 = AttentionGate(f * 2, f * 4, det)
+        self.attn_3 = AttentionGate(f, f * 4, det)
+        self.cat_1 = UpConcat(f * 8, f * 4, det)
+        self.cat_2 = UpConcat(f * 4, f * 2, det)
+        self.cat_3 = UpConcat(f * 2, f, det)
         self.conv4 = sn(nn.Conv2d(f * 8, f * 4, 3, 1, 1, bias=False))
         self.conv5 = sn(nn.Conv2d(f * 4, f * 2, 3, 1, 1, bias=False))
         self.conv6 = sn(nn.Conv2d(f * 2, f, 3, 1, 1, bias=False))
@@ -96,11 +128,12 @@ class AttentionUNetDiscriminator(nn.Module):
 class MultiScaleDiscriminator(nn.Module):
     """Two attention U-Nets: ``layer1`` on the image, ``layer0`` on it pooled to half size."""
 
-    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, num_scales: int = 2) -> None:
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, num_scales: int = 2,
+                 deterministic: bool = False) -> None:
         super().__init__()
         self.num_scales = num_scales
         for i in range(num_scales):
-            setattr(self, f"layer{i}", AttentionUNetDiscriminator(num_in_ch, num_feat))
+            setattr(self, f"layer{i}", AttentionUNetDiscriminator(num_in_ch, num_feat, deterministic))
         self.downsample = nn.AvgPool2d(4, stride=2, padding=1)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -119,9 +152,11 @@ class SingleScaleDiscriminator(AttentionUNetDiscriminator):
         return [super().forward(x)]
 
 
-def build_discriminator(kind: str, num_feat: int = 64) -> nn.Module:
+def build_discriminator(kind: str, num_feat: int = 64, deterministic: bool = False) -> nn.Module:
+    """``kind`` "multi" or "single"; ``num_feat``: base width (A-ESRGAN: 64); ``deterministic``:
+    resizes whose backward pass is deterministic on CUDA (see the module docstring)."""
     if kind == "multi":
-        return MultiScaleDiscriminator(3, num_feat)
+        return MultiScaleDiscriminator(3, num_feat, deterministic=deterministic)
     if kind == "single":
-        return SingleScaleDiscriminator(3, num_feat)
+        return SingleScaleDiscriminator(3, num_feat, deterministic)
     raise ValueError(f"discriminator {kind!r}: choose multi or single")

@@ -55,7 +55,9 @@ class PerceptualLoss(nn.Module):
         for index, layer in enumerate(self.features):
             x = layer(x)
             if index in wanted:
-                out[index] = x
+                # A copy: the next layer is torchvision's in-place ReLU, which would otherwise
+                # clip the stored conv output at 0 (reading it after the ReLU, not before).
+                out[index] = x.clone()
         return out
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:

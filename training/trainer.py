@@ -5,6 +5,16 @@ same code trains on a GPU and, with a tiny config, on a laptop or in CI.
 Stage ``esrnet``: L1 only. Stage ``aesrgan``: L1 + perceptual + GAN against A-ESRGAN's
 discriminator (multi-scale by default). The generator's EMA (decay 0.999) is what gets
 validated and exported.
+
+One iteration is one optimiser step over ``accumulate`` micro-batches of ``batch_size``: the
+references' 12 per GPU on 4 GPUs is 12 x 4 here, on one device. Each micro-batch is
+degraded, pooled and back-propagated on its own (as each GPU does there), its losses scaled by
+1/accumulate so the summed gradient is the mean over the whole effective batch.
+
+Exact resume: on a CPU a resumed run's weights equal an uninterrupted run's, bit for bit. On
+CUDA that holds only with ``deterministic`` (deterministic kernels, no cuDNN autotuning, and
+CUBLAS_WORKSPACE_CONFIG set before CUDA's first matrix product); without it, CUDA's atomic
+adds in some backward passes make even two uninterrupted runs differ in the last bits.
 """
 
 from __future__ import annotations
@@ -12,10 +22,12 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -27,7 +39,7 @@ from basicsr.archs.rrdbnet_arch import RRDBNet
 from training.checkpoints import CheckpointStore, rng_state, set_rng_state
 from training.config import TrainConfig
 from training.data import CropDataset
-from training.degradations import Degrader, PairPool
+from training.degradations import Degrader, PairPool, sample_kernels
 from training.discriminators import build_discriminator
 from training.losses import PerceptualLoss, gan_loss
 from upscaler.quality import psnr
@@ -54,12 +66,15 @@ class Trainer:
         self.config = config.validate()
         self.device = torch.device(device)
         self.run_dir = run_dir
+        if config.deterministic and self.device.type == "cuda":
+            # Read when CUDA first runs a matrix product: too late if this process already has.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.manual_seed(config.seed), np.random.seed(config.seed), random.seed(config.seed)
 
         # Data: held-back crops become fixed validation pairs, degraded once with their own seed.
         self.dataset = CropDataset(Path(config.data), held_back=config.validate_pairs)
-        self.degrader = Degrader(config.degradation, self.device)
-        self.pool = PairPool(config.pool_size)
+        self.degrader = Degrader(config.degradation, self.device, crop=config.gt_size)
+        self.pool = PairPool(config.pool_size, self.device)
 
         # Networks.
         self.net_g = generator_for(config).to(self.device)
@@ -67,7 +82,8 @@ class Trainer:
             self.net_g.load_state_dict(init_generator, strict=True)
         self.net_g_ema = copy.deepcopy(self.net_g).eval().requires_grad_(False)
         self.gan = config.stage == "aesrgan"
-        self.net_d = build_discriminator(config.network.disc, config.network.disc_feat).to(self.device) if self.gan else None
+        self.net_d = (build_discriminator(config.network.disc, config.network.disc_feat, config.deterministic)
+                      .to(self.device) if self.gan else None)
         self.perceptual = (PerceptualLoss(config.loss.vgg_weights, allow_random_vgg).to(self.device)
                            if config.loss.perceptual_weight > 0 else None)
 
@@ -91,9 +107,7 @@ class Trainer:
         random.seed(10_000 + self.config.seed)
         pairs = []
         for name in self.dataset.val_names:
-            gt = self.dataset.gt_crop(name, self.config.gt_size, augment=False)[None]
-            from training.degradations import sample_kernels
-
+            gt = self.dataset.gt_crop(name, self.config.degrade_size, flips="none")[None]
             k1, k2, sinc = (k[None] for k in sample_kernels(self.config.degradation))
             batch = self.degrader(gt, k1, k2, sinc)
             pairs.append((batch.lq.cpu(), batch.gt.cpu()))
@@ -111,17 +125,41 @@ class Trainer:
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict`, whatever device it was saved from: every tensor ends up
+        on this trainer's device (networks and optimisers copy into theirs, the pool moves)."""
         self.iteration = state["iteration"]
         self.net_g.load_state_dict(state["net_g"])
         self.net_g_ema.load_state_dict(state["net_g_ema"])
         self.optim_g.load_state_dict(state["optim_g"])
         self.sched_g.load_state_dict(state["sched_g"])
-        self.pool.load_state_dict(state["pool"])
+        pool = dict(state["pool"])
+        if "gt_usm" in pool and not self.gan:  # older checkpoints pooled both; esrnet trains on the sharpened
+            pool["gt"] = pool["gt_usm"]
+        self.pool.load_state_dict(pool)
         if self.net_d is not None:
             self.net_d.load_state_dict(state["net_d"])
             self.optim_d.load_state_dict(state["optim_d"])
             self.sched_d.load_state_dict(state["sched_d"])
         set_rng_state(state["rng"])
+
+    def stateful_tensors(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """(name, tensor) for every tensor the training state lives in: networks, optimiser
+        moments, the pair pool, the loss's and the degradation's buffers. Adam's step counters
+        are left out: torch keeps them on the CPU by design."""
+        modules = {"net_g": self.net_g, "net_g_ema": self.net_g_ema, "net_d": self.net_d,
+                   "perceptual": self.perceptual, "jpeg": self.degrader.jpeg, "usm": self.degrader.usm}
+        for prefix, module in modules.items():
+            if module is not None:
+                for key, tensor in module.state_dict().items():
+                    yield f"{prefix}.{key}", tensor
+        optimisers = {"optim_g": self.optim_g, "optim_d": getattr(self, "optim_d", None)}
+        for prefix, optim in optimisers.items():
+            for index, param_state in enumerate(optim.state.values() if optim is not None else []):
+                for key, value in param_state.items():
+                    if isinstance(value, torch.Tensor) and key != "step":
+                        yield f"{prefix}.{index}.{key}", value
+        for key, tensor in self.pool.tensors().items():
+            yield f"pool.{key}", tensor
 
     def resume(self) -> bool:
         """Continue from the newest checkpoint (local or remote), if there is one."""
@@ -134,47 +172,92 @@ class Trainer:
 
     # -- one iteration -------------------------------------------------------------------------
     def step(self) -> dict[str, float]:
+        """One optimiser step over ``accumulate`` micro-batches; losses are their means."""
         c = self.config
-        gt, k1, k2, sinc = self.dataset.sample(c.batch_size, c.gt_size, c.degradation)
-        batch = self.pool.exchange(self.degrader(gt, k1, k2, sinc))
         self.net_g.train()
+        self.optim_g.zero_grad(set_to_none=True)
+        if self.net_d is not None:
+            self.optim_d.zero_grad(set_to_none=True)
         losses: dict[str, float] = {}
+        with self._determinism():
+            for _ in range(c.accumulate):
+                for name, value in self._backward(self._next_pair()).items():
+                    losses[name] = losses.get(name, 0.0) + value / c.accumulate
+            # The discriminator learnt from outputs made before the generator's update, as in
+            # Real-ESRGAN, where its step also follows the generator's.
+            self.optim_g.step()
+            if self.net_d is not None:
+                self.optim_d.step()
+                self.sched_d.step()
+            self.sched_g.step()
+            self._update_ema()
+        self.iteration += 1
+        return losses
 
+    def _next_pair(self):
+        """One micro-batch: crops degraded whole, cut to the training size, through the pool."""
+        c = self.config
+        gt, k1, k2, sinc = self.dataset.sample(c.batch_size, c.degrade_size, c.degradation, c.flips)
+        return self.pool.exchange(self.degrader(gt, k1, k2, sinc, sharpened_gt=not self.gan))
+
+    def _backward(self, batch) -> dict[str, float]:
+        """Accumulate one micro-batch's gradients (losses scaled by 1/accumulate) into both
+        networks' ``.grad``; returns its unscaled losses."""
+        c = self.config
+        share = 1.0 / c.accumulate
+        # The L1/perceptual target, sharpened as each reference sharpens it: Real-ESRNet pools
+        # GT sharpened before the cut; Real-ESRGAN and A-ESRGAN pool the plain GT (the
+        # discriminator's "real") and sharpen what comes out of the pool.
+        if self.gan:
+            with torch.no_grad():
+                gt_usm = self.degrader.usm(batch.gt)
+        else:
+            gt_usm = batch.gt
+        losses: dict[str, float] = {}
         if self.net_d is not None:
             self.net_d.requires_grad_(False)
         with self._autocast():
             sr = self.net_g(batch.lq)
-            loss = c.loss.pixel_weight * F.l1_loss(sr.float(), batch.gt_usm)
+            loss = c.loss.pixel_weight * F.l1_loss(sr.float(), gt_usm)
             losses["l_pix"] = loss.item()
             if self.perceptual is not None:
-                l_percep = c.loss.perceptual_weight * self.perceptual(sr, batch.gt_usm)
+                l_percep = c.loss.perceptual_weight * self.perceptual(sr, gt_usm)
                 losses["l_percep"] = l_percep.item()
                 loss = loss + l_percep
             if self.net_d is not None and c.loss.gan_weight > 0:
                 l_gan = c.loss.gan_weight * gan_loss([o.float() for o in self.net_d(sr)], real=True)
                 losses["l_g_gan"] = l_gan.item()
                 loss = loss + l_gan
-        self.optim_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optim_g.step()
+        (loss * share).backward()
 
         if self.net_d is not None:
             self.net_d.requires_grad_(True)
-            self.optim_d.zero_grad(set_to_none=True)
             with self._autocast():  # Real-ESRGAN: the discriminator sees the un-sharpened GT
                 l_real = gan_loss([o.float() for o in self.net_d(batch.gt)], real=True)
-            l_real.backward()
+            (l_real * share).backward()
             with self._autocast():
                 l_fake = gan_loss([o.float() for o in self.net_d(sr.detach())], real=False)
-            l_fake.backward()
-            self.optim_d.step()
-            self.sched_d.step()
+            (l_fake * share).backward()
             losses |= {"l_d_real": l_real.item(), "l_d_fake": l_fake.item()}
-
-        self.sched_g.step()
-        self._update_ema()
-        self.iteration += 1
         return losses
+
+    @contextmanager
+    def _determinism(self):
+        """With ``deterministic``: deterministic kernels and no cuDNN autotuning while inside;
+        the process's previous settings come back after (other work in it keeps its speed)."""
+        if not self.config.deterministic:
+            yield
+            return
+        cudnn = torch.backends.cudnn
+        saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+                 cudnn.benchmark, cudnn.deterministic)
+        torch.use_deterministic_algorithms(True)
+        cudnn.benchmark, cudnn.deterministic = False, True
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+            cudnn.benchmark, cudnn.deterministic = saved[2], saved[3]
 
     def _autocast(self):
         # bf16 needs no loss scaling (same exponent range as fp32), unlike fp16.
@@ -198,7 +281,8 @@ class Trainer:
 
         psnrs, ssims, niqes = [], [], []
         for lq, gt in self.val_pairs:
-            sr = self.net_g_ema(lq.to(self.device)).clamp(0, 1).cpu()
+            with self._determinism():
+                sr = self.net_g_ema(lq.to(self.device)).clamp(0, 1).cpu()
             a, b = sr[0].permute(1, 2, 0).numpy(), gt[0].permute(1, 2, 0).numpy()
             psnrs.append(psnr(a, b))
             ssims.append(ssim_y(a, b))

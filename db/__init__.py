@@ -1,4 +1,1 @@
-"""SQL: the source of truth for batches, jobs and training runs (SQLAlchemy 2 + Alembic).
-
-Arrives with the job pipeline (issue #3).
-"""
+"""The SQL database, the source of truth: models, sessions, migrations, job state transitions."""

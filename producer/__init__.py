@@ -1,4 +1,2 @@
-"""Intake: S3 listings, CSV manifests, S3 events and nightly scans become batches of jobs.
-
-Arrives with the job pipeline (issue #3) and nightly intake (issue #5).
-"""
+"""Intake: S3 prefixes, folders and CSV manifests, watched inboxes (nightly scans, S3 events)
+become batches of jobs in SQL, handed to the worker core's dispatch."""

@@ -1,23 +1,29 @@
-"""Shared fixtures: an isolated data dir, the model zoo, engines and tiny random networks."""
+"""Fixtures: an isolated data dir, the model zoo, engines, tiny random networks, the services.
+
+Tests that need the machine's PostgreSQL or Redis, an S3 endpoint, or real worker processes
+are marked ``integration`` (by the fixtures they use, or by their module): ``pytest -m "not
+integration"`` is the fast path. Helpers that are not fixtures live in support.py.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-import torch
 
-import upscaler.compat  # noqa: F401
+from tests.services import pg_url, redis_url, s3, s3_endpoint  # noqa: F401  (fixtures)
+from tests.support import REPO, SAMPLES, TINY_RRDB, TINY_SRVGG, random_network_file, texture  # noqa: F401
 from upscaler.engine import Engine
 from upscaler.settings import get_settings
-from upscaler.zoo.archs import ArchSpec, build
 from upscaler.zoo.registry import ModelZoo
 
-from tests.services import pg_url, redis_url, s3, s3_endpoint  # noqa: F401,E402  (fixtures)
-from tests.textures import texture  # noqa: E402,F401  (used by many tests and the benchmarks)
+SERVICE_FIXTURES = {"pg_url", "redis_url", "s3", "s3_endpoint"}
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "samples"
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -46,24 +52,6 @@ def engine(zoo: ModelZoo) -> Engine:
 @pytest.fixture(scope="session")
 def fp32_engine(zoo: ModelZoo) -> Engine:
     return Engine(zoo, "cpu", "fp32")
-
-
-def random_network_file(folder: Path, spec: ArchSpec, seed: int = 0, wrap: str | None = "params_ema") -> Path:
-    """A .pth of a small randomly initialised network, saved the way training frameworks do."""
-    torch.manual_seed(seed)
-    net = build(spec)
-    for param in net.parameters():  # small weights keep outputs in range, like a trained net
-        param.data.mul_(0.3)
-    state = net.state_dict()
-    path = folder / f"{spec.arch.lower()}-{seed}.pth"
-    torch.save({wrap: state} if wrap else state, path)
-    return path
-
-
-TINY_SRVGG = ArchSpec("SRVGGNetCompact", {"num_in_ch": 3, "num_out_ch": 3, "num_feat": 8, "num_conv": 2,
-                                          "upscale": 4, "act_type": "prelu"}, 4)
-TINY_RRDB = ArchSpec("RRDBNet", {"num_in_ch": 3, "num_out_ch": 3, "scale": 4, "num_feat": 8,
-                                 "num_block": 2, "num_grow_ch": 4}, 4)
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     max_output_pixels: int = Field(1_024_000_000, gt=0)
     max_input_bytes: int = Field(200 * 1024 * 1024, gt=0)
 
-    # Queue behaviour (issue #3). Seconds unless stated.
+    # Queue behaviour. Seconds unless stated.
     job_soft_time_limit: int = Field(900, gt=0, description="a job past this fails with code 'timeout'")
     job_time_limit: int = Field(960, gt=0, description="a worker with a job stuck past this exits (to be restarted)")
     # Jobs one GPU worker process holds at once (threads): one on the device, the next one
@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     job_lease_seconds: int = Field(120, gt=0, description="a running job's lease, renewed every third of it")
     max_attempts: int = Field(3, gt=0, description="deliveries of a job that may die before it fails")
     sweep_every: int = Field(60, gt=0, description="seconds between sweeps for expired leases and lost messages")
-    requeue_after: int = Field(300, gt=0, description="a queued job with no message for this long is re-sent")
+    requeue_after: int = Field(300, gt=0, description="a queued job last sent this long ago whose message the broker lacks is re-sent")
     # For benchmarks and load tests only: workers skip the network (nearest-neighbour x4).
     engine_noop: bool = False
     engine_noop_delay_ms: int = Field(0, ge=0, description="load tests: each no-op upscale sleeps this long")
@@ -83,11 +83,11 @@ class Settings(BaseSettings):
     # (`upscaler flower --local-only`) that it only listens on localhost.
     flower_basic_auth: SecretStr | None = None
 
-    # Intake (issue #5).
+    # Intake.
     sqs_endpoint_url: str | None = None      # None: the S3 endpoint setting (one server in tests), else AWS
     nightly_cron: str = "0 2 * * *"          # minute hour day month weekday, UTC
 
-    # Training (issue #4).
+    # Training.
     # Where checkpoints are mirrored (an S3 prefix or a folder); each run gets <prefix>/<run id>/.
     training_checkpoint_prefix: str | None = None
     # Where exported models are published (an S3 prefix or a folder) for workers to fetch.

@@ -1,4 +1,2 @@
-"""The Celery app, its queues (gpu, training) and tasks: the glue around the inference engine.
-
-Arrives with the job pipeline (issue #3).
-"""
+"""The GPU and training workers: Celery entry points (tasks.py, training_tasks.py) above the
+worker core (core/), which runs jobs and knows nothing of the producer."""

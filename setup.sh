@@ -21,6 +21,14 @@ if [ ! -f "$stamp" ]; then
     touch "$stamp"
 fi
 
+# Test data that is fetched, not committed: Ghostscript's default CMYK profile (AGPL, from
+# Debian's libgs-common) and the Khronos glTF validator (npm). Both are quick once present.
+tests/fetch_icc_profiles.sh || echo "setup.sh: could not fetch the CMYK test profile (the CMYK tests need it)" >&2
+if command -v npm >/dev/null 2>&1; then
+    .venv/bin/python -m tests.materials_support >/dev/null \
+        || echo "setup.sh: could not install gltf-validator (the glTF test needs it)" >&2
+fi
+
 # The report test renders HTML in Debian's headless Chromium. Installed when we can (root with
 # apt, as on CI); elsewhere, install the `chromium` package yourself to run that test.
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

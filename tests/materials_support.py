@@ -149,10 +149,6 @@ def install_node_tools(folder: Path = NODE_DIR) -> Path:
     return module
 
 
-if __name__ == "__main__":
-    print(install_node_tools(Path(sys.argv[1]) if len(sys.argv) > 1 else NODE_DIR))
-
-
 # -- headless Chromium, driven over the DevTools protocol --------------------------------------------
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -296,3 +292,7 @@ def screenshot_page(url: str, profile: Path, width: int = 800, height: int = 600
         return base64.b64decode(shot["data"]), became_ready, console_errors(browser.events)
     finally:
         browser.close()
+
+
+if __name__ == "__main__":
+    print(install_node_tools(Path(sys.argv[1]) if len(sys.argv) > 1 else NODE_DIR))

@@ -56,3 +56,14 @@ def write_section(title: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + section
     RESULTS.write_text(text.rstrip() + "\n")
+
+
+def photo_like(size: int):
+    """A size x size BGR image with photographic texture (the gravel sample, enlarged, light noise)."""
+    import cv2
+    import numpy as np
+
+    sample = cv2.imread(str(Path(__file__).resolve().parent.parent / "samples" / "gravel.png"), cv2.IMREAD_COLOR)
+    big = cv2.resize(sample, (size, size), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    noise = np.random.default_rng(0).integers(-3, 4, big.shape, dtype=np.int16)
+    return np.clip(big + noise, 0, 255).astype(np.uint8)

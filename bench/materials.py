@@ -28,21 +28,15 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import write_section  # noqa: E402
+from bench.common import photo_like, write_section  # noqa: E402
 from upscaler.materials import MapOptions, MaterialMaps, folder_writer, write_material  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def photo_like(size: int) -> np.ndarray:
-    sample = cv2.imread(str(REPO / "samples" / "gravel.png"), cv2.IMREAD_COLOR)
-    big = cv2.resize(sample, (size, size), interpolation=cv2.INTER_CUBIC).astype(np.int16)
-    noise = np.random.default_rng(0).integers(-3, 4, big.shape, dtype=np.int16)
-    return np.clip(big + noise, 0, 255).astype(np.uint8)
 
 
 def memory_kib(field: str) -> int:

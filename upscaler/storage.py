@@ -278,7 +278,7 @@ class Storage:
             with self._open_s3_write(uri, _content_type(uri), metadata or {}, part_size) as out:
                 yield out
         else:
-            with _open_local_write(Path(uri)) as out:
+            with open_local_write(Path(uri)) as out:
                 yield out
 
     @contextmanager
@@ -326,7 +326,7 @@ def _transfer_config(part_size: int) -> TransferConfig:
 
 
 @contextmanager
-def _open_local_write(path: Path) -> Iterator[BinaryIO]:
+def open_local_write(path: Path) -> Iterator[BinaryIO]:
     """A file that appears under ``path`` only once it is whole; nothing is left if writing fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Process and thread in the name: a worker's threads may write outputs at the same time.

@@ -11,12 +11,11 @@ only small copies for the preview and the 8-bit planes glTF's ORM packing needs 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from upscaler.materials.formats import MaterialFiles, gltf_document, materialx_d
 from upscaler.materials.pipeline import MapOptions, MaterialMap, MaterialMaps
 from upscaler.materials.preview import preview_html, shrink_for_preview
 from upscaler.png import write_png
+from upscaler.storage import open_local_write
 
 OpenWrite = Callable[[str], AbstractContextManager[BinaryIO]]
 FORMATS = ("gltf", "mtlx", "preview")
@@ -43,21 +43,7 @@ class MaterialResult:
 def folder_writer(folder: str | os.PathLike) -> OpenWrite:
     """``open_write`` for a local folder: each file is written to a temporary name and renamed."""
     root = Path(folder)
-
-    @contextmanager
-    def open_write(name: str) -> Iterator[BinaryIO]:
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
-        try:
-            with tmp.open("wb") as out:
-                yield out
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-
-    return open_write
+    return lambda name: open_local_write(root / name)
 
 
 def write_material(pixels: np.ndarray, open_write: OpenWrite, options: MapOptions = MapOptions(),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import posixpath
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -147,14 +147,18 @@ def never_sent(session: Session, rows: list[dict]) -> list[uuid.UUID]:
 
 
 def create_batch(sources: list[str], output: str, *, manifest: Path | None = None, params: JobParams | None = None,
-                 name: str | None = None, dry_run: bool = False, storage: Storage | None = None,
-                 database_url: str | None = None, on_collision: str = "fail") -> SubmitResult:
-    """List the sources, then create the batch and its new jobs in one transaction.
+                 model: str | None = None, name: str | None = None, dry_run: bool = False,
+                 storage: Storage | None = None, database_url: str | None = None,
+                 on_collision: str = "fail") -> SubmitResult:
+    """List the sources, then create the batch and its new jobs in one transaction. ``model``
+    (for scripts) overrides ``params.model``.
 
     Refused before anything is listed or created: an output prefix equal to or inside a source
     prefix (the outputs would overwrite the originals, and the next listing would upscale them
     again)."""
     params = params or JobParams()
+    if model is not None:
+        params = replace(params, model=model)
     storage = storage or Storage()
     refuse_output_inside_sources(output, sources)
     images, skipped = expand_sources(storage, sources, manifest)

@@ -31,9 +31,9 @@ STAGE_SECONDS = 0.15
 class SlowStorage(Storage):
     """Local files, with the latency of a remote store on every read and write."""
 
-    def get(self, uri: str, max_bytes: int) -> bytes:
+    def get(self, uri: str, max_bytes: int, if_match: str | None = None) -> bytes:
         time.sleep(STAGE_SECONDS)
-        return super().get(uri, max_bytes)
+        return super().get(uri, max_bytes, if_match)
 
     @contextmanager
     def open_write(self, uri: str, metadata=None, **kwargs):

@@ -1,0 +1,152 @@
+"""Colour management end to end, with the real x4plus network: through ``upscaler upscale`` and
+through the S3 job path (moto, the job runner, S3 object metadata).
+
+Each input is a 48x48 crop of a bundled sRGB swatch converted into a wide-gamut or CMYK space
+with its profile embedded. The output, rendered through the profile it carries, is compared with
+the input rendered through its own, both low-passed at sigma 2 input pixels (quality.colour_drift).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cli.main import app
+from tests.test_colour_decode import (RGB_PROFILES, SWATCHES, cmyk_jpeg, default_cmyk, from_srgb_with_imagecms,  # noqa: F401
+                                      pil_bytes, png_with_iccp, render_srgb, swatch_rgb)
+from tests.test_colour_encode import embedded_icc, photo_with_metadata
+from upscaler.quality import colour_drift
+from upscaler.settings import get_settings
+from workers.core import runtime
+
+runner = CliRunner()
+CROP = (40, 40, 88, 88)
+# The profile, and the file format it arrives in (16-bit ProPhoto as retouchers deliver it).
+INPUTS = {"adobe-rgb": "JPEG", "prophoto": "PNG16", "wide-gamut": "PNG", "display-p3": "PNG"}
+
+
+def crop() -> Image.Image:
+    return swatch_rgb(SWATCHES[2]).crop(CROP)
+
+
+def make_inputs(folder: Path, cmyk_icc: bytes) -> dict[str, bytes]:
+    """name -> the source profile, after writing each input file into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    profiles = {}
+    for name, fmt in INPUTS.items():
+        icc = RGB_PROFILES[name]()
+        converted = from_srgb_with_imagecms(crop(), icc)
+        if fmt == "PNG16":
+            bgr16 = np.ascontiguousarray((np.asarray(converted, dtype=np.uint16) * 257)[:, :, ::-1])
+            data = png_with_iccp(bgr16, icc)
+        else:
+            data = pil_bytes(converted, fmt, icc_profile=icc, **({"quality": 95} if fmt == "JPEG" else {}))
+        (folder / f"{name}.{'jpg' if fmt == 'JPEG' else 'png'}").write_bytes(data)
+        profiles[name] = icc
+    (folder / "cmyk.jpg").write_bytes(cmyk_jpeg(crop(), cmyk_icc))
+    profiles["cmyk"] = cmyk_icc
+    pil_srgb = pil_bytes(crop(), "PNG")
+    (folder / "srgb.png").write_bytes(pil_srgb)
+    return profiles
+
+
+@pytest.fixture
+def cpu_x4plus(isolated_data_dir: Path, monkeypatch) -> None:
+    monkeypatch.delenv("UPSCALER_BROKER_URL", raising=False)
+    monkeypatch.delenv("UPSCALER_ENGINE_NOOP", raising=False)
+    get_settings.cache_clear()
+    runtime._engine_for.cache_clear()
+    yield
+    get_settings.cache_clear()
+    runtime._engine_for.cache_clear()
+
+
+def drifts(src: Path, out: Path, output_suffix: str = ".png") -> dict[str, float]:
+    found = {}
+    for source in sorted(src.iterdir()):
+        result = out / (source.stem + (output_suffix if source.suffix == ".png" else source.suffix))
+        found[source.stem] = colour_drift(render_srgb(source.read_bytes()), render_srgb(result.read_bytes()))
+    return found
+
+
+@pytest.mark.slow
+def test_upscale_command_keeps_the_colour_of_every_profile(tmp_path: Path, default_cmyk: bytes,  # noqa: F811
+                                                            cpu_x4plus) -> None:
+    src = tmp_path / "in"
+    profiles = make_inputs(src, default_cmyk)
+    runs = {"preserve": ["--preserve-color"], "plain": [], "keep": ["--preserve-color", "--color-space", "keep"]}
+    measured = {}
+    for run, options in runs.items():
+        result = runner.invoke(app, ["upscale", str(src), "-o", str(tmp_path / run), *options, "--json"])
+        assert result.exit_code == 0, result.output
+        measured[run] = drifts(src, tmp_path / run)
+    for name in profiles:
+        assert measured["preserve"][name] <= 1.0, (name, measured)
+        assert measured["keep"][name] <= 1.0, (name, measured)
+        # Without --preserve-color the model's own drift remains, no more than on the sRGB original.
+        assert measured["plain"][name] <= measured["plain"]["srgb"] + 0.5, (name, measured)
+        kept = (tmp_path / "keep" / (name + (".jpg" if name in ("adobe-rgb", "cmyk") else ".png"))).read_bytes()
+        assert embedded_icc(kept) == profiles[name]
+    assert embedded_icc((tmp_path / "preserve" / "adobe-rgb.jpg").read_bytes()) != profiles["adobe-rgb"]
+
+
+@pytest.mark.slow
+def test_srgb_inputs_give_the_same_pixels_as_the_engine_alone(tmp_path: Path, cpu_x4plus, fp32_engine) -> None:
+    """The common case is untouched: an untagged sRGB file's output is the engine's output."""
+    src = tmp_path / "in"
+    src.mkdir()
+    pixels = np.ascontiguousarray(np.asarray(crop())[:, :, ::-1])
+    cv2.imwrite(str(src / "swatch.png"), pixels)
+    assert runner.invoke(app, ["upscale", str(src), "-o", str(tmp_path / "out"), "--precision", "fp32"]).exit_code == 0
+    from upscaler.jobspec import JobParams
+
+    expected = fp32_engine.upscale(pixels, JobParams())
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "out" / "swatch.png")), expected)
+
+
+@pytest.mark.slow
+def test_s3_job_path_tags_keeps_and_records(tmp_path: Path, s3, s3_endpoint: str, default_cmyk: bytes,  # noqa: F811
+                                           cpu_x4plus, monkeypatch) -> None:
+    s3.create_bucket(Bucket="colour")
+    src = tmp_path / "in"
+    profiles = make_inputs(src, default_cmyk)
+    for path in src.iterdir():
+        s3.put_object(Bucket="colour", Key=f"in/{path.name}", Body=path.read_bytes())
+    s3.put_object(Bucket="colour", Key="in/credits.jpg", Body=photo_with_metadata("JPEG"))
+    broken = pil_bytes(crop(), "JPEG", quality=95, icc_profile=b"\x00" * 200)  # a profile nobody can read
+    s3.put_object(Bucket="colour", Key="in/broken-profile.jpg", Body=broken)
+    monkeypatch.setenv("UPSCALER_S3_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("UPSCALER_DATA_DIR", str(tmp_path / "state"))
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "models").symlink_to(get_settings().data_dir / "models", target_is_directory=True)
+    get_settings.cache_clear()
+    runtime._engine_for.cache_clear()
+    for space in ("srgb", "keep"):
+        result = runner.invoke(app, ["submit", "s3://colour/in/", "--output", f"s3://colour/{space}/",
+                                     "--preserve-color", "--color-space", space, "--wait", "--json"])
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)["summary"]
+        assert summary["counts"]["succeeded"] == len(profiles) + 3, summary
+        assert any("broken-profile" in w["source_uri"] for w in summary["warnings"])
+        for name, icc in profiles.items():
+            key = next(k["Key"] for k in s3.list_objects_v2(Bucket="colour", Prefix=f"{space}/{name}.")["Contents"])
+            out = s3.get_object(Bucket="colour", Key=key)
+            data, metadata = out["Body"].read(), out["Metadata"]
+            source = next(p for p in src.iterdir() if p.stem == name).read_bytes()
+            assert colour_drift(render_srgb(source), render_srgb(data)) <= 1.0, (space, name)
+            if space == "keep":
+                assert embedded_icc(data) == icc
+            else:
+                assert metadata["color-space"].startswith("sRGB")
+        credits = s3.get_object(Bucket="colour", Key=f"{space}/credits.jpg")["Body"].read()
+        with Image.open(io.BytesIO(credits)) as img:
+            exif = img.getexif()
+            assert exif.get(0x8298) == "(c) Stone & Co 2026" and exif.get(0x013B) == "A. Mason"
+            assert not exif.get_ifd(0x8825)  # no GPS

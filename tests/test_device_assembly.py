@@ -1,5 +1,6 @@
 """Blending and final levels on the device (the CUDA path), run here on the CPU torch device:
-the same output as the host path, bounded waiting rows, the fp32 fallback, the device turn."""
+the same output as the host path, bounded waiting rows, the device turn. The fp32 redo on both
+paths: tests/test_engine_redo.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 
 from tests.conftest import texture
 from upscaler.engine import Engine, UpscaleOptions
-from upscaler.engine.device_rows import DeviceRows, final_rows_numpy, final_rows_torch
+from upscaler.engine.levels import DeviceLevels, final_levels_numpy, final_levels_torch
 
 
 @pytest.fixture(scope="module")
@@ -53,49 +54,43 @@ def test_final_levels_agree_between_numpy_and_torch() -> None:
     rows = rng.random((9, 13, 3), dtype=np.float32)
     for kind in ("color", "gray", "alpha"):
         for maxval in (255.0, 65535.0):
-            expected = final_rows_numpy(rows.copy(), kind, maxval)
-            got = final_rows_torch(torch.from_numpy(rows), kind, maxval).numpy()
+            expected = final_levels_numpy(rows.copy(), kind, maxval)
+            got = final_levels_torch(torch.from_numpy(rows), kind, maxval).numpy()
             assert got.shape == expected.shape
             assert np.abs(got.astype(np.float64) - expected).max() <= 1
 
 
-def test_waiting_rows_stay_under_their_bound_and_arrive_in_order() -> None:
-    placed: list[tuple[int, int]] = []
-    strip = torch.rand(4, 10, 3)  # 120 uint8 levels a strip
-    rows = DeviceRows("color", 255.0, lambda top, levels: placed.append((top, levels.shape[0])),
-                      max_pending_bytes=300)
+class Collect:
+    def __init__(self) -> None:
+        self.written: list[tuple[int, int, np.dtype]] = []
+        self.closed = False
+
+    def write(self, top: int, levels: np.ndarray) -> None:
+        assert not self.closed
+        self.written.append((top, levels.shape[0], levels.dtype))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_waiting_rows_stay_under_their_bound_and_arrive_in_order(dtype) -> None:
+    sink = Collect()
+    strip = torch.rand(4, 10, 3)  # 40 bytes of uint8 levels; 160 of the int32 that 16-bit levels travel as
+    levels = DeviceLevels("alpha", dtype, sink, max_pending_bytes=300)
     for top in range(0, 40, 4):
-        rows.write(top, strip)
-        assert rows._bytes <= 300
-    rows.drain()
-    assert placed == [(top, 4) for top in range(0, 40, 4)]
-
-
-@pytest.mark.parametrize("extra", [{}, {"outscale": 2.0}, {"seamless": True, "outscale": 3.0}])
-def test_broken_reduced_precision_output_redoes_the_image_in_fp32(zoo, tiny_srvgg: Path, monkeypatch, extra) -> None:
-    """The redo places every row again, from the first: also through the strip resizer."""
-    engine = Engine(zoo, "cpu", "bf16", assemble_on_device=True)
-    net = engine.network(str(tiny_srvgg))
-    real = net._output_on_device
-
-    def overflowing(batch, precision):
-        out = real(batch, precision)
-        return out * float("nan") if precision != "fp32" else out
-
-    monkeypatch.setattr(net, "_output_on_device", overflowing)
-    image = texture(40, 40, seed=25)
-    options = UpscaleOptions(model=str(tiny_srvgg), tile=16, tile_pad=4, **extra)
-    out = engine.upscale(image, options)
-    assert net.precision == "fp32"
-    reference = Engine(zoo, "cpu", "fp32", assemble_on_device=False).upscale(image, options)
-    assert _max_level_difference(out, reference) <= 1
+        levels.write(top, strip)
+        assert levels.pending_bytes <= 300
+    assert sink.written and not sink.closed   # the oldest went on once over the bound
+    levels.close()
+    assert sink.written == [(top, 4, np.dtype(dtype)) for top in range(0, 40, 4)] and sink.closed
 
 
 def test_the_device_turn_ends_before_the_rows_are_collected(engines, monkeypatch) -> None:
     """While one image waits for its rows, another may queue its tiles: the turn is not held."""
     _, device, model = engines
     others_could_take_it = []
-    real_drain = DeviceRows.drain
+    real_close = DeviceLevels.close
 
     def another_thread_takes_the_turn() -> None:
         taken = device._device_lock.acquire(timeout=0.5)
@@ -103,13 +98,13 @@ def test_the_device_turn_ends_before_the_rows_are_collected(engines, monkeypatch
             device._device_lock.release()
         others_could_take_it.append(taken)
 
-    def drain(self) -> None:
+    def close(self) -> None:
         other = threading.Thread(target=another_thread_takes_the_turn)
         other.start()
         other.join()
-        real_drain(self)
+        real_close(self)
 
-    monkeypatch.setattr(DeviceRows, "drain", drain)
+    monkeypatch.setattr(DeviceLevels, "close", close)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     device.upscale(texture(30, 30, seed=26), UpscaleOptions(model=model, tile=16, tile_pad=4), timings=timings)

@@ -80,13 +80,18 @@ def test_an_alpha_plane_enlarged_in_strips_is_one_bicubic_resize(dtype, rows) ->
     plane = texture(203, 91, 1, seed=3, dtype=dtype).reshape(203, 91)
     out = np.zeros((812, 364), dtype)
     written = np.zeros(812, int)
+    closed = []
 
-    def write(top: int, strip: np.ndarray) -> None:
-        out[top : top + strip.shape[0]] = strip
-        written[top : top + strip.shape[0]] += 1
+    class Rows:
+        def write(self, top: int, strip: np.ndarray) -> None:
+            out[top : top + strip.shape[0]] = strip
+            written[top : top + strip.shape[0]] += 1
 
-    resize_in_strips(plane, 812, 364, cv2.INTER_CUBIC, write, rows=rows)
-    assert (written == 1).all()
+        def close(self) -> None:
+            closed.append(True)
+
+    resize_in_strips(plane, 812, 364, cv2.INTER_CUBIC, Rows(), rows=rows)
+    assert (written == 1).all() and closed == [True]
     np.testing.assert_array_equal(out, cv2.resize(plane, (364, 812), interpolation=cv2.INTER_CUBIC))
 
 

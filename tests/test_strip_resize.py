@@ -17,20 +17,30 @@ from upscaler.engine.strip_resize import StripResizer, resizable_in_strips
 def resize_in_strips(image: np.ndarray, dst_height: int, dst_width: int, interpolation: int,
                      strip_rows: list[int]) -> np.ndarray:
     out = np.zeros((dst_height, dst_width) + image.shape[2:], image.dtype)
-    written = np.zeros(dst_height, int)
-
-    def write(top: int, rows: np.ndarray) -> None:
-        out[top : top + rows.shape[0]] = rows
-        written[top : top + rows.shape[0]] += 1
-
-    resizer = StripResizer(image.shape[0], image.shape[1], dst_height, dst_width, interpolation, write)
+    sink = Rows(out)
+    resizer = StripResizer(image.shape[0], image.shape[1], dst_height, dst_width, interpolation, sink)
     top, sizes = 0, iter(strip_rows)
     while top < image.shape[0]:
         rows = min(next(sizes, 64), image.shape[0] - top)
-        resizer.add(top, image[top : top + rows])
+        resizer.write(top, image[top : top + rows])
         top += rows
-    assert resizer.done and (written == 1).all()  # every output row written once
+    resizer.close()
+    assert resizer.done and sink.closed and (sink.written == 1).all()  # every output row written once
     return out
+
+
+class Rows:
+    """A row sink into ``out`` that counts how often each row is written."""
+
+    def __init__(self, out: np.ndarray) -> None:
+        self.out, self.written, self.closed = out, np.zeros(out.shape[0], int), False
+
+    def write(self, top: int, rows: np.ndarray) -> None:
+        self.out[top : top + rows.shape[0]] = rows
+        self.written[top : top + rows.shape[0]] += 1
+
+    def close(self) -> None:
+        self.closed = True
 
 
 @pytest.mark.parametrize("src,dst,interpolation", [
@@ -58,11 +68,23 @@ def test_strips_give_the_whole_image_resize(src: int, dst: int, interpolation: i
         assert (difference > 0).mean() < 0.02, f"strips {strips}"
 
 
-def test_rows_out_of_order_are_refused() -> None:
-    resizer = StripResizer(40, 10, 20, 5, cv2.INTER_AREA, lambda top, rows: None)
-    resizer.add(0, np.zeros((8, 10), np.uint8))
+def test_rows_out_of_order_or_again_are_refused() -> None:
+    """A stage sees each row once: a redo (engine.py) builds a new chain rather than replaying."""
+    resizer = StripResizer(40, 10, 20, 5, cv2.INTER_AREA, Rows(np.zeros((20, 5), np.uint8)))
+    resizer.write(0, np.zeros((8, 10), np.uint8))
     with pytest.raises(ValueError, match="expected row 8, got 16"):
-        resizer.add(16, np.zeros((8, 10), np.uint8))
+        resizer.write(16, np.zeros((8, 10), np.uint8))
+    with pytest.raises(ValueError, match="expected row 8, got 0"):
+        resizer.write(0, np.zeros((8, 10), np.uint8))
+
+
+def test_closing_before_the_last_row_fails() -> None:
+    sink = Rows(np.zeros((20, 5), np.uint8))
+    resizer = StripResizer(40, 10, 20, 5, cv2.INTER_AREA, sink)
+    resizer.write(0, np.zeros((32, 10), np.uint8))
+    with pytest.raises(RuntimeError, match="32 of 40 source rows"):
+        resizer.close()
+    assert not sink.closed
 
 
 def test_ratios_with_a_long_period_are_left_to_a_whole_resize() -> None:
@@ -124,19 +146,3 @@ def test_outscale_two_never_holds_the_network_scale_output(engine, tiny_srvgg, m
     # the network's scale too, instead of a few of its strips.
     saved = whole - in_strips
     assert saved > 0.75 * (network_scale_output - final_output), f"{in_strips / 1e6:.1f} vs {whole / 1e6:.1f} MB"
-
-
-def test_rows_from_the_first_again_start_the_image_anew() -> None:
-    """The engine's fp32 redo on the device sends every row again, from row 0."""
-    image = texture(40, 30, seed=2)
-    out = np.zeros((20, 15, 3), np.uint8)
-
-    def write(top: int, rows: np.ndarray) -> None:
-        out[top : top + rows.shape[0]] = rows
-
-    resizer = StripResizer(40, 30, 20, 15, cv2.INTER_AREA, write)
-    resizer.add(0, np.zeros_like(image[:24]))       # a broken first pass, abandoned part way
-    for top in range(0, 40, 8):                      # the redo
-        resizer.add(top, image[top : top + 8])
-    assert resizer.done
-    np.testing.assert_array_equal(out, cv2.resize(image, (15, 20), interpolation=cv2.INTER_AREA))

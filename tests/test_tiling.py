@@ -10,6 +10,14 @@ import pytest
 from upscaler.engine.tiling import RowAssembler, TilePlan, plan_axis
 
 
+class Discard:
+    def write(self, top: int, rows: np.ndarray) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 @pytest.mark.parametrize("length,tile,pad", [(1000, 200, 24), (201, 200, 10), (450, 200, 0), (57, 16, 5),
                                              (200, 200, 24), (10, 200, 24), (399, 100, 60)])
 def test_windows_cover_the_axis_with_enough_context(length: int, tile: int, pad: int) -> None:
@@ -46,12 +54,13 @@ def test_assembler_rebuilds_the_image_exactly(shuffle: bool) -> None:
     out = np.full((246, 314, 3), np.nan, np.float32)
     written = []
 
-    def write(top: int, rows: np.ndarray) -> None:
-        assert np.isnan(out[top : top + len(rows)]).all()
-        out[top : top + len(rows)] = rows
-        written.append((top, len(rows)))
+    class Rows:
+        def write(self, top: int, rows: np.ndarray) -> None:
+            assert np.isnan(out[top : top + len(rows)]).all()
+            out[top : top + len(rows)] = rows
+            written.append((top, len(rows)))
 
-    assembler = RowAssembler(plan, 2, 3, write)
+    assembler = RowAssembler(plan, 2, 3, Rows())
     tiles = list(plan.tiles())
     if shuffle:
         random.Random(1).shuffle(tiles)
@@ -65,7 +74,7 @@ def test_assembler_rebuilds_the_image_exactly(shuffle: bool) -> None:
 
 def test_assembler_keeps_only_a_few_window_rows() -> None:
     plan = TilePlan.for_image(2000, 300, tile=100, pad=10)
-    assembler = RowAssembler(plan, 4, 3, lambda top, rows: None)
+    assembler = RowAssembler(plan, 4, 3, Discard())
     most = 0
     for t in plan.tiles():
         assembler.add(t, np.zeros((plan.rows.window * 4, plan.cols.window * 4, 3), np.float32))

@@ -3,6 +3,18 @@
 One :class:`Engine` per process, reused for every image: it caches loaded networks (one per
 model) and nothing else, so concurrent calls from several threads never share per-image
 state. It knows nothing of queues, storage or databases.
+
+An image flows one way. Its planes (gray or BGR, then alpha) are cut into tiles
+(engine/tiling.py) and run through the network (engine/tile_runs.py); the blended rows go down a
+chain of row sinks built for that image (engine/row_sink.py, engine/output_image.py): levels ->
+crop -> resize -> store.
+
+Precision: each image runs in the network's precision (fp32, or the faster fp16/bf16 chosen at
+load). If any batch of an image comes out broken in a reduced precision (NaN/inf, or black from
+a non-black input), the network falls back to fp32 for good and the whole image is computed
+again in fp32, through a fresh chain, on the host and the device path alike: :meth:`Engine.upscale`
+is the one place that does it. The result is then exactly an fp32 run's. Progress counts the
+tiles thrown away into its total, so it never passes the total and ends at it.
 """
 
 from __future__ import annotations
@@ -12,26 +24,27 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, ContextManager, Iterator, Literal
+from typing import Callable, ContextManager, Iterator, Literal, NamedTuple
 
 import cv2
 import numpy as np
-import torch
 
 from upscaler.engine.color import preserve_color
-from upscaler.engine.device_rows import DeviceRows, Kind, final_rows_numpy
-from upscaler.engine.devices import free_device_memory, pick_precision, resolve_device, tile_batch_size
+from upscaler.engine.devices import free_device_memory, resolve_device, tile_batch_size
+from upscaler.engine.levels import DeviceLevels, HostLevels, Kind
 from upscaler.engine.network import Network
 from upscaler.engine.output_image import OutputImage
+from upscaler.engine.row_sink import RowSink
 from upscaler.engine.strip_resize import resize_in_strips
-from upscaler.engine.tiling import RowAssembler, Tile, TilePlan
+from upscaler.engine.tile_runs import BrokenOutput, run_on_device, run_on_host
+from upscaler.engine.tiling import TilePlan
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, Settings
 from upscaler.validation import check_upscale_params
 from upscaler.zoo.registry import DEFAULT_MODEL, ModelZoo
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]  # (tiles done, tiles total)
+Progress = Callable[[int, int], None]  # (tiles done, tiles total); done never passes total
 # Input pixels of wrap-around context, at least (capped at the image size). x4plus looks far:
 # on a 64 px tileable pattern 16 px of context gives 20.6 dB to the ideal (the centre of the
 # upscaled 3x3 tiling), 32 px 27.8 dB; on a 160 px tileable meadow 96 px gives a seam score 14%
@@ -100,11 +113,8 @@ class Engine:
             if net is None:
                 started = time.perf_counter()
                 info, state = self.zoo.load(model)
-                start_precision = "fp32" if self.precision == "auto" else self.precision
-                net = Network(info.name, info.spec, state, self.device, start_precision, self.cuda_graphs,
+                net = Network(info.name, info.spec, state, self.device, self.precision, self.cuda_graphs,
                               self.torch_compile)
-                if self.precision == "auto":
-                    net.precision = pick_precision(net, self.device)
                 window = DEFAULT_TILE + 2 * DEFAULT_TILE_PAD  # the first compilation is made for it
                 net.compile(self._batch_size(net, window), window)
                 log.info("loaded %s (%s, x%d) on %s in %s", info.name, info.spec.arch, net.scale,
@@ -135,95 +145,54 @@ class Engine:
         if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (3, 4)):
             raise ValueError(f"pixels must be HxW, HxWx3 or HxWx4, not {pixels.shape}")
         net = self.network(options.model)
-        s = net.scale
-        height, width = pixels.shape[:2]
-        source, box = pixels, (0, 0, height, width)
-        if options.seamless:
-            # Pad with the image's own opposite edges (wrap-around) and keep the centre: border
-            # tiles see the context they will sit next to when the texture is tiled.
-            pad = min(max(options.tile_pad, SEAMLESS_MIN_PAD), height, width)
-            source = np.pad(pixels, ((pad, pad), (pad, pad)) + ((0, 0),) * (pixels.ndim - 2), mode="wrap")
-            box = (pad, pad, height, width)
-        maxval = float(np.iinfo(pixels.dtype).max)
-        gray = source.ndim == 2
-        color = source if gray else source[:, :, :3]
-        alpha = source[:, :, 3] if source.ndim == 3 and source.shape[2] == 4 else None
-        output = OutputImage(source.shape[:2], s, box, pixels.shape[2:], pixels.dtype, options.outscale,
+        image = TiledImage.of(pixels, options)
+        plan = TilePlan.for_image(*image.source.shape[:2], options.tile, options.tile_pad)
+        planes = 2 if image.channels == (4,) and options.alpha == "model" else 1
+        count = TileCount(progress, planes * plan.count)
+        precision = net.precision
+        if precision != "fp32":
+            try:
+                return self._upscale_in(precision, net, image, options, count, timings)
+            except BrokenOutput:
+                pass  # out of the handler first: its traceback holds the abandoned result
+            net.fall_back_to_fp32()
+            count.start_again()
+        return self._upscale_in("fp32", net, image, options, count, timings)
+
+    def _upscale_in(self, precision: str, net: Network, image: TiledImage, options: UpscaleOptions,
+                    count: TileCount, timings: dict[str, float] | None) -> np.ndarray:
+        """The image once, every batch in ``precision``, into a result array and chains of its own."""
+        source, s = image.source, net.scale
+        output = OutputImage(source.shape[:2], s, image.box, image.channels, source.dtype, options.outscale,
                              whole=options.preserve_color)
-
-        tiles_total = TilePlan.for_image(*source.shape[:2], options.tile, options.tile_pad).count
-        passes = 2 if alpha is not None and options.alpha == "model" else 1
-        done = [0]
-
-        def report(n: int) -> None:
-            done[0] += n
-            if progress:
-                progress(done[0], tiles_total * passes)
-
-        place_color = output.placer(Ellipsis if gray else (Ellipsis, slice(0, 3)))
-        self._run_tiled(net, color, maxval, options, "gray" if gray else "color", place_color, report, timings)
-        if alpha is not None:
-            place_alpha = output.placer((Ellipsis, 3))
+        if source.ndim == 2:
+            self._run_plane(precision, net, source, "gray", output.plane(), options, count, timings)
+        else:
+            self._run_plane(precision, net, source[:, :, :3], "color", output.plane((Ellipsis, slice(0, 3))),
+                            options, count, timings)
+        if source.ndim == 3 and source.shape[2] == 4:
+            alpha, alpha_sink = source[:, :, 3], output.plane((Ellipsis, 3))
             if options.alpha == "model":
-                self._run_tiled(net, alpha, maxval, options, "alpha", place_alpha, report, timings)
+                self._run_plane(precision, net, alpha, "alpha", alpha_sink, options, count, timings)
             else:
-                resize_in_strips(alpha, alpha.shape[0] * s, alpha.shape[1] * s, cv2.INTER_CUBIC, place_alpha)
+                resize_in_strips(alpha, alpha.shape[0] * s, alpha.shape[1] * s, cv2.INTER_CUBIC, alpha_sink)
         return output.finish((lambda out: preserve_color(source, out)) if options.preserve_color else None)
 
-    def _run_tiled(self, net: Network, source: np.ndarray, maxval: float, options: UpscaleOptions, kind: Kind,
-                   place: Callable[[int, np.ndarray], None], report: Callable[[int], None],
-                   timings: dict[str, float] | None) -> None:
-        """``source``: the 8/16-bit gray or BGR pixels; each window is made float RGB only when its
-        batch runs, so the host never holds a float copy of the whole input next to the output.
-        ``place(top, levels)`` gets the finished output rows from ``top`` on, as integer levels."""
-        plan = TilePlan.for_image(source.shape[0], source.shape[1], options.tile, options.tile_pad)
+    def _run_plane(self, precision: str, net: Network, plane: np.ndarray, kind: Kind, sink: RowSink,
+                   options: UpscaleOptions, count: TileCount, timings: dict[str, float] | None) -> None:
+        """``plane``'s tiles through the network; ``sink`` gets its finished levels and is closed."""
+        plan = TilePlan.for_image(plane.shape[0], plane.shape[1], options.tile, options.tile_pad)
         batch_size = options.batch_size or self._batch_size(net, max(plan.rows.window, plan.cols.window))
-        batches = _batches(list(plan.tiles()), batch_size)
+
+        def turn() -> ContextManager:
+            return waiting_for(self.device_turn(), timings)
+
         if self._assembles_on_device(plan, net.scale):
-            self._run_tiled_on_device(net, source, maxval, plan, batches, kind, place, report, timings)
-            return
-        assembler = RowAssembler(plan, net.scale, 3,
-                                 lambda top, rows: place(top, final_rows_numpy(rows, kind, maxval)))
-        pending = None
-
-        def finish(batch, running) -> None:
-            for tile, output in zip(batch, running.result()):
-                assembler.add(tile, output)
-            report(len(batch))
-
-        with waiting_for(self.device_turn(), timings):
-            # One batch ahead: on CUDA the device runs batch k+1 while the host assembles batch k.
-            for batch in batches:
-                running = net.submit(_window_stack(source, plan, batch, maxval))
-                if pending:
-                    finish(*pending)
-                pending = (batch, running)
-            if pending:
-                finish(*pending)
-        assert assembler.done
-
-    def _run_tiled_on_device(self, net: Network, source: np.ndarray, maxval: float, plan: TilePlan,
-                             batches: list[list[Tile]], kind: Kind, place: Callable[[int, np.ndarray], None],
-                             report: Callable[[int], None], timings: dict[str, float] | None) -> None:
-        """Blending and the final levels on the device (engine/device_rows.py): the host only stacks
-        windows and places finished rows, and never waits for the device inside its turn."""
-        rows = DeviceRows(kind, maxval, place)
-        assembler = RowAssembler(plan, net.scale, 3, rows.write, device=self.device)
-        precision, broken = net.precision, []
-        with waiting_for(self.device_turn(), timings), torch.inference_mode():
-            for batch in batches:
-                outputs, bad = net.launch_on_device(_window_stack(source, plan, batch, maxval), precision)
-                for tile, output in zip(batch, outputs):
-                    assembler.add(tile, output)
-                broken.append(bad)
-                report(len(batch))
-        # Outside the turn: the next image's batches are queued behind this one's last ones while
-        # this thread waits for its rows to come back.
-        rows.drain()
-        assert assembler.done
-        if precision != "fp32" and bool(torch.stack(broken).any()):
-            net.fall_back_to_fp32()  # then the whole image again: every row is placed anew
-            self._run_tiled_on_device(net, source, maxval, plan, batches, kind, place, report, timings)
+            run_on_device(net, precision, plane, plan, batch_size, DeviceLevels(kind, plane.dtype, sink),
+                          count.advance, turn)
+        else:
+            run_on_host(net, precision, plane, plan, batch_size, HostLevels(kind, plane.dtype, sink),
+                        count.advance, turn)
 
     def _assembles_on_device(self, plan: TilePlan, scale: int) -> bool:
         """On CUDA, unless the float bands of a window row would take a real share of the free
@@ -236,6 +205,39 @@ class Engine:
         return DEVICE_BANDS * band_bytes < DEVICE_BANDS_SHARE * free_device_memory(self.device)
 
 
+class TileCount:
+    """Tiles done and tiles to do, told to ``progress`` after every batch. A redo adds the tiles
+    it throws away to the total: done never passes the total and ends equal to it."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+
+    def advance(self, tiles: int) -> None:
+        self.done += tiles
+        if self.progress:
+            self.progress(self.done, self.total)
+
+    def start_again(self) -> None:
+        self.total += self.done
+
+
+class TiledImage(NamedTuple):
+    source: np.ndarray               # the pixels the tiles are cut from
+    box: tuple[int, int, int, int]   # (top, left, height, width) of the image in them
+    channels: tuple[int, ...]        # the result's last axis: () for gray, (3,) or (4,)
+
+    @classmethod
+    def of(cls, pixels: np.ndarray, options: UpscaleOptions) -> TiledImage:
+        height, width = pixels.shape[:2]
+        if not options.seamless:
+            return cls(pixels, (0, 0, height, width), pixels.shape[2:])
+        # Pad with the image's own opposite edges (wrap-around) and keep the centre: border tiles
+        # see the context they will sit next to when the texture is tiled.
+        pad = min(max(options.tile_pad, SEAMLESS_MIN_PAD), height, width)
+        padded = np.pad(pixels, ((pad, pad), (pad, pad)) + ((0, 0),) * (pixels.ndim - 2), mode="wrap")
+        return cls(padded, (pad, pad, height, width), pixels.shape[2:])
+
+
 @contextmanager
 def waiting_for(turn: ContextManager, timings: dict[str, float] | None) -> Iterator[None]:
     """Enter ``turn``; add the milliseconds that took to ``timings["wait"]``, if given."""
@@ -244,18 +246,3 @@ def waiting_for(turn: ContextManager, timings: dict[str, float] | None) -> Itera
         if timings is not None:
             timings["wait"] = timings.get("wait", 0.0) + (time.perf_counter() - start) * 1000
         yield
-
-
-def _batches(tiles: list[Tile], size: int) -> list[list[Tile]]:
-    return [tiles[first : first + size] for first in range(0, len(tiles), size)]
-
-
-def _window_stack(source: np.ndarray, plan: TilePlan, batch: list[Tile], maxval: float) -> np.ndarray:
-    win_h, win_w = plan.rows.window, plan.cols.window
-    return np.stack([_to_rgb_float(source[t.y : t.y + win_h, t.x : t.x + win_w], maxval) for t in batch])
-
-
-def _to_rgb_float(color: np.ndarray, maxval: float) -> np.ndarray:
-    if color.ndim == 2:
-        return np.repeat((color.astype(np.float32) / maxval)[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(color[:, :, ::-1], dtype=np.float32) / np.float32(maxval)

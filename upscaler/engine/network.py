@@ -1,9 +1,12 @@
 """A loaded network behind a fixed contract: NHWC float32 RGB in 0..1 on the host, out the same.
 
-Callers never touch the ``nn.Module``: this wrapper moves batches to the device in the chosen
-precision and memory format, pads to the size the network needs, clamps, and guards against
-half-precision overflow (NaN/inf or an all-black result from a non-black input), in which case
-it recomputes the batch in fp32 and stays in fp32 from then on.
+Callers never touch the ``nn.Module``: this wrapper moves batches to the device in the precision
+asked for and the channels_last memory format, pads to the size the network needs, clamps, and
+says whether a reduced-precision output is broken (NaN/inf, or all black from a non-black input:
+half-precision overflow). What to do about a broken output is the engine's call (engine.py: the
+image again in fp32); the network's own precision, the one the engine starts each image in, is
+chosen here at load (``auto``: measured, engine/devices.py) and changes only through
+:meth:`Network.fall_back_to_fp32`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from upscaler.engine.compiled import CompiledForward
+from upscaler.engine.devices import pick_precision
 from upscaler.engine.graphs import GraphCache
 from upscaler.zoo.archs import ArchSpec, StateDict, build
 
@@ -29,12 +33,14 @@ BLACK_INPUT_MAX = 0.02
 class Network:
     def __init__(self, name: str, spec: ArchSpec, state: StateDict, device: torch.device, precision: str,
                  cuda_graphs: bool = True, torch_compile: bool = False) -> None:
+        """``precision``: fp32, fp16, bf16, or auto (the fastest that keeps fp32's quality, measured
+        now: engine/devices.py)."""
         self.name, self.spec, self.device = name, spec, device
         self.scale = spec.scale
         self._state = state
         self._modules: dict[str, torch.nn.Module] = {}
         self._lock = threading.Lock()
-        self.precision = precision
+        self._precision = "fp32" if precision == "auto" else precision
         self._graphs: GraphCache | None = None
         self.torch_compile = torch_compile
         self._compiled: dict[str, CompiledForward] = {}  # see engine/compiled.py
@@ -43,7 +49,23 @@ class Network:
             # fastest convolution kernels pays for itself after the first batch of each shape.
             torch.backends.cudnn.benchmark = True
             self._graphs = GraphCache(name, device) if cuda_graphs else None
-        self.module(precision)
+        self.module(self._precision)
+        if precision == "auto":
+            self._precision = pick_precision(self, device)
+
+    @property
+    def precision(self) -> str:
+        """The precision each image starts in: fp32, fp16 or bf16."""
+        return self._precision
+
+    def fall_back_to_fp32(self) -> None:
+        """A reduced-precision output came out broken: every image from now on starts in fp32."""
+        with self._lock:
+            if self._precision == "fp32":
+                return
+            log.warning("%s: %s output was NaN/inf or black; computing in fp32 from now on", self.name,
+                        self._precision)
+            self._precision = "fp32"
 
     def module(self, precision: str) -> torch.nn.Module:
         with self._lock:
@@ -75,33 +97,48 @@ class Network:
         return "failed (eager)" if forward.failed else f"{forward.compilations} compilation(s)"
 
     def run(self, batch: np.ndarray, precision: str | None = None) -> np.ndarray:
-        """(B, H, W, 3) float32 in 0..1 -> (B, H*s, W*s, 3) float32 in 0..1."""
-        return self.submit(batch, precision).result()
+        """(B, H, W, 3) float32 in 0..1 -> (B, H*s, W*s, 3) float32 in 0..1, unchecked (the precision
+        probe compares outputs itself); ``precision``: default :attr:`precision`."""
+        return self.submit(batch, precision or self._precision).result()[0]
 
-    def submit(self, batch: np.ndarray, precision: str | None = None) -> "PendingBatch":
+    def submit(self, batch: np.ndarray, precision: str) -> "PendingBatch":
         """Start a batch and return at once on CUDA (the GPU works while the caller prepares the
         next batch and assembles the previous one); on CPU the work is done here."""
-        precision = precision or self.precision
-        return PendingBatch(self, batch, precision, self._launch(batch, precision))
+        y, broken = self._output_on_device(batch, precision)
+        if self.device.type != "cuda":
+            return PendingBatch(y.contiguous(), None, broken)
+        with torch.inference_mode():
+            host = torch.empty(y.shape, dtype=torch.float32, pin_memory=True)
+            host.copy_(y, non_blocking=True)
+            if broken is not None:
+                # The verdict travels with the output: read on the device, it would wait for the
+                # next batch, queued behind this one by then.
+                broken = torch.empty((), dtype=torch.bool, pin_memory=True).copy_(broken, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        return PendingBatch(host, done, broken)
 
-    def launch_on_device(self, batch: np.ndarray,
-                         precision: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Queue a batch and return at once: (B, H*s, W*s, 3) float32 in 0..1 on the device, and
-        a boolean tensor there that is true if the output is broken (NaN/inf, or black from a
-        non-black input): read it only after the output is needed anyway, since reading it waits
-        for the device. The caller then recomputes in fp32 (see :meth:`fall_back_to_fp32`)."""
-        y = self._output_on_device(batch, precision or self.precision)
-        broken = ~torch.isfinite(y).all()
-        if batch.max() > BLACK_INPUT_MAX:
-            broken |= y.amax() == 0
-        return y, broken
+    def launch_on_device(self, batch: np.ndarray, precision: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Queue a batch and return at once: (B, H*s, W*s, 3) float32 in 0..1 on the device, and,
+        in reduced precision, a boolean tensor there that is true if the output is broken (None in
+        fp32): read it only after the output is needed anyway, since reading it waits for the
+        device."""
+        return self._output_on_device(batch, precision)
 
-    def fall_back_to_fp32(self) -> None:
-        log.warning("%s: %s output was NaN/inf or black; recomputing in fp32 and staying there",
-                    self.name, self.precision)
-        self.precision = "fp32"
+    def _output_on_device(self, batch: np.ndarray,
+                          precision: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        y = self._forward(batch, precision)
+        with torch.inference_mode():
+            broken = None
+            if precision != "fp32":
+                # Checked before the clamp, which would turn an overflow's inf into plain white.
+                broken = ~torch.isfinite(y).all()
+                if batch.max() > BLACK_INPUT_MAX:
+                    broken |= y.amax() <= 0
+            return y.clamp_(0, 1), broken
 
-    def _output_on_device(self, batch: np.ndarray, precision: str) -> torch.Tensor:
+    def _forward(self, batch: np.ndarray, precision: str) -> torch.Tensor:
+        """The network's float32 output on the device, NHWC, not yet clamped."""
         net = self._compiled.get(precision) or self.module(precision)
         _, h, w, _ = batch.shape
         m = self.spec.size_multiple
@@ -121,45 +158,19 @@ class Network:
                 y = y.float() if y.dtype != torch.float32 else y.clone()
             else:
                 y = net(x)[:, :, : h * self.scale, : w * self.scale].float()
-            return y.clamp_(0, 1).permute(0, 2, 3, 1)
-
-    def _launch(self, batch: np.ndarray, precision: str):
-        y = self._output_on_device(batch, precision)
-        if self.device.type != "cuda":
-            return y.contiguous(), None
-        with torch.inference_mode():
-            host = torch.empty(y.shape, dtype=torch.float32, pin_memory=True)
-            host.copy_(y, non_blocking=True)
-        done = torch.cuda.Event()
-        done.record()
-        return host, done
-
-    def _forward(self, batch: np.ndarray, precision: str) -> np.ndarray:
-        return _collect(self._launch(batch, precision))
-
-    @staticmethod
-    def _broken(batch: np.ndarray, out: np.ndarray) -> bool:
-        if not np.isfinite(out).all():
-            return True
-        return bool(out.max() == 0.0 and batch.max() > BLACK_INPUT_MAX)
-
-
-def _collect(launched) -> np.ndarray:
-    host, done = launched
-    if done is not None:
-        done.synchronize()
-    return host.numpy()
+            return y.permute(0, 2, 3, 1)
 
 
 class PendingBatch:
-    """A batch on its way through the network; :meth:`result` waits for it."""
+    """A batch on its way through the network: its output, and its verdict in reduced precision,
+    copied to the host (on CUDA asynchronously: :meth:`result` waits for both)."""
 
-    def __init__(self, network: Network, batch: np.ndarray, precision: str, launched) -> None:
-        self.network, self.batch, self.precision, self._launched = network, batch, precision, launched
+    def __init__(self, host: torch.Tensor, done: torch.cuda.Event | None,
+                 broken: torch.Tensor | None) -> None:
+        self._host, self._done, self._broken = host, done, broken
 
-    def result(self) -> np.ndarray:
-        out = _collect(self._launched)
-        if self.precision != "fp32" and Network._broken(self.batch, out):
-            self.network.fall_back_to_fp32()
-            out = self.network._forward(self.batch, "fp32")
-        return out
+    def result(self) -> tuple[np.ndarray, bool]:
+        """The output on the host, and whether it is broken (always False in fp32)."""
+        if self._done is not None:
+            self._done.synchronize()
+        return self._host.numpy(), self._broken is not None and bool(self._broken)

@@ -1,30 +1,36 @@
-"""Where the network's finished rows go: the engine's result array, filled as rows arrive.
+"""One image's result array and the row chains that fill it, one chain per plane.
 
-Rows come in order, at the network's scale, for the whole source the tiles were cut from. Two
-things make that source bigger than the result:
+Rows come in order, as integer levels at the network's scale, for the whole source the tiles
+were cut from. Two things make that source bigger than the result:
 
 - seamless mode pads the image with its own opposite edges (wrap-around context) and keeps the
   centre: ``box`` says which source pixels are the image;
 - an ``outscale`` other than the network's scale resizes the result.
 
-Rows outside the box are dropped as they come, and rows inside go through a
-:class:`~upscaler.engine.strip_resize.StripResizer` straight into the final size, so neither the
-padded output nor the output at the network's scale is ever whole next to the result. The one
-exception is ``whole=True``, for the colour fix (engine/color.py), which must see the whole
-output at the network's scale (in seamless mode the padded one, so that its low-pass reaches
-across the seam); the crop and the resize then follow it, as one step each.
+So a plane's chain (engine/row_sink.py) is::
+
+    Crop (the box) -> StripResizer (outscale) -> Store (its channels of the result)
+
+each stage only where it has work, and neither the padded output nor the output at the
+network's scale is ever whole next to the result. The exceptions keep the whole output at the
+network's scale in the Store and finish it in :meth:`OutputImage.finish`, a step each:
+
+- ``whole=True``, for the colour fix (engine/color.py), which must see all of it (in seamless
+  mode the padded one, so that its low-pass reaches across the seam): fix, crop, resize;
+- an outscale whose ratio to the network's scale has no short period of rows
+  (engine/strip_resize.py): cropped as it comes, resized at the end.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
 
+from upscaler.engine.row_sink import Crop, RowSink, Store
 from upscaler.engine.strip_resize import StripResizer, resizable_in_strips
-
-Place = Callable[[int, np.ndarray], None]  # (top row, finished rows) at the network's scale
 
 
 class OutputImage:
@@ -33,9 +39,9 @@ class OutputImage:
         """``source_size``: (height, width) of the pixels tiled; ``box``: (top, left, height, width)
         of the image inside them; ``channels``: ``()`` for gray, ``(3,)`` or ``(4,)``."""
         top, left, height, width = box
-        self.scale = scale
         self.rows = (top * scale, (top + height) * scale)
         self.cols = (left * scale, (left + width) * scale)
+        self.cropped = box != (0, 0, *source_size)
         self.final = (max(1, round(height * outscale)), max(1, round(width * outscale)))
         self.resample = cv2.INTER_AREA if outscale < scale else cv2.INTER_LANCZOS4
         self.resized = outscale != scale
@@ -46,48 +52,34 @@ class OutputImage:
         else:
             shape = self.final if self.in_strips else (height * scale, width * scale)
         self.pixels = np.empty(shape + channels, dtype=dtype)
-        self._resizers: list[StripResizer] = []
+        self._stores: list[Store] = []
 
-    def placer(self, channels=Ellipsis) -> Place:
-        """Where finished rows of these channels (an index into the last axis) go."""
-        out = self.pixels
-
-        def place(top: int, levels: np.ndarray) -> None:
-            out[top : top + levels.shape[0]][channels] = levels
-
+    def plane(self, channels: Any = Ellipsis) -> RowSink:
+        """A new chain for the rows of these channels (an index into the last axis): levels at the
+        network's scale, for the whole source; close it when its last row is written."""
+        store = Store(self.pixels, channels)
+        self._stores.append(store)
+        sink: RowSink = store
         if self.whole:
-            return place
+            return sink
         if self.in_strips:
             (first, last), (left, right) = self.rows, self.cols
-            resizer = StripResizer(last - first, right - left, *self.final, self.resample, place)
-            self._resizers.append(resizer)
-            # Levels may come as float or int32 (engine/device_rows.py): resampled as the output's
-            # own integers, as a resize of the whole output would be.
-            return self._cropping(lambda top, levels: resizer.add(top, levels.astype(out.dtype)))
-        return self._cropping(place)
-
-    def _cropping(self, sink: Place) -> Place:
-        (first, last), (left, right) = self.rows, self.cols
-
-        def place_inside(top: int, levels: np.ndarray) -> None:
-            start, stop = max(top, first), min(top + levels.shape[0], last)
-            if start < stop:
-                sink(start - first, levels[start - top : stop - top, left:right])
-
-        return place_inside
+            sink = StripResizer(last - first, right - left, *self.final, self.resample, sink)
+        if self.cropped:
+            sink = Crop(self.rows, self.cols, sink)
+        return sink
 
     def finish(self, fix: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
-        """The result, once every row has been placed; ``fix`` (only with ``whole``) runs on the
+        """The result, once every plane's chain is closed; ``fix`` (only with ``whole``) runs on the
         whole output at the network's scale before it is cut and resized."""
         assert fix is None or self.whole, "the colour fix needs the whole output"
-        assert all(resizer.done for resizer in self._resizers), "rows are missing"
+        assert all(store.complete for store in self._stores), "rows are missing"
         out = fix(self.pixels) if fix else self.pixels
-        if self.whole:
+        if self.whole and self.cropped:
             (first, last), (left, right) = self.rows, self.cols
-            if (first, left, last, right) != (0, 0, *out.shape[:2]):
-                out = out[first:last, left:right]
-                if not self.resized:
-                    out = np.ascontiguousarray(out)
+            out = out[first:last, left:right]
+            if not self.resized:
+                out = np.ascontiguousarray(out)
         if self.resized and not self.in_strips:
             out = cv2.resize(out, self.final[::-1], interpolation=self.resample)
         return out

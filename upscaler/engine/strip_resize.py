@@ -2,8 +2,9 @@
 
 An ``outscale`` other than the network's own scale used to resize the finished output: one more
 array next to it at the network's scale (for outscale 2 on a x4 model, 4x the pixels of the
-output itself). Here the rows at the network's scale go through a :class:`StripResizer` as the
-tile assembler finishes them, straight into the final array, so only a few of them are held.
+output itself). Here the rows at the network's scale go through a :class:`StripResizer`, a stage
+of the row chain (engine/row_sink.py), as the tile assembler finishes them, straight into the
+final array, so only a few of them are held.
 
 The result is what one ``cv2.resize`` of the whole image gives. OpenCV maps output row ``j`` to
 source position ``(j + 0.5) * H / Hd - 0.5``; with ``H / Hd = p / q`` in lowest terms, a block
@@ -17,11 +18,12 @@ has no small terms (a period of hundreds of rows) are resized whole, as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from fractions import Fraction
 
 import cv2
 import numpy as np
+
+from upscaler.engine.row_sink import RowSink
 
 MAX_PERIOD_ROWS = 256   # source rows per period beyond which the whole image is resized at once
 KERNEL_REACH_ROWS = 4   # Lanczos-4 reads 4 source rows on either side of a position
@@ -33,12 +35,12 @@ def resizable_in_strips(src_height: int, dst_height: int) -> bool:
 
 
 class StripResizer:
-    """Takes the rows of a ``src_height`` x ``src_width`` image in order (``add(top, rows)``) and
-    writes the rows of its resize to ``dst_height`` x ``dst_width`` (``write(top, rows)``) as
-    soon as the source rows they depend on have arrived."""
+    """A row sink: takes the rows of a ``src_height`` x ``src_width`` image in order and writes the
+    rows of its resize to ``dst_height`` x ``dst_width`` to ``sink`` as soon as the source rows they
+    depend on have arrived. Rows are resampled as the integers they come as: give the output's."""
 
     def __init__(self, src_height: int, src_width: int, dst_height: int, dst_width: int, interpolation: int,
-                 write: Callable[[int, np.ndarray], None]) -> None:
+                 sink: RowSink) -> None:
         if not resizable_in_strips(src_height, dst_height):
             raise ValueError(f"{src_height} -> {dst_height} rows: the ratio's period is too long for strips")
         ratio = Fraction(src_height, dst_height)
@@ -47,10 +49,7 @@ class StripResizer:
         self.halo = -(-KERNEL_REACH_ROWS // self.p)        # whole periods covering the kernel's reach
         self.block = max(1, BLOCK_MIN_ROWS // self.p)      # periods written per resize call
         self.src_height, self.dst_width = src_height, dst_width
-        self.interpolation, self._write = interpolation, write
-        self._start()
-
-    def _start(self) -> None:
+        self.interpolation, self.sink = interpolation, sink
         self._held: np.ndarray | None = None  # source rows from period self._held_from on
         self._held_from = 0
         self._received = 0                    # source rows received so far
@@ -60,9 +59,7 @@ class StripResizer:
     def done(self) -> bool:
         return self._written == self.periods
 
-    def add(self, top: int, rows: np.ndarray) -> None:
-        if top == 0 and self._received:
-            self._start()   # the image again from its first row (the engine's fp32 redo): written anew
+    def write(self, top: int, rows: np.ndarray) -> None:
         if top != self._received:
             raise ValueError(f"rows must arrive in order: expected row {self._received}, got {top}")
         # A copy either way: the caller may reuse its rows' memory once this returns.
@@ -70,6 +67,11 @@ class StripResizer:
         self._received += rows.shape[0]
         while self._write_next_block():
             pass
+
+    def close(self) -> None:
+        if not self.done:
+            raise RuntimeError(f"{self._received} of {self.src_height} source rows arrived")
+        self.sink.close()
 
     def _write_next_block(self) -> bool:
         first = self._written
@@ -85,7 +87,7 @@ class StripResizer:
         resized = cv2.resize(source, (self.dst_width, (reach_end - reach_start) * self.q),
                              interpolation=self.interpolation)
         keep_from = (first - reach_start) * self.q
-        self._write(first * self.q, resized[keep_from : keep_from + (last - first) * self.q])
+        self.sink.write(first * self.q, resized[keep_from : keep_from + (last - first) * self.q])
         self._written = last
         # Keep only what the next block's halo reaches back to.
         drop = max(0, last - self.halo) - self._held_from
@@ -96,10 +98,11 @@ class StripResizer:
 
 
 def resize_in_strips(source: np.ndarray, dst_height: int, dst_width: int, interpolation: int,
-                     write: Callable[[int, np.ndarray], None], rows: int = BLOCK_MIN_ROWS) -> None:
-    """``source`` resized, handed to ``write`` a strip of rows at a time (the same levels as one
-    ``cv2.resize``): for a plane that is enlarged whole otherwise, such as a bicubic alpha channel."""
-    resizer = StripResizer(source.shape[0], source.shape[1], dst_height, dst_width, interpolation, write)
+                     sink: RowSink, rows: int = BLOCK_MIN_ROWS) -> None:
+    """``source`` resized, written to ``sink`` a strip of rows at a time (the same levels as one
+    ``cv2.resize``), then ``sink`` closed: for a plane that is enlarged whole otherwise, such as a
+    bicubic alpha channel. ``rows``: source rows handed over at a time."""
+    resizer = StripResizer(source.shape[0], source.shape[1], dst_height, dst_width, interpolation, sink)
     for top in range(0, source.shape[0], rows):
-        resizer.add(top, source[top : top + rows])
-    assert resizer.done
+        resizer.write(top, source[top : top + rows])
+    resizer.close()

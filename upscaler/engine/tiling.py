@@ -7,21 +7,24 @@ overlap by at least ``2 * pad``; in the overlap their outputs are cross-faded wi
 ramps, each pixel weighted by how much context it had. The weights are normalised per axis so
 they sum to one everywhere: the 2-D weight of a tile is the product of its two 1-D weights.
 
-:class:`RowAssembler` receives tile outputs in any order and writes finished output rows as
-soon as no later window can touch them, so the float accumulator holds only a few window
-rows while the full-size output is kept in its final 8/16-bit form. It works on NumPy arrays on
-the host or, given a torch device, on tensors there (CUDA: the blending stays on the GPU and only
-finished 8/16-bit rows come back, see engine/device_rows.py).
+:class:`RowAssembler` receives tile outputs in any order and writes finished output rows to the
+head of the image's row chain (engine/row_sink.py) as soon as no later window can touch them, so
+the float accumulator holds only a few window rows while the full-size output is kept in its
+final 8/16-bit form. It works on NumPy arrays on the host or, given a torch device, on tensors
+there (CUDA: the blending stays on the GPU and only finished 8/16-bit rows come back, see
+engine/levels.py).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
+
+from upscaler.engine.row_sink import RowSink
 
 # Fraction of an overlap, at each end, that gets (almost) no weight: output pixels that close
 # to a window's edge saw too little context to be trusted.
@@ -98,21 +101,21 @@ class TilePlan:
 
 
 class RowAssembler:
-    """Accumulates weighted tile outputs; hands finished output rows to ``write_rows``.
+    """Accumulates weighted tile outputs; writes finished output rows to ``sink``.
 
-    ``write_rows(top, rows)`` gets float32 rows ``[top, top + len(rows))`` of the full output,
-    each row final, at most ``strip`` rows at a time (the callee may overwrite them). Tiles may
+    ``sink.write(top, rows)`` gets float32 RGB rows ``[top, top + len(rows))`` of the full output,
+    each row final, at most ``strip`` rows at a time (the sink may overwrite them). Tiles may
     arrive in any order. Memory: the bands of window rows still being filled (one, in order),
     plus, of each finished band, only the rows that the next window row still overlaps: for a
     32000 px wide output that is ~340 MiB for a band, not a copy of the output.
     """
 
-    def __init__(self, plan: TilePlan, scale: int, channels: int,
-                 write_rows: Callable[[int, np.ndarray], None], strip: int = 64,
+    def __init__(self, plan: TilePlan, scale: int, channels: int, sink: RowSink, strip: int = 64,
                  device: torch.device | None = None) -> None:
         """``device``: None for NumPy arrays on the host; else tile outputs are tensors on it and
-        ``write_rows`` gets tensors there."""
-        self.plan, self.scale, self.channels, self.write_rows = plan, scale, channels, write_rows
+        ``sink`` gets tensors there. The assembler never closes ``sink``: its caller does, once
+        :attr:`done`."""
+        self.plan, self.scale, self.channels, self.sink = plan, scale, channels, sink
         self.strip = strip
         self.row_weights = plan.rows.output_weights(scale)
         self.col_weights = plan.cols.output_weights(scale)
@@ -156,7 +159,7 @@ class RowAssembler:
                 lo, hi = max(first, band_top), min(last, band_top + band.shape[0])
                 if lo < hi:
                     out[lo - first : hi - first] += band[lo - band_top : hi - band_top]
-            self.write_rows(first, out)
+            self.sink.write(first, out)
         for r, (band_top, band) in list(self.bands.items()):
             if band_top + band.shape[0] <= bottom:
                 del self.bands[r]  # nothing below `bottom` left to give

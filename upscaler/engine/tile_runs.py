@@ -1,0 +1,99 @@
+"""One plane's tiles through the network, blended, into the head of its row chain.
+
+Two ways to run them, the same output (within a level: the same floats summed in another order):
+
+- :func:`run_on_host`: each batch's output comes back to the host, where RowAssembler blends it
+  (NumPy); one batch ahead, so on CUDA the device runs batch k+1 while the host blends batch k.
+- :func:`run_on_device`: blending stays on the torch device (CUDA), and the host only stacks
+  windows; it never waits for the device inside its turn.
+
+Both run every batch in the precision they are given, and raise :class:`BrokenOutput` when one
+came out broken in a reduced precision (engine/network.py): the host path at once, the device
+path after the last batch, since reading the verdict waits for the device. They never retry;
+the engine does (engine.py), with a fresh chain.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Callable
+
+import numpy as np
+import torch
+
+from upscaler.engine.network import Network
+from upscaler.engine.row_sink import RowSink
+from upscaler.engine.tiling import RowAssembler, Tile, TilePlan
+
+Turn = Callable[[], AbstractContextManager]  # holds the device while a plane's tiles are queued
+Advance = Callable[[int], None]  # told how many more tiles are done
+
+
+class BrokenOutput(Exception):
+    """A batch came out NaN/inf or black in a reduced precision."""
+
+
+def run_on_host(net: Network, precision: str, source: np.ndarray, plan: TilePlan, batch_size: int,
+                sink: RowSink, advance: Advance, turn: Turn) -> None:
+    """``source``: the 8/16-bit gray or BGR plane; ``sink`` gets float RGB rows on the host and is
+    closed after the last one."""
+    assembler = RowAssembler(plan, net.scale, 3, sink)
+    maxval = float(np.iinfo(source.dtype).max)
+    pending = None
+
+    def finish(batch, running) -> None:
+        outputs, broken = running.result()
+        if broken:
+            raise BrokenOutput
+        for tile, output in zip(batch, outputs):
+            assembler.add(tile, output)
+        advance(len(batch))
+
+    with turn():
+        for batch in batches(plan, batch_size):
+            running = net.submit(window_stack(source, plan, batch, maxval), precision)
+            if pending:
+                finish(*pending)
+            pending = (batch, running)
+        if pending:
+            finish(*pending)
+    sink.close()
+
+
+def run_on_device(net: Network, precision: str, source: np.ndarray, plan: TilePlan, batch_size: int,
+                  sink: RowSink, advance: Advance, turn: Turn) -> None:
+    """As :func:`run_on_host`, but ``sink`` gets float RGB rows as tensors on the network's device."""
+    assembler = RowAssembler(plan, net.scale, 3, sink, device=net.device)
+    maxval = float(np.iinfo(source.dtype).max)
+    verdicts = []
+    with turn(), torch.inference_mode():
+        for batch in batches(plan, batch_size):
+            outputs, broken = net.launch_on_device(window_stack(source, plan, batch, maxval), precision)
+            for tile, output in zip(batch, outputs):
+                assembler.add(tile, output)
+            if broken is not None:
+                verdicts.append(broken)
+            advance(len(batch))
+    # Outside the turn: the next image's batches queue behind this one's last ones while this
+    # thread waits for the verdicts and its rows to come back.
+    if verdicts and bool(torch.stack(verdicts).any()):
+        raise BrokenOutput
+    sink.close()
+
+
+def batches(plan: TilePlan, size: int) -> list[list[Tile]]:
+    tiles = list(plan.tiles())
+    return [tiles[first : first + size] for first in range(0, len(tiles), size)]
+
+
+def window_stack(source: np.ndarray, plan: TilePlan, batch: list[Tile], maxval: float) -> np.ndarray:
+    """The batch's windows as float RGB in 0..1, made only when the batch runs: the host never
+    holds a float copy of the whole input next to the output."""
+    win_h, win_w = plan.rows.window, plan.cols.window
+    return np.stack([_to_rgb_float(source[t.y : t.y + win_h, t.x : t.x + win_w], maxval) for t in batch])
+
+
+def _to_rgb_float(color: np.ndarray, maxval: float) -> np.ndarray:
+    if color.ndim == 2:
+        return np.repeat((color.astype(np.float32) / maxval)[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(color[:, :, ::-1], dtype=np.float32) / np.float32(maxval)

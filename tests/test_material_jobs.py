@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from db.models import Job, JobStatus
-from tests.services import run_cli, service_env, start_worker, wait_for
+from tests.services import run_cli, service_env, start_worker
 from tests.textures import texture
 from upscaler.images import encode
 

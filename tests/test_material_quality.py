@@ -13,7 +13,8 @@ import pytest
 
 from tests.conftest import SAMPLES, texture
 from tests.services import run_cli, service_env
-from upscaler.engine import Engine, UpscaleOptions
+from upscaler.engine import Engine
+from upscaler.jobspec import JobParams
 from upscaler.quality import colour_drift, niqe, psnr, psnr_y, wrap_seam_score
 
 
@@ -70,8 +71,8 @@ def test_preserve_color_meets_its_targets_on_the_sample_set(engine: Engine) -> N
     drift, drift_kept, quality, quality_kept = [], [], [], []
     for path in sorted((SAMPLES / "colour").glob("*.png")):
         image = cv2.imread(str(path))
-        plain = engine.upscale(image, UpscaleOptions())
-        kept = engine.upscale(image, UpscaleOptions(preserve_color=True))
+        plain = engine.upscale(image, JobParams())
+        kept = engine.upscale(image, JobParams(preserve_color=True))
         drift.append(colour_drift(image, plain)), drift_kept.append(colour_drift(image, kept))
         quality.append(niqe(plain)), quality_kept.append(niqe(kept))
     assert len(drift) == 3
@@ -81,10 +82,10 @@ def test_preserve_color_meets_its_targets_on_the_sample_set(engine: Engine) -> N
 
 def test_preserve_color_leaves_gray_and_alpha_alone(engine: Engine) -> None:
     gray = texture(16, 16, channels=1)
-    assert np.array_equal(engine.upscale(gray, UpscaleOptions(model="realesr-animevideov3", preserve_color=True)),
-                          engine.upscale(gray, UpscaleOptions(model="realesr-animevideov3")))
+    assert np.array_equal(engine.upscale(gray, JobParams(model="realesr-animevideov3", preserve_color=True)),
+                          engine.upscale(gray, JobParams(model="realesr-animevideov3")))
     rgba = np.dstack([texture(16, 16), np.full((16, 16), 99, np.uint8)])
-    out = engine.upscale(rgba, UpscaleOptions(model="realesr-animevideov3", preserve_color=True))
+    out = engine.upscale(rgba, JobParams(model="realesr-animevideov3", preserve_color=True))
     assert out.shape == (64, 64, 4) and (out[:, :, 3] == 99).all()
 
 
@@ -116,9 +117,9 @@ def test_preserve_color_in_strips_equals_the_whole_image_computation(height, wid
 def test_seamless_output_tiles_like_the_ideal(engine: Engine, name: str, make) -> None:
     image = make()
     n = image.shape[0] * 4
-    ideal = engine.upscale(np.tile(image, (3, 3, 1)), UpscaleOptions())[n : 2 * n, n : 2 * n]
-    seamless = engine.upscale(image, UpscaleOptions(seamless=True))
-    plain = engine.upscale(image, UpscaleOptions())
+    ideal = engine.upscale(np.tile(image, (3, 3, 1)), JobParams())[n : 2 * n, n : 2 * n]
+    seamless = engine.upscale(image, JobParams(seamless=True))
+    plain = engine.upscale(image, JobParams())
     target = wrap_seam_score(ideal)
     assert abs(wrap_seam_score(seamless) - target) <= 0.1 * target
     assert psnr(seamless / 255.0, ideal / 255.0) >= 40
@@ -136,7 +137,8 @@ def test_compare_writes_sheet_html_and_metrics_that_render(tmp_path: Path, isola
     data = json.loads(result.stdout)
     assert data["models"] == ["realesr-animevideov3", "realesrgan-x4plus"]
     assert set(data["summary"]["realesrgan-x4plus"]) == {"all", "colour", "samples"}  # folder names = categories
-    assert {"psnr_y", "ssim_y", "niqe", "colour_drift"} <= set(data["summary"]["realesrgan-x4plus"]["all"])
+    assert {"psnr_y", "ssim_y", "niqe", "colour_drift", "detail_ratio", "spectral_distance"} <= set(
+        data["summary"]["realesrgan-x4plus"]["all"])
     assert len(data["images"]) == 6
     sheet = cv2.imread(str(report / "sheet.png"))
     assert sheet.shape[0] >= 6 * 192 and sheet.shape[1] >= 4 * 192  # rows of LR, 2 models, ground truth
@@ -156,3 +158,39 @@ def test_compare_writes_sheet_html_and_metrics_that_render(tmp_path: Path, isola
     assert console_errors == []
     picture = cv2.imread(str(shot))
     assert picture is not None and picture.std() > 10  # not a blank page
+
+
+def test_report_scores_texture_per_material_and_flags_misleading_truths(tmp_path: Path, engine: Engine) -> None:
+    from upscaler.report import category_from_name, collect, evaluate, write_report
+
+    photo = cv2.imread(str(SAMPLES / "gravel.png"))[:96, :96]
+    folder = tmp_path / "catalogue"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "fabric_denim.png"), photo)              # category from the name
+    cv2.imwrite(str(folder / "tile-hall.png"), np.ascontiguousarray(photo[:, ::-1]))
+    ok, blocked = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 25])
+    (folder / "fabric_blocked.png").write_bytes(cv2.imencode(".png", cv2.imdecode(blocked, cv2.IMREAD_COLOR))[1].tobytes())
+    cv2.imwrite(str(folder / "offcut.png"), photo[::-1])              # no category in the name: the folder
+    assert category_from_name("Carpets_wool") == "carpet" and category_from_name("woodgrain") is None
+
+    images = collect([folder])
+    assert sorted(c for _, c in images) == ["catalogue", "fabric", "fabric", "tiles"]
+    model = "realesr-animevideov3"
+    results = evaluate(engine, images, [model], ground_truth=True)
+    data = write_report(results, [model], tmp_path / "report")
+
+    by_name = {item["name"]: item for item in data["images"]}
+    assert by_name["fabric_blocked"]["caveats"] == ["jpeg-blocking"] and by_name["fabric_denim"]["caveats"] == []
+    for item in data["images"]:
+        metrics = item["metrics"][model]
+        assert 0.05 < metrics["detail_ratio"] < 20 and 0 < metrics["spectral_distance"] < 3
+    fabric = data["summary"][model]["fabric"]
+    # The flagged truth is left out of the texture averages (only the clean one counts) ...
+    assert fabric["detail_ratio"] == by_name["fabric_denim"]["metrics"][model]["detail_ratio"]
+    assert fabric["spectral_distance"] == by_name["fabric_denim"]["metrics"][model]["spectral_distance"]
+    # ... but not out of PSNR's.
+    psnrs = [by_name[n]["metrics"][model]["psnr_y"] for n in ("fabric_denim", "fabric_blocked")]
+    assert fabric["psnr_y"] == pytest.approx(np.mean(psnrs), abs=1e-3)
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "texture measures mislead here: jpeg-blocking" in page and "<th>detail_ratio</th>" in page
+    assert json.loads((tmp_path / "report" / "metrics.json").read_text())["summary"] == data["summary"]

@@ -107,6 +107,7 @@ def test_array_parameters_are_parsed() -> None:
 
 
 @pytest.mark.parametrize("name,arch,count", [("realesrgan-x4plus", "RRDBNet", 702),
+                                             ("realsr-df2k-x4", "RRDBNet", 702),
                                              ("realesr-animevideov3", "SRVGGNetCompact", 53)])
 def test_builtin_files_convert_completely(name: str, arch: str, count: int) -> None:
     param, weights = builtin_ncnn_files(name)
@@ -135,3 +136,15 @@ def test_x4_graph_with_extra_resize_is_refused() -> None:
     up2 = param.with_name("REALESRGAN_ANIMAVIDEOV3_UP2X.param")
     with pytest.raises(ModelFormatError, match="only plain"):
         convert_ncnn(up2, up2.with_suffix(".bin"))
+
+
+def test_realsr_and_x4plus_share_the_layout_not_the_weights() -> None:
+    """RealSR DF2K ships as the same RRDBNet graph (23 blocks, nearest-neighbour x2 twice): the
+    converter reads it unchanged, and the weights really are another network's."""
+    realsr_spec, realsr = convert_ncnn(*builtin_ncnn_files("realsr-df2k-x4"))
+    x4plus_spec, x4plus = convert_ncnn(*builtin_ncnn_files("realesrgan-x4plus"))
+    assert realsr_spec == x4plus_spec
+    assert not torch.equal(realsr["conv_first.weight"], x4plus["conv_first.weight"])
+    layers = parse_param(builtin_ncnn_files("realsr-df2k-x4")[0].read_text())
+    resizes = [layer for layer in layers if layer.type == "Interp"]
+    assert [(r.params[0], r.params[1], r.params[2]) for r in resizes] == [(1, 2.0, 2.0)] * 2  # nearest, x2

@@ -4,7 +4,14 @@ For each image a row: the low-resolution input (nearest-neighbour enlarged), eve
 output, and the ground truth when there is one (with ``ground_truth``, each input is treated
 as high resolution and downscaled x4 first). Written as a PNG contact sheet, a self-contained
 HTML page (images embedded, click a cell to zoom), and ``metrics.json``: per image, per model
-and per material category, PSNR/SSIM on Y (with ground truth), NIQE and colour drift.
+and per material category, NIQE and colour drift, and with ground truth PSNR/SSIM on Y plus
+the texture measures of :mod:`upscaler.quality`: detail ratio (fine-band energy against the
+truth's, 1 = right) and spectral distance (0 = the truth's high-frequency spectrum).
+
+Ground truths on which the texture measures mislead (palette, dithered, JPEG-blocked: see
+:func:`upscaler.quality.texture_caveats`) are flagged per image and left out of the category
+averages of those two measures. Category averages are arithmetic means, except the detail
+ratio's: a geometric mean, so that 0.5 and 2 average to 1.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +28,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from upscaler.engine import Engine, UpscaleOptions
+from upscaler.engine import Engine
+
+from upscaler.jobspec import JobParams
 from upscaler.images import INPUT_SUFFIXES, Limits, decode, to_8bit
-from upscaler.quality import colour_drift, niqe, psnr_y
+from upscaler.quality import colour_drift, detail_ratio, niqe, psnr_y, spectral_distance, texture_caveats
 
 CELL = 192          # pixels of each cell in the contact sheet (a centre crop of the 4x output)
 NIQE_MIN_SIZE = 192
 LABEL = 22
+# The catalogue's material categories: an image named e.g. "fabric_denim.png" belongs to
+# "fabric" whatever its folder (a plural or singular first word counts: "tile-..." is tiles).
+MATERIAL_CATEGORIES = ("tiles", "stone", "wood", "fabric", "carpet", "wallpaper", "metal", "glass")
+TEXTURE_METRICS = ("detail_ratio", "spectral_distance")
 
 
 @dataclass
@@ -36,18 +51,31 @@ class ImageResult:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     ground_truth: np.ndarray | None = None
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Why the texture measures may mislead on this ground truth ("palette", "dithered", "jpeg-blocking").
+    caveats: list[str] = field(default_factory=list)
+
+
+def category_from_name(stem: str) -> str | None:
+    """The material category an image's name starts with ("fabric_denim" -> "fabric"), or None."""
+    first = re.split(r"[-_ .]+", stem.lower(), maxsplit=1)[0]
+    for category in MATERIAL_CATEGORIES:
+        if first in (category, category + "s", category.removesuffix("s")):
+            return category
+    return None
 
 
 def collect(inputs: list[Path]) -> list[tuple[Path, str]]:
-    """(image, category): the category is the image's folder under the given root."""
+    """(image, category): the category is the material its name starts with (see
+    :data:`MATERIAL_CATEGORIES`), else the image's folder under the given root."""
     found = []
     for root in inputs:
         if root.is_file():
-            found.append((root, root.parent.name or "uncategorised"))
+            found.append((root, category_from_name(root.stem) or root.parent.name or "uncategorised"))
             continue
         for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in INPUT_SUFFIXES):
             relative = path.relative_to(root)
-            found.append((path, relative.parts[0] if len(relative.parts) > 1 else root.name))
+            folder = relative.parts[0] if len(relative.parts) > 1 else root.name
+            found.append((path, category_from_name(path.stem) or folder))
     return found
 
 
@@ -77,8 +105,10 @@ def evaluate(engine: Engine, images: list[tuple[Path, str]], models: list[str], 
             truth = pixels[:h, :w]
             pixels = cv2.resize(truth, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
         result = ImageResult(path.stem, category, pixels, ground_truth=truth)
+        if truth is not None:
+            result.caveats = texture_caveats(truth).reasons()
         for model in models:
-            out = engine.upscale(pixels, UpscaleOptions(model=model, **(options or {})))
+            out = engine.upscale(pixels, JobParams(model=model, **(options or {})))
             result.outputs[model] = out
             metrics = {"colour_drift": colour_drift(pixels, out)}
             if min(out.shape[:2]) >= NIQE_MIN_SIZE:  # NIQE's statistics need enough 96 px patches
@@ -88,6 +118,7 @@ def evaluate(engine: Engine, images: list[tuple[Path, str]], models: list[str], 
                     pass
             if truth is not None:
                 metrics |= {"psnr_y": psnr_y(out, truth), "ssim_y": ssim_y_bgr(out, truth)}
+                metrics |= {k: v for k, v in texture_metrics(out, truth).items() if math.isfinite(v)}
             result.metrics[model] = {k: round(v, 4) for k, v in metrics.items()}
             if progress:
                 progress()
@@ -95,17 +126,35 @@ def evaluate(engine: Engine, images: list[tuple[Path, str]], models: list[str], 
     return results
 
 
+def texture_metrics(output: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Detail ratio and spectral distance of an output against its ground truth."""
+    return {"detail_ratio": detail_ratio(output, truth), "spectral_distance": spectral_distance(output, truth)}
+
+
+def _average(key: str, values: list[float]) -> float:
+    if key == "detail_ratio":  # a ratio: geometric mean (0.5 and 2 average to 1)
+        return math.exp(statistics.fmean(math.log(max(v, 1e-12)) for v in values))
+    return statistics.fmean(values)
+
+
 def summary(results: list[ImageResult], models: list[str]) -> dict:
-    """Mean of each metric per model, per category and over all images."""
+    """Average of each metric per model, per category and over all images (see the module
+    docstring: geometric for the detail ratio; texture measures without flagged truths)."""
     table: dict[str, dict[str, dict[str, float]]] = {}
     for model in models:
-        groups: dict[str, list[dict[str, float]]] = {}
+        groups: dict[str, list[tuple[dict[str, float], bool]]] = {}
         for r in results:
-            groups.setdefault(r.category, []).append(r.metrics[model])
-            groups.setdefault("all", []).append(r.metrics[model])
-        table[model] = {cat: {k: round(statistics.fmean(m[k] for m in ms if k in m), 4)
-                              for k in sorted({k for m in ms for k in m})}
-                        for cat, ms in groups.items()}
+            entry = (r.metrics[model], bool(r.caveats))
+            groups.setdefault(r.category, []).append(entry)
+            groups.setdefault("all", []).append(entry)
+        table[model] = {}
+        for cat, entries in groups.items():
+            row = {}
+            for k in sorted({k for m, _ in entries for k in m}):
+                values = [m[k] for m, flagged in entries if k in m and not (flagged and k in TEXTURE_METRICS)]
+                if values:
+                    row[k] = round(_average(k, values), 4)
+            table[model][cat] = row
     return table
 
 
@@ -159,7 +208,9 @@ def html_report(results: list[ImageResult], models: list[str], table: dict, titl
                 f'<figure><img src="{_data_uri(img)}" alt="{esc(label)}" onclick="zoom(this)">'
                 f"<figcaption>{esc(label)}<br>{esc(_metric_line(r, label))}</figcaption></figure>"
                 for label, img in _cells(r, models))
-            items.append(f'<div class="row"><h3>{esc(r.name)}</h3><div class="cells">{figures}</div></div>')
+            flags = (f' <span class="caveat">texture measures mislead here: {esc(", ".join(r.caveats))}</span>'
+                     if r.caveats else "")
+            items.append(f'<div class="row"><h3>{esc(r.name)}{flags}</h3><div class="cells">{figures}</div></div>')
         sections.append(f"<section><h2>{esc(category)}</h2>{''.join(items)}</section>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
@@ -170,9 +221,11 @@ table {{ border-collapse: collapse; margin-bottom: 2em; }} td, th {{ border: 1px
 figure img {{ width: {CELL}px; height: {CELL}px; image-rendering: pixelated; cursor: zoom-in; }}
 #zoom {{ display: none; position: fixed; inset: 0; background: rgba(0,0,0,.85); align-items: center; justify-content: center; }}
 #zoom img {{ width: min(90vw, 90vh); image-rendering: pixelated; cursor: zoom-out; }}
+.caveat {{ font-size: 13px; font-weight: normal; color: #a40; }}
 </style></head><body>
 <h1>{esc(title)}</h1>
 <p>Each row: the input enlarged with nearest neighbour, each model's x4 output{", the ground truth" if any(r.ground_truth is not None for r in results) else ""}; the same centre crop of each. Click to zoom.</p>
+{_TEXTURE_NOTE if any(k in TEXTURE_METRICS for k in metric_names) else ""}
 <table><tr><th>model</th><th>category</th>{head}</tr>{rows}</table>
 {''.join(sections)}
 <div id="zoom" onclick="this.style.display='none'"><img alt="zoomed crop"></div>
@@ -181,6 +234,13 @@ function zoom(img) {{ const box = document.getElementById('zoom'); box.querySele
 </script>
 </body></html>
 """
+
+
+_TEXTURE_NOTE = (
+    "<p>detail_ratio: the output's fine-texture energy over the ground truth's (1 = as much texture, "
+    "below 1 smoothed, above 1 invented; category values are geometric means). spectral_distance: mean "
+    "|log10| ratio of the high-frequency power spectra (0 = the truth's, 0.3 = a factor of two off). "
+    "Ground truths marked as misleading (palette, dithered, JPEG-blocked) are left out of both averages.</p>")
 
 
 def _metric_line(result: ImageResult, label: str) -> str:
@@ -194,6 +254,7 @@ def write_report(results: list[ImageResult], models: list[str], output: Path, ti
     cv2.imwrite(str(output / "sheet.png"), contact_sheet(results, models))
     (output / "index.html").write_text(html_report(results, models, table, title))
     data = {"models": models, "summary": table,
-            "images": [{"name": r.name, "category": r.category, "metrics": r.metrics} for r in results]}
+            "images": [{"name": r.name, "category": r.category, "metrics": r.metrics, "caveats": r.caveats}
+                       for r in results]}
     (output / "metrics.json").write_text(json.dumps(data, indent=2))
     return data

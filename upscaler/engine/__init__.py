@@ -1,5 +1,5 @@
 """Tiled super-resolution inference; see :mod:`upscaler.engine.engine`."""
 
-from upscaler.engine.engine import Engine, UpscaleOptions
+from upscaler.engine.engine import Engine
 
-__all__ = ["Engine", "UpscaleOptions"]
+__all__ = ["Engine"]

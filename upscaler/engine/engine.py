@@ -24,11 +24,13 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, ContextManager, Iterator, Literal, NamedTuple
+from pathlib import Path
+from typing import Callable, ContextManager, Iterator, NamedTuple
 
 import cv2
 import numpy as np
 
+from upscaler.engine.calibration import CalibrationCache
 from upscaler.engine.color import preserve_color
 from upscaler.engine.devices import free_device_memory, resolve_device, tile_batch_size
 from upscaler.engine.levels import DeviceLevels, HostLevels, Kind
@@ -38,9 +40,9 @@ from upscaler.engine.row_sink import RowSink
 from upscaler.engine.strip_resize import resize_in_strips
 from upscaler.engine.tile_runs import BrokenOutput, run_on_device, run_on_host
 from upscaler.engine.tiling import TilePlan
+from upscaler.jobspec import JobParams
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, Settings
-from upscaler.validation import check_upscale_params
-from upscaler.zoo.registry import DEFAULT_MODEL, ModelZoo
+from upscaler.zoo.registry import ModelZoo
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +59,6 @@ DEVICE_BANDS = 3
 DEVICE_BANDS_SHARE = 0.25
 
 
-@dataclass(frozen=True)
-class UpscaleOptions:
-    model: str = DEFAULT_MODEL
-    tile: int = DEFAULT_TILE          # tile edge in input pixels; 0 = whole image
-    tile_pad: int = DEFAULT_TILE_PAD  # context in input pixels around each tile, cross-faded
-    outscale: float = 4.0    # final factor; the network's own scale is resampled to it
-    alpha: Literal["bicubic", "model"] = "bicubic"  # how an alpha channel is enlarged
-    batch_size: int | None = None  # tiles per forward pass; None = sized from the device
-    seamless: bool = False         # tileable input -> tileable output: wrap-around context at the borders
-    preserve_color: bool = False   # keep the input's low-frequency colour (see engine/color.py)
-
-    def __post_init__(self) -> None:
-        check_upscale_params(self.tile, self.tile_pad, self.outscale, self.alpha)
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-
-
 @dataclass
 class Engine:
     zoo: ModelZoo
@@ -87,6 +72,9 @@ class Engine:
     assemble_on_device: bool | None = None
     cuda_graphs: bool = True  # CUDA: repeated batch shapes replay as captured graphs (engine/graphs.py)
     torch_compile: bool = False  # compile each network's forward at load (engine/compiled.py)
+    # Where ``auto`` precision choices are kept between processes (engine/calibration.py); None:
+    # measured by every process.
+    calibration_dir: Path | None = None
     _networks: dict[str, Network] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _device_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
@@ -104,7 +92,8 @@ class Engine:
         """The engine as configured (UPSCALER_DEVICE, _PRECISION, _CUDA_GRAPHS, _TORCH_COMPILE);
         ``device`` and ``precision`` override the settings when given."""
         return cls(zoo, device or settings.device, precision or settings.precision,
-                   cuda_graphs=settings.cuda_graphs, torch_compile=settings.torch_compile, **options)
+                   cuda_graphs=settings.cuda_graphs, torch_compile=settings.torch_compile,
+                   calibration_dir=settings.data_dir / "calibration", **options)
 
     def network(self, model: str) -> Network:
         """The loaded network for a model name or weight file path (loaded once, then cached)."""
@@ -114,7 +103,7 @@ class Engine:
                 started = time.perf_counter()
                 info, state = self.zoo.load(model)
                 net = Network(info.name, info.spec, state, self.device, self.precision, self.cuda_graphs,
-                              self.torch_compile)
+                              self.torch_compile, CalibrationCache(self.calibration_dir), info.sha256)
                 window = DEFAULT_TILE + 2 * DEFAULT_TILE_PAD  # the first compilation is made for it
                 net.compile(self._batch_size(net, window), window)
                 log.info("loaded %s (%s, x%d) on %s in %s", info.name, info.spec.arch, net.scale,
@@ -136,7 +125,7 @@ class Engine:
         with self._device_lock:
             yield
 
-    def upscale(self, pixels: np.ndarray, options: UpscaleOptions = UpscaleOptions(),
+    def upscale(self, pixels: np.ndarray, options: JobParams = JobParams(),
                 progress: Progress | None = None, timings: dict[str, float] | None = None) -> np.ndarray:
         """Gray (HxW), BGR (HxWx3) or BGRA (HxWx4), uint8 or uint16 -> the same layout, enlarged.
         ``timings``, if given, gets "wait": milliseconds spent waiting for the device's turn."""
@@ -159,7 +148,7 @@ class Engine:
             count.start_again()
         return self._upscale_in("fp32", net, image, options, count, timings)
 
-    def _upscale_in(self, precision: str, net: Network, image: TiledImage, options: UpscaleOptions,
+    def _upscale_in(self, precision: str, net: Network, image: TiledImage, options: JobParams,
                     count: TileCount, timings: dict[str, float] | None) -> np.ndarray:
         """The image once, every batch in ``precision``, into a result array and chains of its own."""
         source, s = image.source, net.scale
@@ -179,7 +168,7 @@ class Engine:
         return output.finish((lambda out: preserve_color(source, out)) if options.preserve_color else None)
 
     def _run_plane(self, precision: str, net: Network, plane: np.ndarray, kind: Kind, sink: RowSink,
-                   options: UpscaleOptions, count: TileCount, timings: dict[str, float] | None) -> None:
+                   options: JobParams, count: TileCount, timings: dict[str, float] | None) -> None:
         """``plane``'s tiles through the network; ``sink`` gets its finished levels and is closed."""
         plan = TilePlan.for_image(plane.shape[0], plane.shape[1], options.tile, options.tile_pad)
         batch_size = options.batch_size or self._batch_size(net, max(plan.rows.window, plan.cols.window))
@@ -227,7 +216,7 @@ class TiledImage(NamedTuple):
     channels: tuple[int, ...]        # the result's last axis: () for gray, (3,) or (4,)
 
     @classmethod
-    def of(cls, pixels: np.ndarray, options: UpscaleOptions) -> TiledImage:
+    def of(cls, pixels: np.ndarray, options: JobParams) -> TiledImage:
         height, width = pixels.shape[:2]
         if not options.seamless:
             return cls(pixels, (0, 0, height, width), pixels.shape[2:])

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from upscaler.engine.calibration import CalibrationCache
 from upscaler.engine.compiled import CompiledForward
 from upscaler.engine.devices import pick_precision
 from upscaler.engine.graphs import GraphCache
@@ -32,9 +33,11 @@ BLACK_INPUT_MAX = 0.02
 
 class Network:
     def __init__(self, name: str, spec: ArchSpec, state: StateDict, device: torch.device, precision: str,
-                 cuda_graphs: bool = True, torch_compile: bool = False) -> None:
-        """``precision``: fp32, fp16, bf16, or auto (the fastest that keeps fp32's quality, measured
-        now: engine/devices.py)."""
+                 cuda_graphs: bool = True, torch_compile: bool = False, calibration: CalibrationCache | None = None,
+                 weights_sha256: str = "") -> None:
+        """``precision``: fp32, fp16, bf16, or auto (the fastest that keeps fp32's quality: engine/
+        devices.py; measured now, or read from ``calibration`` where this machine measured it for
+        these weights before)."""
         self.name, self.spec, self.device = name, spec, device
         self.scale = spec.scale
         self._state = state
@@ -51,7 +54,11 @@ class Network:
             self._graphs = GraphCache(name, device) if cuda_graphs else None
         self.module(self._precision)
         if precision == "auto":
-            self._precision = pick_precision(self, device)
+            def measure() -> str:
+                return pick_precision(self, device)
+
+            known = calibration is not None and weights_sha256
+            self._precision = calibration.choose(name, device, weights_sha256, measure) if known else measure()
 
     @property
     def precision(self) -> str:

@@ -1,4 +1,4 @@
-"""Turn the Real-ESRGAN ncnn exports into PyTorch state dicts.
+"""Turn the Real-ESRGAN and RealSR ncnn exports into PyTorch state dicts.
 
 The ncnn graph lists its weighted layers in the same order as the PyTorch modules register
 their parameters (conv_first, body.*, conv_body, conv_up1, ... for RRDBNet; body.0, body.1,

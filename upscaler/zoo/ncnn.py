@@ -1,6 +1,6 @@
 """Read ncnn ``.param`` + ``.bin`` model files into PyTorch tensors.
 
-Only what the Real-ESRGAN ncnn exports use is supported: Convolution (fp16 or fp32 weights,
+Only what the Real-ESRGAN and RealSR ncnn exports use is supported: Convolution (fp16 or fp32 weights,
 float32 bias) and PReLU (float32 slopes); every other layer type carries no weights. The
 reader is strict: an unknown weight-carrying layer, a bad storage tag, a short read or bytes
 left over at the end of the ``.bin`` are errors, so a damaged file never yields a half-loaded

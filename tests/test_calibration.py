@@ -1,0 +1,72 @@
+"""Precision calibration is measured once per machine, model, device and library versions, and
+stored in the data dir: a second process reuses it; another model file or torch version does not."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.support import TINY_RRDB, random_network_file
+from upscaler.engine import Engine, network
+from upscaler.engine.calibration import CalibrationCache
+from upscaler.zoo.registry import ModelZoo
+
+
+def test_a_choice_is_measured_once_and_reused(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def measure() -> str:
+        calls.append(1)
+        return "bf16"
+
+    device = torch.device("cpu")
+    assert CalibrationCache(tmp_path).choose("m", device, "aaa", measure) == "bf16"
+    assert CalibrationCache(tmp_path).choose("m", device, "aaa", measure) == "bf16"  # another process
+    assert len(calls) == 1
+    CalibrationCache(tmp_path).choose("m", device, "bbb", measure)  # other weights
+    assert len(calls) == 2
+
+
+def test_another_torch_version_measures_again(tmp_path: Path, monkeypatch) -> None:
+    measured = []
+    cache = CalibrationCache(tmp_path)
+    cache.choose("m", torch.device("cpu"), "aaa", lambda: measured.append("first") or "fp32")
+    monkeypatch.setattr(torch, "__version__", "99.0.0")
+    cache.choose("m", torch.device("cpu"), "aaa", lambda: measured.append("second") or "fp32")
+    assert measured == ["first", "second"]
+
+
+def test_a_damaged_record_is_measured_again(tmp_path: Path) -> None:
+    cache = CalibrationCache(tmp_path)
+    cache.choose("m", torch.device("cpu"), "aaa", lambda: "bf16")
+    for record in tmp_path.iterdir():
+        record.write_text("{not json")
+    assert cache.choose("m", torch.device("cpu"), "aaa", lambda: "fp32") == "fp32"
+
+
+def test_engines_in_two_processes_calibrate_once(tmp_path: Path, monkeypatch, caplog) -> None:
+    weights = random_network_file(tmp_path, TINY_RRDB)
+    other = random_network_file(tmp_path, TINY_RRDB, seed=1)
+    picks: list[str] = []
+    monkeypatch.setattr(network, "pick_precision", lambda net, device: picks.append(net.name) or "fp32")
+    zoo = ModelZoo(tmp_path / "models")
+    with caplog.at_level(logging.INFO, logger="upscaler.engine.calibration"):
+        Engine(zoo, "cpu", "auto", calibration_dir=tmp_path / "cal").network(str(weights))
+        Engine(zoo, "cpu", "auto", calibration_dir=tmp_path / "cal").network(str(weights))  # a new process
+    assert picks == [weights.stem]
+    assert "measured now and stored" in caplog.text and "the calibration stored for this machine" in caplog.text
+    Engine(zoo, "cpu", "auto", calibration_dir=tmp_path / "cal").network(str(other))  # another model file
+    Engine(zoo, "cpu", "fp32", calibration_dir=tmp_path / "cal").network(str(other))  # --precision: no calibration
+    assert picks == [weights.stem, other.stem]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_given_precision_is_used_as_it_is(tmp_path: Path, monkeypatch, precision: str) -> None:
+    monkeypatch.setattr(network, "pick_precision", lambda net, device: pytest.fail("calibrated"))
+    weights = random_network_file(tmp_path, TINY_RRDB)
+    engine = Engine(ModelZoo(tmp_path / "models"), "cpu", precision, calibration_dir=tmp_path / "cal")
+    assert engine.network(str(weights)).precision == precision
+    assert not (tmp_path / "cal").exists()

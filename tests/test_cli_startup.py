@@ -1,0 +1,44 @@
+"""The command line starts in a blink: commands that load no model never import torch (seconds
+to import), and the embedded database's migrations do not narrate themselves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROBE = """
+import runpy, sys
+sys.argv = ["upscaler", *sys.argv[1:]]
+try:
+    runpy.run_module("cli.main", run_name="__main__")
+except SystemExit as exit:
+    code = exit.code
+else:
+    code = 0
+heavy = sorted(m for m in ("torch", "torchvision", "basicsr", "cv2") if m in sys.modules)
+print("IMPORTED:" + ",".join(heavy), file=sys.stderr)
+sys.exit(code or 0)
+"""
+
+
+def run(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
+    env = {"UPSCALER_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "HOME": str(data_dir)}
+    return subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[1])
+
+
+@pytest.mark.parametrize("args", [["--help"], ["status"], ["watch", "list"], ["db", "upgrade"], ["submit", "--help"],
+                                  ["upscale", "--help"]])
+def test_light_commands_import_no_torch(args: list[str], tmp_path: Path) -> None:
+    result = run(args, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = result.stderr.rsplit("IMPORTED:", 1)[1].strip()
+    assert "torch" not in imported.split(","), (args, imported)
+
+
+def test_first_status_prints_no_migration_chatter(tmp_path: Path) -> None:
+    result = run(["status"], tmp_path)
+    assert result.returncode == 0 and "alembic" not in result.stderr and "INFO" not in result.stderr

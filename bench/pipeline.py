@@ -47,20 +47,20 @@ def engine_loop(images: dict[str, bytes], model: str, device: str) -> list[float
     """Seconds per image of decode + infer + encode, one after another, after a warm-up."""
     from upscaler.engine import Engine
     from upscaler.jobspec import JobParams
-    from upscaler.processing import OutputOptions, limits_from, process_image
+    from upscaler.processing import limits_from, process_image
     from upscaler.settings import get_settings
     from upscaler.zoo.registry import ModelZoo
 
     settings = get_settings()
     engine = Engine.from_settings(ModelZoo(settings.models_dir), settings, device)
-    options = JobParams().upscale_options(model)
+    options = JobParams(model=model, format="png")
     limits = limits_from(settings)
     for key, data in warm_up_images(images).items():
-        process_image(engine, data, key, options, OutputOptions("png"), limits)
+        process_image(engine, data, key, options, limits)
     seconds = []
     for key, data in images.items():
         start = time.perf_counter()
-        process_image(engine, data, key, options, OutputOptions("png"), limits)
+        process_image(engine, data, key, options, limits)
         seconds.append(time.perf_counter() - start)
     return seconds
 

@@ -53,7 +53,7 @@ def test_nightly_scan_takes_new_and_changed_images_once(intake, s3, tmp_path: Pa
     from workers.tasks import nightly_scan
 
     s3.create_bucket(Bucket="inbox-bucket")
-    add_watch("acme", "s3://inbox-bucket/acme", "s3://inbox-bucket/out/acme/", COMPACT, JobParams())
+    add_watch("acme", "s3://inbox-bucket/acme", "s3://inbox-bucket/out/acme/", JobParams(model=COMPACT))
     keys = ["acme/linen weave.png", "acme/wool/tête brodée.png", "acme/stone/slabs/marble 2.png"]
     for seed, key in enumerate(keys):
         s3.put_object(Bucket="inbox-bucket", Key=key, Body=png(seed))
@@ -131,7 +131,7 @@ def test_event_consumer(intake, s3, s3_endpoint: str, tmp_path: Path) -> None:
     s3.create_bucket(Bucket="events-bucket")
     s3.put_bucket_notification_configuration(Bucket="events-bucket", NotificationConfiguration={
         "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
-    add_watch("drop", "s3://events-bucket/inbox/", "s3://events-bucket/out/", COMPACT, JobParams())
+    add_watch("drop", "s3://events-bucket/inbox/", "s3://events-bucket/out/", JobParams(model=COMPACT))
 
     s3.put_object(Bucket="events-bucket", Key="inbox/new tile+grout.png", Body=png(1))
     s3.put_object(Bucket="events-bucket", Key="inbox/ünïcode/façade.png", Body=png(2))

@@ -59,13 +59,17 @@ def make_inputs(folder: Path, cmyk_icc: bytes) -> dict[str, bytes]:
 
 @pytest.fixture
 def cpu_x4plus(isolated_data_dir: Path, monkeypatch) -> None:
-    monkeypatch.delenv("UPSCALER_BROKER_URL", raising=False)
-    monkeypatch.delenv("UPSCALER_ENGINE_NOOP", raising=False)
+    """The embedded default with the real network: no broker, SQLite, this process's own engine
+    and storage client (made anew: earlier tests may have left ones for other settings)."""
+    for name in ("UPSCALER_BROKER_URL", "UPSCALER_DATABASE_URL", "UPSCALER_ENGINE_NOOP", "UPSCALER_S3_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     runtime._engine_for.cache_clear()
+    runtime._storage_for.cache_clear()
     yield
     get_settings.cache_clear()
     runtime._engine_for.cache_clear()
+    runtime._storage_for.cache_clear()
 
 
 def drifts(src: Path, out: Path, output_suffix: str = ".png") -> dict[str, float]:
@@ -131,13 +135,14 @@ def test_s3_job_path_tags_keeps_and_records(tmp_path: Path, s3, s3_endpoint: str
     (tmp_path / "state" / "models").symlink_to(models, target_is_directory=True)
     get_settings.cache_clear()
     runtime._engine_for.cache_clear()
+    runtime._storage_for.cache_clear()
     runs = {"srgb": ["--preserve-color"], "keep": ["--preserve-color", "--color-space", "keep"], "plain": []}
     for run, options in runs.items():
         result = runner.invoke(app, ["submit", "s3://colour/in/", "--output", f"s3://colour/{run}/", *options,
                                      "--wait", "--json"])
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)["summary"]
-        assert summary["counts"]["succeeded"] == len(profiles) + 3, summary["failures"]
+        assert summary["counts"]["succeeded"] == len(profiles) + 3, (summary["counts"], summary["failures"], result.output)
         assert any("broken-profile" in w["source_uri"] for w in summary["warnings"])
         measured = {}
         for name in [*profiles, "srgb"]:

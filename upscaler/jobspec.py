@@ -17,7 +17,7 @@ from typing import Any, Literal
 from upscaler.images import EXTENSIONS, OUTPUT_FORMATS
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, Settings
 from upscaler.validation import check_quality, check_upscale_params
-from upscaler.zoo.names import DEFAULT_MODEL
+from upscaler.zoo.names import DEFAULT_MODEL, TEXTURE_MODEL
 
 _SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
 
@@ -27,7 +27,8 @@ _SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "web
 NOT_STORED = ("model", "batch_size")
 # Fields added after jobs were first stored: left out of the JSON (and so of the idempotency
 # key) while at their defaults, so that resubmitting what was submitted before still matches.
-ADDED_LATER = {"color_space": "srgb", "maps": (), "material": None, "normal_convention": "opengl", "delight": False}
+ADDED_LATER = {"color_space": "srgb", "maps": (), "material": None, "normal_convention": "opengl", "delight": False,
+               "detail": 0.0, "detail_model": TEXTURE_MODEL, "profile": None}
 COLOR_SPACES = ("srgb", "keep")
 
 
@@ -52,6 +53,12 @@ class JobParams:
     material: str | None = None
     normal_convention: Literal["opengl", "directx"] = "opengl"
     delight: bool = False         # flatten the photo's baked large-scale shading in the base colour
+    # Texture detail: each tile batch runs through ``model`` and ``detail_model`` and their outputs
+    # are mixed (1 - detail) : detail before the rows are assembled (engine/tile_runs.py). 0 = the
+    # model alone, 1 = the detail model alone. Material profiles choose it (upscaler/profiles.py).
+    detail: float = 0.0
+    detail_model: str = TEXTURE_MODEL
+    profile: str | None = None    # the material profile the job ran with (recorded, not applied here)
 
     def __post_init__(self) -> None:
         if self.format != "auto" and self.format not in OUTPUT_FORMATS:
@@ -64,6 +71,9 @@ class JobParams:
             raise ValueError(f"color_space {self.color_space!r}: choose srgb or keep")
         if self.normal_convention not in ("opengl", "directx"):
             raise ValueError(f"normal_convention {self.normal_convention!r}: choose opengl or directx")
+        if not 0.0 <= self.detail <= 1.0:
+            raise ValueError(f"detail {self.detail}: choose a number from 0 to 1")
+        object.__setattr__(self, "detail", float(self.detail))
         object.__setattr__(self, "maps", self._checked_maps(self.maps))
 
     @staticmethod

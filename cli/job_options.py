@@ -15,29 +15,38 @@ from typing import Annotated, Any
 import typer
 
 from upscaler.settings import get_settings
-from upscaler.zoo.names import DEFAULT_MODEL
+from upscaler.zoo.names import DEFAULT_MODEL, TEXTURE_MODEL
 
 SHARED: dict[str, tuple[Any, Any]] = {
-    "model": (Annotated[str, typer.Option(help="Model name (see `upscaler models list`) or a .pth file.")],
-              DEFAULT_MODEL),
+    "model": (Annotated[str | None, typer.Option(
+        help=f"Model name (see `upscaler models list`) or a .pth file. [default: the material's profile, {DEFAULT_MODEL}]")],
+              None),
+    "detail": (Annotated[float | None, typer.Option(
+        help=f"Texture detail 0..1: the share of {TEXTURE_MODEL} mixed into the model's output on every tile. "
+             "[default: the material's profile, 0]")], None),
     "tile": (Annotated[int | None, typer.Option(
         help="Tile edge in input pixels; 0 = whole image. [default: UPSCALER_TILE, 200]")], None),
     "tile_pad": (Annotated[int | None, typer.Option(
         help="Context pixels around each tile. [default: UPSCALER_TILE_PAD, 12]")], None),
     "outscale": (Annotated[float, typer.Option(help="Final scale factor (the model's own is resampled to it).")], 4.0),
-    "fmt": (Annotated[str, typer.Option("--format", help="auto (like the input), png, jpeg, webp or tiff.")], "auto"),
+    "fmt": (Annotated[str | None, typer.Option("--format", help="auto (like the input), png, jpeg, webp or tiff. "
+                                               "[default: the material's profile, auto]")], None),
     "quality": (Annotated[int, typer.Option(help="JPEG/WebP quality, 1-100.")], 95),
     "alpha": (Annotated[str, typer.Option(help="Alpha channel enlarged by 'bicubic' or by the 'model'.")], "bicubic"),
-    "seamless": (Annotated[bool, typer.Option("--seamless", help="Tileable input -> tileable output.")], False),
-    "preserve_color": (Annotated[bool, typer.Option("--preserve-color", help="Keep the input's colour, the model's detail.")],
-                       False),
+    "seamless": (Annotated[bool | None, typer.Option(
+        "--seamless/--no-seamless", help="Tileable input -> tileable output. [default: the material's profile, no]")],
+                 None),
+    "preserve_color": (Annotated[bool | None, typer.Option(
+        "--preserve-color/--no-preserve-color",
+        help="Keep the input's colour, the model's detail. [default: the material's profile, no]")], None),
     "color_space": (Annotated[str, typer.Option(
         help="Output colour: 'srgb' (tagged sRGB, for 3D tools) or 'keep' (the source's own ICC profile).")], "srgb"),
     "maps": (Annotated[str, typer.Option(
         help="PBR maps to make beside each image: 'all', or some of basecolor,height,normal,ao,roughness,metallic.")],
              ""),
     "material": (Annotated[str | None, typer.Option(
-        help="Material category for the map presets (fabric, wood, stone, tile, metal, ...).")], None),
+        help="Material category (fabric, carpet, leather, wood, stone, tile, ...): its profile (see `upscaler "
+             "profiles list`) sets what is not given here, and its presets make the maps.")], None),
     "normal_convention": (Annotated[str, typer.Option(help="Normal map convention: opengl or directx.")], "opengl"),
     "delight": (Annotated[bool, typer.Option("--delight", help="Flatten the photo's baked shading in the base colour map.")],
                 False),
@@ -69,10 +78,13 @@ def job_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_params(given: dict[str, Any]):
-    """The job's parameters; an invalid combination is a usage error naming the option."""
+    """The job's parameters; an invalid combination is a usage error naming the option. What was
+    given of what a material profile sets is recorded as fixed: the profile leaves it alone."""
     from upscaler.jobspec import JobParams
+    from upscaler.profiles import PROFILE_FIELDS
 
+    fixed = tuple(name for name in PROFILE_FIELDS if given.get(name) is not None)
     try:
-        return JobParams.from_settings(get_settings(), **given)
+        return JobParams.from_settings(get_settings(), **given, fixed=fixed)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -9,6 +9,7 @@ from cli import (
     intake_cmd,
     material_cmd,
     models_cmd,
+    profiles_cmd,
     queue_cmd,
     service_cmd,
     train_cmd,
@@ -45,6 +46,7 @@ app.add_typer(intake_cmd.events_app, name="events")
 app.command("beat")(intake_cmd.beat)
 app.command("compare")(compare_cmd.compare)
 app.add_typer(material_cmd.app, name="material")
+app.add_typer(profiles_cmd.app, name="profiles")
 
 if __name__ == "__main__":
     app()

@@ -93,6 +93,8 @@ def submit(
             (result.resent, "earlier jobs never sent, sent now")) if n)
         err_console.print(f"batch {result.batch_id or '-'}: {verb} {result.created} jobs, "
                           f"{result.duplicates} already submitted, {len(result.skipped)} non-image names skipped{extra}")
+        for warning in result.warnings:
+            err_console.print(f"[yellow]warning[/] {shown(warning)}")
     embedded = get_settings().broker_url is None
     if result.job_ids and embedded and not dry_run:  # the in-process worker runs the jobs now
         bars, task = _progress_bar(len(result.job_ids))

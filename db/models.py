@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -105,6 +106,9 @@ class Job(Base):
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     supplier: Mapped[str | None] = mapped_column(String(200))
     material: Mapped[str | None] = mapped_column(String(100))
+    # The material profile the job ran with (upscaler/profiles.py) and the texture detail it set.
+    profile: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[float | None] = mapped_column(Float)
 
     status: Mapped[JobStatus] = mapped_column(
         Enum(JobStatus, name="job_status", native_enum=False, length=16), default=JobStatus.queued
@@ -137,6 +141,21 @@ class Job(Base):
     upload_ms: Mapped[int | None] = mapped_column(Integer)
 
     batch: Mapped[Batch] = relationship(back_populates="jobs")
+
+
+class MaterialProfile(Base):
+    """An operator's setting of one material profile (``upscaler profiles set``). Categories
+    without a row run the shipped defaults (upscaler/profile_defaults.json, from the benchmark)."""
+
+    __tablename__ = "material_profiles"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[float] = mapped_column(Float)
+    preserve_color: Mapped[bool]
+    seamless: Mapped[bool]
+    format: Mapped[str] = mapped_column(String(10))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class TrainingRun(Base):

@@ -33,7 +33,9 @@ from producer.sources import (
     from_manifest,
     refuse_output_inside_sources,
 )
+from db.profiles import current_profiles
 from upscaler.jobspec import JobParams, idempotency_key
+from upscaler.profiles import default_profiles, params_for_material
 from upscaler.storage import Storage, StorageError, collision_key, safe_join
 
 INSERT_CHUNK = 500
@@ -49,11 +51,12 @@ class SubmitResult:
     repeated: int = 0               # the same source listed more than once in this submission
     collisions: int = 0             # jobs failed (or renamed) because another source has their output key
     resent: int = 0                 # earlier jobs of these sources that were never sent, sent now
+    warnings: list[str] = field(default_factory=list)  # e.g. materials that are not a category
 
     def to_json(self) -> dict:
         return {"batch_id": str(self.batch_id) if self.batch_id else None, "created": self.created,
                 "duplicates": self.duplicates, "repeated": self.repeated, "collisions": self.collisions,
-                "resent": self.resent, "skipped": self.skipped}
+                "resent": self.resent, "skipped": self.skipped, "warnings": self.warnings}
 
 
 def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | None) -> tuple[list[SourceImage], list[str]]:
@@ -69,16 +72,26 @@ def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | No
 
 
 def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params: JobParams,
-             session: Session | None = None, on_collision: str = "fail") -> tuple[list[dict], int, int]:
+             session: Session | None = None, on_collision: str = "fail",
+             warnings: list[str] | None = None) -> tuple[list[dict], int, int]:
     """Job rows, how many sources were listed more than once, and how many outputs clashed.
+
+    A source with a material (its manifest row's, else ``params.material``) runs that category's
+    profile, as set in SQL when a ``session`` is given (else the shipped defaults); a material
+    that is no category runs the ``other`` profile, and its warning is added to ``warnings``.
 
     A source whose output key would leave the output prefix (``..`` segments in an S3 key or a
     manifest's output_key) becomes a job failed from the start, with the reason, so the rest of
     the batch goes on and the operator sees why; so does one whose output another source has
     (producer/collisions.py; checked against the jobs in SQL when a ``session`` is given)."""
     rows, seen = [], set()
+    profiles = {name: profile for name, (profile, _) in current_profiles(session).items()} \
+        if session is not None else default_profiles()
     for image in images:
-        relative = image.output_key or posixpath.splitext(image.relative_key)[0] + params.extension(image.uri)
+        job_params, warning = params_for_material(params, image.material, profiles)
+        if warning and warnings is not None and warning not in warnings:
+            warnings.append(warning)
+        relative = image.output_key or posixpath.splitext(image.relative_key)[0] + job_params.extension(image.uri)
         failure = {}
         try:
             out_uri = safe_join(output, relative)
@@ -91,8 +104,9 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         seen.add((image.uri, image.etag, out_uri))
         rows.append({
             "id": uuid.uuid4(), "batch_id": batch_id, "source_uri": image.uri, "source_etag": image.etag,
-            "source_size": image.size, "output_uri": out_uri, "output_key": None, "model": params.model,
-            "params": params.to_json(), "supplier": image.supplier, "material": image.material,
+            "source_size": image.size, "output_uri": out_uri, "output_key": None, "model": job_params.model,
+            "params": job_params.to_json(), "supplier": image.supplier, "material": image.material or params.material,
+            "profile": job_params.profile, "detail": job_params.detail if job_params.profile else None,
             "status": JobStatus.queued, "error_code": None, "error_message": None, "finished_at": None, **failure,
         })
     refuse_writing_into_sources(rows)
@@ -100,7 +114,8 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         if session is not None else {}
     clashes = collisions.settle(rows, taken, on_collision)
     for row in rows:
-        row["idempotency_key"] = idempotency_key(row["source_uri"], row["source_etag"], params, row["output_uri"])
+        row_params = JobParams.from_json(row["params"], row["model"])
+        row["idempotency_key"] = idempotency_key(row["source_uri"], row["source_etag"], row_params, row["output_uri"])
     return rows, len(images) - len(rows), clashes
 
 
@@ -165,22 +180,23 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
     batch_id = uuid.uuid4()
     description = ", ".join(sources + ([f"manifest {manifest}"] if manifest else []))
     with session_scope(database_url) as session:
-        rows, repeated, clashes = job_rows(batch_id, images, output, params, session, on_collision)
+        warnings: list[str] = []
+        rows, repeated, clashes = job_rows(batch_id, images, output, params, session, on_collision, warnings)
         existing = existing_keys(session, rows)
         new_rows = [r for r in rows if r["idempotency_key"] not in existing]
         unsent = [] if dry_run else never_sent(session, [r for r in rows if r["idempotency_key"] in existing])
         if dry_run or not new_rows:
             session.rollback()
             return SubmitResult(None, len(new_rows) if dry_run else 0, len(rows) - len(new_rows), skipped,
-                                unsent, repeated, clashes, len(unsent))
+                                unsent, repeated, clashes, len(unsent), warnings)
         session.add(Batch(id=batch_id, name=name or description[:200], source=description,
                           output_prefix=output, model=params.model, params=params.to_json()))
         session.flush()
         created = insert_new(session, new_rows)
         if not created:  # a concurrent submit of the same sources inserted them all first: no empty batch
             session.rollback()
-            return SubmitResult(None, 0, len(rows), skipped, unsent, repeated, clashes, len(unsent))
+            return SubmitResult(None, 0, len(rows), skipped, unsent, repeated, clashes, len(unsent), warnings)
         failed_at_start = {r["id"] for r in new_rows if r["status"] == JobStatus.failed}
     runnable = [job_id for job_id in created if job_id not in failed_at_start]
     return SubmitResult(batch_id, len(created), len(rows) - len(created), skipped, runnable + unsent,
-                        repeated, clashes, len(unsent))
+                        repeated, clashes, len(unsent), warnings)

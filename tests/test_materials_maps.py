@@ -9,7 +9,7 @@ from tests.materials_support import (bumps, decode_normals, grout, mean_angle_de
                                      weave)
 from tests.memory import peak_bytes
 from tests.textures import texture
-from upscaler.materials import CATEGORIES, MapOptions, MaterialMaps, filtering
+from upscaler.materials import CATEGORIES, PRESETS, MapOptions, MaterialMaps, filtering
 from upscaler.materials.maps import linear_to_srgb, srgb_to_linear
 from upscaler.quality import wrap_seam_score
 
@@ -184,7 +184,7 @@ def test_unknown_category_uses_other_with_a_warning_and_presets_differ() -> None
     maps, warnings = all_maps(image, category="marble-ish")
     assert len(warnings) == 1 and "marble-ish" in warnings[0] and "other" in warnings[0]
     assert np.array_equal(maps["normal"], all_maps(image, category="other")[0]["normal"])
-    assert set(CATEGORIES) == {"wood", "stone", "tile", "fabric", "carpet", "leather", "metal", "concrete",
+    assert set(CATEGORIES) == set(PRESETS) == {"wood", "stone", "tile", "fabric", "carpet", "leather", "metal", "concrete",
                                "wallpaper", "brick", "glass", "other"}
     roughness = {c: all_maps(image, category=c, maps=("roughness",))[0]["roughness"].mean() / 255
                  for c in ("stone", "tile", "glass", "fabric", "concrete")}

@@ -120,7 +120,7 @@ def test_catalogue_from_s3_through_celery_workers(stack, s3, pg_url: str, tmp_pa
                      "--model", COMPACT, "--json"], env)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) | {"skipped": None} == {"batch_id": None, "created": 0, "duplicates": 12,
-                                                            "repeated": 0, "collisions": 0, "resent": 0,
+                                                            "repeated": 0, "collisions": 0, "resent": 0, "warnings": [],
                                                             "skipped": None, "dry_run": False}
 
     # `upscaler status` tells the same story, failures with reasons.

@@ -28,7 +28,7 @@ NOT_STORED = ("model", "batch_size")
 # Fields added after jobs were first stored: left out of the JSON (and so of the idempotency
 # key) while at their defaults, so that resubmitting what was submitted before still matches.
 ADDED_LATER = {"color_space": "srgb", "maps": (), "material": None, "normal_convention": "opengl", "delight": False,
-               "detail": 0.0, "detail_model": TEXTURE_MODEL, "profile": None}
+               "detail": 0.0, "detail_model": TEXTURE_MODEL, "profile": None, "fixed": ()}
 COLOR_SPACES = ("srgb", "keep")
 
 
@@ -59,6 +59,8 @@ class JobParams:
     detail: float = 0.0
     detail_model: str = TEXTURE_MODEL
     profile: str | None = None    # the material profile the job ran with (recorded, not applied here)
+    # Fields the requester set explicitly: a material profile leaves them as they are.
+    fixed: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.format != "auto" and self.format not in OUTPUT_FORMATS:
@@ -75,6 +77,7 @@ class JobParams:
             raise ValueError(f"detail {self.detail}: choose a number from 0 to 1")
         object.__setattr__(self, "detail", float(self.detail))
         object.__setattr__(self, "maps", self._checked_maps(self.maps))
+        object.__setattr__(self, "fixed", tuple(sorted(set(self.fixed))))
 
     @staticmethod
     def _checked_maps(maps) -> tuple[str, ...]:
@@ -102,8 +105,9 @@ class JobParams:
         for name, default in ADDED_LATER.items():
             if stored[name] == default:
                 del stored[name]
-        if "maps" in stored:
-            stored["maps"] = list(stored["maps"])
+        for name in ("maps", "fixed"):
+            if name in stored:
+                stored[name] = list(stored[name])
         return stored
 
     @classmethod

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from upscaler.materials.names import CATEGORIES, known_category
+
 FINE_SCALE = 1 / 256
 MEDIUM_SCALE = 1 / 48
 COARSE_SCALE = 1 / 8
@@ -65,14 +67,13 @@ PRESETS: dict[str, Preset] = {p.category: p for p in (
     Preset("glass", (0.3, 0.3, 0.2), depth=0.001, ao_radius=0.004, roughness=0.05, roughness_range=0.05),
     Preset("other", (0.6, 0.8, 0.5), depth=0.005, ao_radius=0.01, roughness=0.6, roughness_range=0.15),
 )}
-CATEGORIES = tuple(PRESETS)
 
 
 def preset_for(category: str) -> tuple[Preset, str | None]:
     """The preset of ``category`` (case-insensitive), and a warning when it is unknown (then
     the ``other`` preset is used: an unknown category never stops a job)."""
-    key = (category or "other").strip().lower()
-    if key in PRESETS:
+    key = known_category(category or "other")
+    if key is not None:
         return PRESETS[key], None
     return PRESETS["other"], (f"unknown material category {category!r}: used the 'other' preset "
                               f"(known: {', '.join(CATEGORIES)})")

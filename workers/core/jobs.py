@@ -29,6 +29,7 @@ from upscaler.errors import JobTimeoutError, PermanentError, TransientError
 from upscaler.jobspec import JobParams, format_of_uri
 from upscaler.metrics import record_job
 from upscaler.processing import decode_image, limits_from, upscale_decoded, write_outputs
+from upscaler.profiles import category_for
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
 from workers.core.reports import maybe_write_report
@@ -176,8 +177,10 @@ def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag
     written = write_outputs(upscaled, params, storage, output_uri,
                             {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""}, material)
     timings.update(written.timings_ms)
-    return Sizes(upscaled.input_size, upscaled.output_size, written.output_bytes, written.warnings,
-                 written.maps), timings
+    # A material that is no category ran the fallback profile: the job says so beside its result.
+    unknown = category_for(material or params.material)[1] if params.profile else None
+    return Sizes(upscaled.input_size, upscaled.output_size, written.output_bytes,
+                 ([unknown] if unknown else []) + written.warnings, written.maps), timings
 
 
 @dataclass

@@ -1,0 +1,102 @@
+"""``upscaler profiles``: how each material category is upscaled (list, show, set, reset)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json
+
+app = typer.Typer(help="Material profiles: the model, texture detail, colour, seamless and format per category.",
+                  no_args_is_help=True)
+
+NameArgument = Annotated[str, typer.Argument(help="A material category (fabric, carpet, leather, wood, ...).")]
+
+
+def _row(profile, operator_set: bool) -> dict:
+    return {"name": profile.name, **profile.settings(), "source": "set" if operator_set else "default"}
+
+
+def _print(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("profile", "model", "detail", "preserve colour", "seamless", "format", "source")
+    for r in rows:
+        table.add_row(r["name"], r["model"], f"{r['detail']:g}", "yes" if r["preserve_color"] else "no",
+                      "yes" if r["seamless"] else "no", r["format"], r["source"])
+    out_console.print(table)
+
+
+@app.command("list")
+def profiles_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+    """Every category's profile in effect: the measured default, or as an operator set it."""
+    from db.profiles import current_profiles
+    from db.session import session_scope
+    from upscaler.profiles import measurement_source
+
+    ensure_schema()
+    with session_scope() as session:
+        rows = [_row(profile, operator_set) for profile, operator_set in current_profiles(session).values()]
+    _print(rows, as_json)
+    if not as_json:
+        err_console.print(f"defaults measured by {measurement_source()} (bench/RESULTS.md, texture fidelity)")
+
+
+@app.command("show")
+def profiles_show(name: NameArgument, as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+    """One category's profile."""
+    from db.profiles import current_profile
+    from db.session import session_scope
+
+    ensure_schema()
+    try:
+        with session_scope() as session:
+            found = current_profile(session, name)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    row = _row(*found)
+    if as_json:
+        print_json(row)
+    else:
+        _print([row], False)
+
+
+@app.command("set")
+def profiles_set(
+    name: NameArgument,
+    model: Annotated[str | None, typer.Option(help="Model name or .pth file.")] = None,
+    detail: Annotated[float | None, typer.Option(help="Texture detail 0..1.")] = None,
+    preserve_color: Annotated[bool | None, typer.Option("--preserve-color/--no-preserve-color")] = None,
+    seamless: Annotated[bool | None, typer.Option("--seamless/--no-seamless")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="auto, png, jpeg, webp or tiff.")] = None,
+) -> None:
+    """Change a profile for every producer and worker (what is not given stays as it is)."""
+    from db.profiles import set_profile
+    from db.session import session_scope
+
+    ensure_schema()
+    try:
+        with session_scope() as session:
+            profile = set_profile(session, name, model=model, detail=detail, preserve_color=preserve_color,
+                                  seamless=seamless, format=fmt)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    _print([_row(profile, True)], False)
+
+
+@app.command("reset")
+def profiles_reset(name: NameArgument) -> None:
+    """Back to the measured default."""
+    from db.profiles import reset_profile
+    from db.session import session_scope
+
+    ensure_schema()
+    try:
+        with session_scope() as session:
+            profile = reset_profile(session, name)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    _print([_row(profile, False)], False)

@@ -1,0 +1,94 @@
+"""Material profiles: how each category of material is upscaled by default.
+
+A profile fixes the model, the texture ``detail`` (the share of the texture model mixed into each
+tile batch, engine/tile_runs.py), preserve-colour, seamless and the output format. The defaults
+ship with the code in ``profile_defaults.json``, written by ``bench/texture.py`` from the
+ground-truth measurement (bench/RESULTS.md, "Texture fidelity"), not chosen by eye; operators
+change them with ``upscaler profiles set``, stored in SQL (db/profiles.py) so that every producer
+sees the same.
+
+A profile applies when a job names a material (a manifest's ``material`` column, ``--material``,
+a watch's setting). What the requester set explicitly (``JobParams.fixed``) wins over the
+profile; an unknown category gets the ``other`` profile and a warning, never a failure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from upscaler.jobspec import JobParams
+from upscaler.materials.names import CATEGORIES, known_category
+
+DEFAULTS_FILE = "profile_defaults.json"
+FALLBACK = "other"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    model: str
+    detail: float = 0.0
+    preserve_color: bool = False
+    seamless: bool = False
+    format: str = "auto"
+
+    def __post_init__(self) -> None:
+        # The same checks a job's parameters get: a profile that could not run is refused when set.
+        JobParams(model=self.model, detail=self.detail, format=self.format)
+
+    def settings(self) -> dict[str, Any]:
+        """The job parameters this profile sets (every field but its name)."""
+        return {name: value for name, value in asdict(self).items() if name != "name"}
+
+
+# The job parameters a profile sets: the ones a requester can fix against it.
+PROFILE_FIELDS = tuple(f.name for f in fields(Profile) if f.name != "name")
+
+
+@cache
+def default_profiles() -> dict[str, Profile]:
+    """The shipped defaults, one per catalogue category, in the catalogue's order."""
+    data = json.loads(resources.files("upscaler").joinpath(DEFAULTS_FILE).read_text())
+    given = {known_category(name): entry for name, entry in data["profiles"].items()}
+    missing = [c for c in CATEGORIES if c not in given]
+    if missing:
+        raise RuntimeError(f"{DEFAULTS_FILE} has no profile for {', '.join(missing)}")
+    known = {f.name for f in fields(Profile)}
+    return {c: Profile(c, **{k: v for k, v in given[c].items() if k in known}) for c in CATEGORIES}
+
+
+def measurement_source() -> str:
+    """Where the shipped defaults come from (the benchmark run that wrote them)."""
+    return json.loads(resources.files("upscaler").joinpath(DEFAULTS_FILE).read_text()).get("source", "")
+
+
+def category_for(material: str) -> tuple[str, str | None]:
+    """The profile name for a job's material, and a warning when the material is not a category."""
+    category = known_category(material)
+    if category is not None:
+        return category, None
+    return FALLBACK, (f"unknown material category {material!r}: ran the {FALLBACK!r} profile "
+                      f"(known: {', '.join(CATEGORIES)})")
+
+
+def apply_profile(params: JobParams, profile: Profile) -> JobParams:
+    """``params`` with the profile's settings, except those the requester fixed; records the profile."""
+    changes = {name: value for name, value in profile.settings().items() if name not in params.fixed}
+    # A job's parameters are final: what was fixed has had its effect and is not stored with it.
+    return replace(params, **changes, profile=profile.name, fixed=())
+
+
+def params_for_material(params: JobParams, material: str | None,
+                        profiles: dict[str, Profile]) -> tuple[JobParams, str | None]:
+    """A job's parameters for its material (its own, else ``params.material``): the category's
+    profile applied, and a warning when the material is not a category. No material: as given.
+    Either way without ``fixed``, which only a request (a watch's stored parameters) keeps."""
+    material = material or params.material
+    if not material:
+        return replace(params, fixed=()), None
+    name, warning = category_for(material)
+    return apply_profile(params, profiles[name]), warning

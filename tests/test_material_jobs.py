@@ -60,3 +60,43 @@ def test_a_batch_with_maps_writes_every_map_for_every_good_image(pg_url: str, re
         jobs = {j.source_uri.rsplit("/", 1)[1]: j for j in session.scalars(select(Job))}
     assert jobs["steel.png"].status == JobStatus.succeeded and "metallic.png" in jobs["steel.png"].maps
     assert jobs["broken.png"].maps is None and jobs["oak.png"].maps_ms is not None
+
+
+def test_a_manifest_material_column_runs_each_row_with_its_profile(pg_url: str, redis_url: str, s3, s3_endpoint: str,
+                                                                   isolated_data_dir: Path, tmp_path: Path) -> None:
+    from upscaler.profiles import default_profiles
+
+    s3.create_bucket(Bucket="profiles")
+    rows = [("denim.png", "fabric"), ("rug.png", "carpet"), ("plank.png", "wood"), ("moss.png", "moss")]
+    for i, (name, _) in enumerate(rows):
+        s3.put_object(Bucket="profiles", Key=f"in/{name}", Body=encode(texture(16, 16, seed=i), "png"))
+    manifest = tmp_path / "catalogue.csv"
+    manifest.write_text("source_uri,material\n" + "".join(f"s3://profiles/in/{n},{m}\n" for n, m in rows))
+    env = service_env(isolated_data_dir, database_url=pg_url, broker_url=redis_url, s3_endpoint_url=s3_endpoint,
+                      engine_noop="1")
+    assert run_cli(["db", "upgrade"], env).returncode == 0
+    # Every producer and worker sees an operator's setting: wood as JPEG with a little detail.
+    assert run_cli(["profiles", "set", "wood", "--detail", "0.3", "--format", "jpeg"], env).returncode == 0
+    worker = start_worker(env, tmp_path)
+    try:
+        result = run_cli(["submit", "--manifest", str(manifest), "--output", "s3://profiles/out/", "--wait", "--json"],
+                         env)
+    finally:
+        worker.stop()
+        run_cli(["profiles", "reset", "wood"], env)
+    assert result.returncode == 0, result.stderr
+    assert any("'moss'" in w for w in json.loads(result.stdout)["warnings"])  # the submit warns at once
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="profiles", Prefix="out/")["Contents"]}
+    assert keys == {"out/denim.png", "out/rug.png", "out/plank.jpg", "out/moss.png"}
+    with Session(create_engine(pg_url)) as session:
+        jobs = {j.source_uri.rsplit("/", 1)[1]: j for j in session.scalars(select(Job).where(
+            Job.source_uri.like("s3://profiles/%")))}
+    defaults = default_profiles()
+    assert {n: (j.status, j.profile, j.model, j.detail) for n, j in jobs.items()} == {
+        "denim.png": (JobStatus.succeeded, "fabric", defaults["fabric"].model, defaults["fabric"].detail),
+        "rug.png": (JobStatus.succeeded, "carpet", defaults["carpet"].model, defaults["carpet"].detail),
+        "plank.png": (JobStatus.succeeded, "wood", defaults["wood"].model, 0.3),
+        "moss.png": (JobStatus.succeeded, "other", defaults["other"].model, defaults["other"].detail),
+    }
+    assert jobs["denim.png"].params["preserve_color"] == defaults["fabric"].preserve_color
+    assert any("'moss'" in w for w in jobs["moss.png"].warnings)  # and the job says so beside its result

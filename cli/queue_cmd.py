@@ -132,6 +132,9 @@ def _print_summary(summary) -> None:
     if summary.median_stage_ms:
         stages = ", ".join(f"{k} {v:.0f}" for k, v in summary.median_stage_ms.items())
         err_console.print(f"  median ms per stage: {stages}")
+    if summary.profiles:
+        ran = ", ".join(f"{p['profile']} ({p['model']}, detail {p['detail']:g}) x{p['jobs']}" for p in summary.profiles)
+        err_console.print(f"  material profiles: {shown(ran)}")
     if summary.material_sets:
         err_console.print(f"  {summary.material_sets} PBR material sets, each in a folder beside its image")
     if summary.report_uri:

@@ -27,6 +27,8 @@ class BatchSummary:
     report_uri: str | None = None
     material_sets: int = 0            # succeeded jobs that wrote a PBR material set
     warnings: list[dict] = field(default_factory=list)  # succeeded jobs with something to say
+    # Which material profiles ran: profile, model, detail and how many jobs (those with a material).
+    profiles: list[dict] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -90,11 +92,17 @@ def summarize(session: Session, batch: Batch, failure_limit: int = 50) -> BatchS
     warnings = [{"job_id": str(j.id), "source_uri": j.source_uri, "warnings": j.warnings}
                 for j in session.scalars(select(Job).where(*succeeded, Job.warnings.is_not(None))
                                          .order_by(Job.source_uri).limit(failure_limit))]
+    profiles = [{"profile": profile, "model": model, "detail": detail, "jobs": jobs}
+                for profile, model, detail, jobs in session.execute(
+                    select(Job.profile, Job.model, Job.detail, func.count())
+                    .where(Job.batch_id == batch.id, Job.profile.is_not(None))
+                    .group_by(Job.profile, Job.model, Job.detail).order_by(Job.profile, Job.model, Job.detail))]
     return BatchSummary(
         str(batch.id), batch.name, batch.output_prefix, batch.model, batch.created_at.isoformat(),
         counts, sum(counts.values()), seconds,
         round(done / seconds, 3) if seconds and done else None,
         {k: v for k, v in medians.items() if v is not None}, failures, batch.report_uri, material_sets, warnings,
+        profiles,
     )
 
 

@@ -85,7 +85,10 @@ def test_a_manifest_material_column_runs_each_row_with_its_profile(pg_url: str, 
         worker.stop()
         run_cli(["profiles", "reset", "wood"], env)
     assert result.returncode == 0, result.stderr
-    assert any("'moss'" in w for w in json.loads(result.stdout)["warnings"])  # the submit warns at once
+    report = json.loads(result.stdout)
+    assert any("'moss'" in w for w in report["warnings"])  # the submit warns at once
+    # The batch's summary (and so its morning report) says which profiles ran.
+    assert {(p["profile"], p["detail"], p["jobs"]) for p in report["summary"]["profiles"]} >= {("wood", 0.3, 1)}
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="profiles", Prefix="out/")["Contents"]}
     assert keys == {"out/denim.png", "out/rug.png", "out/plank.jpg", "out/moss.png"}
     with Session(create_engine(pg_url)) as session:

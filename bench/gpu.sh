@@ -10,7 +10,11 @@
 #      (bench/gpu_busy.py around bench/pipeline.py; without Redis and PostgreSQL on this machine,
 #      the embedded pipeline: SQLite, local folders, the same jobs in flight);
 #   5. the three headline numbers against their targets, also written to bench/RESULTS.md;
-#   6. with the time left, the engine again in fp16 with and without torch.compile
+#   6. the network alone, fp16, every way we can run it, against the call RealESRGANer makes:
+#      eager, CUDA graph, the fused dense-block kernels (engine/fused/, UPSCALER_FUSED_KERNELS),
+#      torch.compile, and TensorRT where torch_tensorrt is installed (bench/network_speed.py
+#      --compare: MP/s, ratio, TFLOP/s and share of peak, PSNR to fp32; written row by row);
+#   7. with the time left, the engine again in fp16 with and without torch.compile
 #      (UPSCALER_TORCH_COMPILE, engine/compiled.py), its compile time included in the label.
 # Every step has its own timeout, cut so that the whole script ends within $GPU_BENCH_BUDGET
 # seconds (570: the issue allows 600); a step that fails or runs out is reported and the rest go on.
@@ -74,6 +78,13 @@ timeout -k 10 "$(limit 160 20)" "$PY" bench/gpu_busy.py --json "$logs/busy.json"
 
 timeout "$(limit 30)" "$PY" bench/flops.py --summary "$logs/flops.json" --busy-json "$logs/busy.json" --write \
     || echo "headline not written (status $?)"
+
+echo "== the network alone: eager, CUDA graph, fused kernels, torch.compile, TensorRT =="
+# After the headline (which does not depend on it). Triton tunes and compiles the fused kernels on
+# their first call and inductor compiles for tens of seconds; the TensorRT row is last and is
+# reported as failed where torch_tensorrt does not import (docs/engine.md: why it is not installed).
+timeout -k 10 "$(limit 200)" "$PY" bench/network_speed.py --device cuda --precisions fp16 --shapes "" \
+    --compare 16x200 --write || echo "network comparison failed or timed out (status $?)"
 
 echo "== torch.compile in the engine (with the time left) =="
 # Last: compilation cannot be interrupted cleanly and takes tens of seconds; the numbers above

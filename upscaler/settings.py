@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Compile each network's forward with torch.compile while it loads (engine/compiled.py): off
     # until measured inside the engine; costs tens of seconds per model and process.
     torch_compile: bool = False
+    # CUDA: RRDBNet's dense blocks on fused Triton kernels (engine/fused/): off until a GPU
+    # benchmark measures them faster than the eager network (docs/engine.md).
+    fused_kernels: bool = False
     # Refuse inputs before decoding them: pixel counts from the header, bytes from the file.
     # 8000 x 8000 in, 32000 x 32000 out: the output array (3 GiB for 8-bit RGB) is the one
     # full-size thing a job holds; the PNG is encoded and uploaded from it in strips.

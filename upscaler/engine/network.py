@@ -11,6 +11,7 @@ chosen here at load (``auto``: measured, engine/devices.py) and changes only thr
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 
@@ -34,10 +35,11 @@ BLACK_INPUT_MAX = 0.02
 class Network:
     def __init__(self, name: str, spec: ArchSpec, state: StateDict, device: torch.device, precision: str,
                  cuda_graphs: bool = True, torch_compile: bool = False, calibration: CalibrationCache | None = None,
-                 weights_sha256: str = "") -> None:
+                 weights_sha256: str = "", fused_kernels: bool = False) -> None:
         """``precision``: fp32, fp16, bf16, or auto (the fastest that keeps fp32's quality: engine/
         devices.py; measured now, or read from ``calibration`` where this machine measured it for
-        these weights before)."""
+        these weights before). ``fused_kernels``: RRDBNet's dense blocks on Triton kernels
+        (engine/fused/), CUDA only."""
         self.name, self.spec, self.device = name, spec, device
         self.scale = spec.scale
         self._state = state
@@ -47,6 +49,9 @@ class Network:
         self._graphs: GraphCache | None = None
         self.torch_compile = torch_compile
         self._compiled: dict[str, CompiledForward] = {}  # see engine/compiled.py
+        self.fused_kernels = fused_kernels and device.type == "cuda"
+        if fused_kernels and not self.fused_kernels:
+            _fused_kernels_need_cuda()
         if device.type == "cuda":
             # Tiles come in a few fixed shapes per image, so cuDNN's per-shape search for the
             # fastest convolution kernels pays for itself after the first batch of each shape.
@@ -81,6 +86,10 @@ class Network:
                 net = build(self.spec, self._state).to(self.device, DTYPES[precision])
                 net = net.to(memory_format=torch.channels_last)
                 net.requires_grad_(False)
+                if self.fused_kernels:
+                    from upscaler.engine.fused import fuse_dense_blocks  # imports Triton: only when asked
+
+                    net = fuse_dense_blocks(net)
                 self._modules[precision] = net
             return net
 
@@ -166,6 +175,11 @@ class Network:
             else:
                 y = net(x)[:, :, : h * self.scale, : w * self.scale].float()
             return y.permute(0, 2, 3, 1)
+
+
+@functools.cache
+def _fused_kernels_need_cuda() -> None:
+    log.warning("fused kernels need CUDA: the network runs eagerly on this device")
 
 
 class PendingBatch:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json
 from upscaler.errors import UpscalerError
@@ -16,6 +16,19 @@ from upscaler.settings import get_settings
 
 app = typer.Typer(help="Two-stage training (Real-ESRNet, then A-ESRGAN) on the training queue.", no_args_is_help=True)
 
+
+# The validation's texture-fidelity metrics (training.trainer.texture_means), always shown, and
+# what tells a run that keeps texture from one that scrubs it.
+TEXTURE_ROWS = {
+    "detail_ratio": "1 = the truth's fine texture, < 1 smoothed, > 1 invented (geometric mean)",
+    "detail_log_error": "mean |ln detail ratio|, 0 = kept",
+    "spectral_distance": "high-frequency spectrum, 0 = kept",
+}
+
+
+def _texture_cell(metrics: dict, key: str) -> str:
+    value = metrics.get(key)
+    return "not measured" if value is None else f"{value:.3f}"
 
 
 def _run_row(run) -> dict:
@@ -68,6 +81,9 @@ def submit_cmd(
     data: Annotated[Path, typer.Option(help="A dataset made by `upscaler train prepare`.")],
     config: Annotated[Path | None, typer.Option(help="JSON/YAML overrides of the preset (unknown keys are errors).")] = None,
     init_from: Annotated[str | None, typer.Option(help="Model name, .pth, or run:<id> (stage 2: the stage-1 run).")] = None,
+    degradation: Annotated[str | None, typer.Option(
+        help="Degradation preset: realesrgan (the default: Real-ESRGAN's second-order chain) or supplier "
+             "(one mild pass, like supplier product photos; keeps texture). Stored with the run.")] = None,
     name: Annotated[str | None, typer.Option(help="A name for the run.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Block until the run ends.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
@@ -83,6 +99,8 @@ def submit_cmd(
         overrides["data"] = str(data.resolve())
         if init_from:
             overrides["init_from"] = init_from
+        if degradation:
+            overrides.setdefault("degradation", {})["preset"] = degradation
         resolved = make_preset(preset, overrides)
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -158,7 +176,8 @@ def compare_cmd(
     run_b: Annotated[str, typer.Argument(help="Second run.")],
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Config differences next to the metrics: one change at a time is the only way to learn."""
+    """Config differences next to the metrics, texture fidelity included: one change at a time is
+    the only way to learn."""
     from db.session import session_scope
     from training.config import differences
 
@@ -173,16 +192,23 @@ def compare_cmd(
     if as_json:
         print_json(result)
         return
-    table = Table("", result["a"]["name"], result["b"]["name"])
+    table = Table(Column("", no_wrap=True), result["a"]["name"], result["b"]["name"])  # keys stay whole
     for d in result["config_differences"]:
         table.add_row(d["key"], str(d["a"]), str(d["b"]))
-    for key in sorted(set(result["a"]["metrics"]) | set(result["b"]["metrics"])):
-        table.add_row(f"[bold]metric[/] {key}", str(result["a"]["metrics"].get(key)), str(result["b"]["metrics"].get(key)))
+    metrics_a, metrics_b = result["a"]["metrics"], result["b"]["metrics"]
+    for key in sorted((set(metrics_a) | set(metrics_b)) - set(TEXTURE_ROWS)):
+        table.add_row(f"[bold]metric[/] {key}", str(metrics_a.get(key)), str(metrics_b.get(key)))
+    for key in TEXTURE_ROWS:
+        table.add_row(f"[bold]texture[/] {key}", _texture_cell(metrics_a, key), _texture_cell(metrics_b, key))
     table.add_row("[bold]iteration[/]", str(result["a"]["iteration"]), str(result["b"]["iteration"]))
     out_console.print(table)
+    err_console.print("texture: " + "; ".join(f"{key} {meaning}" for key, meaning in TEXTURE_ROWS.items()))
     if len(result["config_differences"]) > 1:
         err_console.print(f"[yellow]note:[/] {len(result['config_differences'])} settings differ; "
                           "their effects cannot be told apart")
+    if any(d["key"].startswith("degradation.") for d in result["config_differences"]):
+        err_console.print("[yellow]note:[/] the runs degrade differently, so they validate on different inputs: "
+                          "compare their exported models on one image set (`upscaler compare --ground-truth`)")
 
 
 @app.command("export")

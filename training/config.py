@@ -17,6 +17,13 @@ from typing import Any
 # other side; "none" keeps every crop as it is.
 FLIPS = ("horizontal", "all", "none")
 
+# Degradation presets, each one function in training/degradations.py: "realesrgan" is the
+# references' second-order chain (the default: what every earlier run trained on); "supplier"
+# is one mild pass, like the product photos suppliers send, for fine-tunes that must keep
+# fabric, carpet and leather texture rather than learn to scrub it.
+DEGRADATIONS = ("realesrgan", "supplier")
+RESIZE_MODES = ("area", "bicubic", "bilinear")
+
 
 @dataclass
 class NetworkConfig:
@@ -28,9 +35,28 @@ class NetworkConfig:
 
 
 @dataclass
-class DegradationConfig:
-    """Real-ESRGAN's second-order degradation; defaults are its published x4plus settings."""
+class SupplierDegradationConfig:
+    """The ``supplier`` preset: one mild pass, in this order, at the LQ (photo) resolution.
 
+    Downscale x4, then a slight Gaussian blur (a soft lens or focus), a little Gaussian noise,
+    JPEG as a shop system saves it. No second pass, no sinc ringing, no sharpening.
+    """
+
+    resize_modes: list[str] = field(default_factory=lambda: list(RESIZE_MODES))  # one drawn per batch
+    blur_prob: float = 0.5                                                      # per sample
+    blur_sigma: list[float] = field(default_factory=lambda: [0.2, 1.0])        # LQ pixels
+    noise_prob: float = 0.5                                                     # per sample
+    noise_range: list[float] = field(default_factory=lambda: [0.0, 3.0])       # sigma, levels of 255
+    jpeg_range: list[float] = field(default_factory=lambda: [75.0, 95.0])      # quality, per sample
+
+
+@dataclass
+class DegradationConfig:
+    """Which degradation preset (``preset``) and its settings. The flat keys are Real-ESRGAN's
+    second-order chain (the ``realesrgan`` preset), defaults its published x4plus settings;
+    ``supplier.*`` are the supplier preset's."""
+
+    preset: str = "realesrgan"     # "realesrgan" or "supplier" (DEGRADATIONS)
     blur_kernel_size: int = 21
     kernel_list: list[str] = field(default_factory=lambda: ["iso", "aniso", "generalized_iso", "generalized_aniso",
                                                             "plateau_iso", "plateau_aniso"])
@@ -59,6 +85,21 @@ class DegradationConfig:
     poisson_scale_range2: list[float] = field(default_factory=lambda: [0.05, 2.5])
     gray_noise_prob2: float = 0.4
     jpeg_range2: list[float] = field(default_factory=lambda: [30.0, 95.0])
+    supplier: SupplierDegradationConfig = field(default_factory=SupplierDegradationConfig)
+
+    def validate(self) -> None:
+        if self.preset not in DEGRADATIONS:
+            raise ValueError(f"unknown degradation preset {self.preset!r}; choose {', '.join(DEGRADATIONS)}")
+        s = self.supplier
+        if not s.resize_modes or set(s.resize_modes) - set(RESIZE_MODES):
+            raise ValueError(f"degradation.supplier.resize_modes {s.resize_modes!r}: choose from "
+                             f"{', '.join(RESIZE_MODES)}")
+        for name in ("blur_sigma", "noise_range", "jpeg_range"):
+            low, high = getattr(s, name)
+            if not 0 <= low <= high:
+                raise ValueError(f"degradation.supplier.{name} {[low, high]!r}: must be 0 <= low <= high")
+        if s.blur_sigma[0] <= 0 or s.jpeg_range[1] > 100:
+            raise ValueError("degradation.supplier: blur sigmas must be > 0, JPEG qualities at most 100")
 
 
 @dataclass
@@ -137,6 +178,7 @@ class TrainConfig:
             raise ValueError(f"amp {self.amp!r}: choose off or bf16")
         if self.stage == "esrnet" and (self.loss.gan_weight or self.loss.perceptual_weight):
             raise ValueError("the esrnet stage is L1 only: set perceptual and GAN weights to 0")
+        self.degradation.validate()
         return self
 
 

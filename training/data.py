@@ -69,12 +69,13 @@ class CropDataset:
                 patch = patch.transpose(1, 0, 2)
         return torch.from_numpy(np.ascontiguousarray(patch)).permute(2, 0, 1)
 
-    def sample(self, batch_size: int, size: int, cfg: DegradationConfig, flips: str = "horizontal"):
-        """A batch of ``size`` px GT crops (the ones to degrade) and their three kernels each."""
+    def sample(self, batch_size: int, size: int, cfg: DegradationConfig,
+               flips: str = "horizontal") -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """A batch of ``size`` px GT crops (the ones to degrade) and the kernels of the
+        configured degradation preset, each stacked over the batch."""
         indices = torch.randint(len(self.train_names), (batch_size,)).tolist()
-        gts, k1s, k2s, sincs = [], [], [], []
+        gts, kernels = [], []
         for index in indices:
             gts.append(self.gt_crop(self.train_names[index], size, flips))
-            k1, k2, sinc = sample_kernels(cfg)
-            k1s.append(k1), k2s.append(k2), sincs.append(sinc)
-        return torch.stack(gts), torch.stack(k1s), torch.stack(k2s), torch.stack(sincs)
+            kernels.append(sample_kernels(cfg))
+        return torch.stack(gts), tuple(torch.stack(k) for k in zip(*kernels))

@@ -55,6 +55,32 @@ class Progress:
     checkpoint: str | None = None
 
 
+# A validation output with no fine texture at all has detail ratio 0 (ln: -inf): it counts as
+# this little, so that one such image drags the means down hard without making them infinite.
+_DETAIL_RATIO_FLOOR = 1e-3
+
+
+def texture_means(per_image: list[dict[str, float]]) -> dict[str, float]:
+    """Texture fidelity over the validation pairs, from each pair's detail ratio and spectral
+    distance against its ground truth (``upscaler.quality``).
+
+    ``detail_ratio``: geometric mean (1 = as much fine texture as the truth, below = smoothed,
+    above = invented), as ``upscaler compare`` averages it. ``detail_log_error``: mean |ln ratio|,
+    how far each image is off in either direction (0.69 = a factor of two), which a geometric
+    mean of 0.5 and 2 would hide. ``spectral_distance``: mean (0 = the truth's high-frequency
+    spectrum). A pair whose truth is flat (ratio infinite) has no texture to keep: left out.
+    """
+    logs = [math.log(max(m["detail_ratio"], _DETAIL_RATIO_FLOOR)) for m in per_image
+            if math.isfinite(m["detail_ratio"])]
+    out = {}
+    if per_image:
+        out["spectral_distance"] = float(np.mean([m["spectral_distance"] for m in per_image]))
+    if logs:
+        out["detail_ratio"] = math.exp(float(np.mean(logs)))
+        out["detail_log_error"] = float(np.mean(np.abs(logs)))
+    return out
+
+
 def generator_for(config: TrainConfig) -> RRDBNet:
     n = config.network
     return RRDBNet(3, 3, scale=4, num_feat=n.num_feat, num_block=n.num_block, num_grow_ch=n.num_grow_ch)
@@ -108,8 +134,8 @@ class Trainer:
         pairs = []
         for name in self.dataset.val_names:
             gt = self.dataset.gt_crop(name, self.config.degrade_size, flips="none")[None]
-            k1, k2, sinc = (k[None] for k in sample_kernels(self.config.degradation))
-            batch = self.degrader(gt, k1, k2, sinc)
+            kernels = (k[None] for k in sample_kernels(self.config.degradation))
+            batch = self.degrader(gt, *kernels)
             pairs.append((batch.lq.cpu(), batch.gt.cpu()))
         random.setstate(saved[0]), np.random.set_state(saved[1]), torch.set_rng_state(saved[2])
         return pairs
@@ -197,8 +223,8 @@ class Trainer:
     def _next_pair(self):
         """One micro-batch: crops degraded whole, cut to the training size, through the pool."""
         c = self.config
-        gt, k1, k2, sinc = self.dataset.sample(c.batch_size, c.degrade_size, c.degradation, c.flips)
-        return self.pool.exchange(self.degrader(gt, k1, k2, sinc, sharpened_gt=not self.gan))
+        gt, kernels = self.dataset.sample(c.batch_size, c.degrade_size, c.degradation, c.flips)
+        return self.pool.exchange(self.degrader(gt, *kernels, sharpened_gt=not self.gan))
 
     def _backward(self, batch) -> dict[str, float]:
         """Accumulate one micro-batch's gradients (losses scaled by 1/accumulate) into both
@@ -275,17 +301,21 @@ class Trainer:
     # -- validation ------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """PSNR and SSIM (Y) of the EMA generator on the held-back pairs, and NIQE where the
-        outputs are large enough for it (>= 192 px: its statistics need several 96 px patches)."""
-        from upscaler.quality import niqe, ssim_y
+        """PSNR and SSIM (Y) of the EMA generator on the held-back pairs, its texture fidelity
+        (:func:`texture_means`), and NIQE where the outputs are large enough for it (>= 192 px:
+        its statistics need several 96 px patches)."""
+        from upscaler.quality import detail_ratio, niqe, spectral_distance, ssim_y
 
-        psnrs, ssims, niqes = [], [], []
+        psnrs, ssims, niqes, textures = [], [], [], []
         for lq, gt in self.val_pairs:
             with self._determinism():
                 sr = self.net_g_ema(lq.to(self.device)).clamp(0, 1).cpu()
             a, b = sr[0].permute(1, 2, 0).numpy(), gt[0].permute(1, 2, 0).numpy()
             psnrs.append(psnr(a, b))
             ssims.append(ssim_y(a, b))
+            sr_bgr, gt_bgr = a[:, :, ::-1], b[:, :, ::-1]  # the texture measures read BGR, as cv2 does
+            textures.append({"detail_ratio": detail_ratio(sr_bgr, gt_bgr),
+                             "spectral_distance": spectral_distance(sr_bgr, gt_bgr)})
             if min(a.shape[:2]) >= 192:
                 bgr = np.ascontiguousarray(np.rint(a[:, :, ::-1] * 255).astype(np.uint8))
                 try:
@@ -294,6 +324,7 @@ class Trainer:
                     pass
         finite = [p for p in psnrs if math.isfinite(p)]
         metrics = {"psnr": float(np.mean(finite)) if finite else math.inf, "ssim": float(np.mean(ssims))}
+        metrics |= texture_means(textures)
         if niqes:
             metrics["niqe"] = float(np.mean(niqes))
         return metrics

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.common import JSON_HELP, err_console, out_console, print_json, zoo
+from cli.common import JSON_HELP, err_console, fail, out_console, print_json, settings, zoo
 from upscaler.errors import UpscalerError
 
 app = typer.Typer(help="The model zoo: built-in pretrained models and imported weight files.",
@@ -22,9 +22,13 @@ def _summary(info) -> dict:
 @app.command("list")
 def list_models(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Every model you can name with --model: built-in ones (imported on first use) and imported ones."""
-    from upscaler.zoo.registry import BUILTIN_MODELS
+    # The catalogue, not the zoo: listing reads a few JSON files and should not wait for torch.
+    from upscaler.zoo.catalogue import BUILTIN_MODELS, installed_models
 
-    installed = zoo().installed()
+    try:
+        installed = installed_models(settings().models_dir)
+    except UpscalerError as exc:
+        raise fail(str(exc)) from exc
     rows = []
     for name in sorted(set(BUILTIN_MODELS) | set(installed)):
         info = installed.get(name)
@@ -55,7 +59,7 @@ def import_models(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Convert or copy weights into the zoo (safetensors + sha256), ready for workers."""
-    from upscaler.zoo.registry import BUILTIN_MODELS
+    from upscaler.zoo.catalogue import BUILTIN_MODELS
 
     targets = sources or sorted(BUILTIN_MODELS)
     if name and len(targets) != 1:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -49,16 +51,23 @@ def upscale(
     precision: Annotated[str | None, typer.Option(help="auto, fp32, fp16 or bf16. [default: settings, auto]")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda. [default: settings, auto]")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Tiles per forward pass. [default: from device]")] = None,
+    in_flight: Annotated[int | None, typer.Option(
+        min=1, max=16, help="Images in flight at once: one on the device while the others are read, decoded, "
+                            "encoded and written. [default: UPSCALER_WORKER_JOBS_IN_FLIGHT, 3]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Upscale image files or folders directly, without the queue."""
     from upscaler.engine import Engine
+    from upscaler.in_flight import map_in_flight
     from upscaler.images import EXTENSIONS
+    from upscaler.png import set_png_threads
     from upscaler.processing import limits_from, upscale_image, write_outputs
     from upscaler.storage import Storage
+    from workers.core.runtime import png_threads
 
     cfg = settings()
     model = params.model
+    in_flight = in_flight or cfg.worker_jobs_in_flight
     try:
         params = replace(params, batch_size=batch_size)
         engine = Engine.from_settings(zoo(), cfg, device, precision)
@@ -73,40 +82,55 @@ def upscale(
     except UpscalerError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
+    # The worker's policy: where the network runs on the CPU, an encode beside it gets the cores
+    # torch leaves free (here, torch keeps its default: all of them).
+    set_png_threads(png_threads(cfg.png_threads, engine.device.type == "cpu" and in_flight > 1,
+                                len(os.sched_getaffinity(0)), 0))
 
     storage = Storage()
+    limits = limits_from(cfg)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, disable=as_json, transient=False) as bars:
-        images_bar = bars.add_task("images", total=len(items))
-        for item in items:
+
+        def upscale_one(item: WorkItem) -> dict:
+            """Read, decode, upscale (in the device's turn), encode and write one image; a bad
+            image is its own result, an error, and the others go on."""
             tiles_bar = bars.add_task(f"  {item.source.name}", total=None)
             image_start = time.perf_counter()
             try:
                 upscaled = upscale_image(
-                    engine, item.source.read_bytes(), str(item.source), params, limits_from(cfg),
+                    engine, item.source.read_bytes(), str(item.source), params, limits,
                     progress=lambda done, total: bars.update(tiles_bar, completed=done, total=total),
                 )
                 target = output_dir / item.relative.with_suffix(EXTENSIONS[upscaled.format])
                 # Encoded in strips into a temporary file, renamed when whole: no encoded copy in memory.
                 written = write_outputs(upscaled, params, storage, str(target))
-                width, height = upscaled.input_size
-                input_megapixels += width * height / 1e6
-                results.append({
+                return {
                     "input": str(item.source), "output": str(target),
                     "input_size": list(upscaled.input_size), "output_size": list(upscaled.output_size),
                     "seconds": round(time.perf_counter() - image_start, 3),
                     **({"maps": written.maps} if written.maps else {}),
                     **({"warnings": written.warnings} if written.warnings else {}),
-                })
-                if not as_json:
-                    for warning in written.warnings:
-                        err_console.print(f"[yellow]warning[/] {shown(warning)}")
+                }
             except (UpscalerError, OSError) as exc:
-                results.append({"input": str(item.source), "error": str(exc)})
-                if not as_json:
-                    err_console.print(f"[red]skipped[/] {shown(exc)}")
-            bars.remove_task(tiles_bar)
-            bars.advance(images_bar)
+                return {"input": str(item.source), "error": str(exc)}
+            finally:
+                bars.remove_task(tiles_bar)
+
+        images_bar = bars.add_task("images", total=len(items))
+        with closing(map_in_flight(upscale_one, items, in_flight, thread_name="upscale")) as finished:
+            for result in finished:  # in the inputs' order, whichever finished first
+                results.append(result)
+                if "error" in result:
+                    if not as_json:
+                        err_console.print(f"[red]skipped[/] {shown(result['error'])}")
+                else:
+                    width, height = result["input_size"]
+                    input_megapixels += width * height / 1e6
+                    if not as_json:
+                        for warning in result.get("warnings", ()):
+                            err_console.print(f"[yellow]warning[/] {shown(warning)}")
+                bars.advance(images_bar)
 
     seconds = time.perf_counter() - started
     failed = [r for r in results if "error" in r]

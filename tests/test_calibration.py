@@ -6,12 +6,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
+from typer.testing import CliRunner
 
-from tests.support import TINY_RRDB, random_network_file
+from cli.main import app
+from tests.support import TINY_RRDB, random_network_file, texture
 from upscaler.engine import Engine, network
 from upscaler.engine.calibration import CalibrationCache
+from upscaler.settings import get_settings
 from upscaler.zoo.registry import ModelZoo
 
 
@@ -57,7 +61,7 @@ def test_engines_in_two_processes_calibrate_once(tmp_path: Path, monkeypatch, ca
         Engine(zoo, "cpu", "auto", calibration_dir=tmp_path / "cal").network(str(weights))
         Engine(zoo, "cpu", "auto", calibration_dir=tmp_path / "cal").network(str(weights))  # a new process
     assert picks == [weights.stem]
-    assert "measured now and stored" in caplog.text and "the calibration stored for this machine" in caplog.text
+    assert "measured now and cached" in caplog.text and "from the cached calibration" in caplog.text
     Engine(zoo, "cpu", "auto", calibration_dir=tmp_path / "cal").network(str(other))  # another model file
     Engine(zoo, "cpu", "fp32", calibration_dir=tmp_path / "cal").network(str(other))  # --precision: no calibration
     assert picks == [weights.stem, other.stem]
@@ -70,3 +74,32 @@ def test_a_given_precision_is_used_as_it_is(tmp_path: Path, monkeypatch, precisi
     engine = Engine(ModelZoo(tmp_path / "models"), "cpu", precision, calibration_dir=tmp_path / "cal")
     assert engine.network(str(weights)).precision == precision
     assert not (tmp_path / "cal").exists()
+
+
+@pytest.fixture
+def own_data_dir(tmp_path: Path, monkeypatch) -> Path:
+    """A data dir of its own: no calibration cached by other tests."""
+    monkeypatch.setenv("UPSCALER_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield tmp_path / "data"
+    get_settings.cache_clear()
+
+
+def test_a_second_upscale_says_it_used_the_cached_choice(own_data_dir: Path, tmp_path: Path,
+                                                         monkeypatch) -> None:
+    """What a user sees at the default log level: the first run measures, the second one does not."""
+    weights = random_network_file(tmp_path, TINY_RRDB)
+    cv2.imwrite(str(tmp_path / "swatch.png"), texture(12, 12))
+    measured: list[str] = []
+    real_pick = network.pick_precision
+    monkeypatch.setattr(network, "pick_precision",
+                        lambda net, device: measured.append(net.name) or real_pick(net, device))
+    command = ["upscale", str(tmp_path / "swatch.png"), "-o", str(tmp_path / "out"), "--model", str(weights),
+               "--device", "cpu", "--precision", "auto"]
+    first, second = CliRunner().invoke(app, command), CliRunner().invoke(app, command)
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    assert measured == [weights.stem]
+    assert "measured now and cached" in first.stderr and "cached calibration" not in first.stderr
+    assert "from the cached calibration" in second.stderr and "not measured again" in second.stderr
+    assert "measured now" not in second.stderr
+    assert len(list((own_data_dir / "calibration").glob("*.json"))) == 1

@@ -3,6 +3,7 @@ to import), and the embedded database's migrations do not narrate themselves."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -31,12 +32,28 @@ def run(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args", [["--help"], ["status"], ["watch", "list"], ["db", "upgrade"], ["submit", "--help"],
-                                  ["upscale", "--help"]])
+                                  ["upscale", "--help"], ["models", "list"]])
 def test_light_commands_import_no_torch(args: list[str], tmp_path: Path) -> None:
     result = run(args, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     imported = result.stderr.rsplit("IMPORTED:", 1)[1].strip()
     assert "torch" not in imported.split(","), (args, imported)
+
+
+def test_models_list_shows_imported_models_without_torch(tmp_path: Path) -> None:
+    from tests.support import TINY_RRDB, random_network_file
+    from upscaler.zoo.registry import ModelZoo
+
+    weights = random_network_file(tmp_path, TINY_RRDB)
+    ModelZoo(tmp_path / "models").import_file(weights, "tiny-listed", "a tiny net")
+    result = run(["models", "list", "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "torch" not in result.stderr.rsplit("IMPORTED:", 1)[1].strip().split(",")
+    listed = {row["name"]: row for row in json.loads(result.stdout)}
+    assert listed["tiny-listed"]["imported"] and listed["tiny-listed"]["arch"] == "RRDBNet"
+    assert listed["tiny-listed"]["scale"] == 4 and listed["tiny-listed"]["description"] == "a tiny net"
+    assert not listed["tiny-listed"]["builtin"]
+    assert listed["realesrgan-x4plus"]["builtin"] and not listed["realesrgan-x4plus"]["imported"]
 
 
 def test_first_status_prints_no_migration_chatter(tmp_path: Path) -> None:

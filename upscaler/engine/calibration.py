@@ -92,10 +92,11 @@ class CalibrationCache:
         key = self.key(device, weights_sha256)
         cached = self.get(key)
         if cached is not None:
-            log.info("%s on %s: %s, the calibration stored for this machine and model (%s)", name, device,
-                     cached, self.folder)
+            log.info("%s on %s: precision %s, from the cached calibration for this machine and model "
+                     "(in %s); not measured again", name, device, cached, self.folder)
             return cached
         chosen = measure()
         self.put(key, chosen)
-        log.info("%s on %s: %s, measured now and stored in %s", name, device, chosen, self.folder)
+        log.info("%s on %s: precision %s, measured now and cached in %s for later runs", name, device, chosen,
+                 self.folder)
         return chosen

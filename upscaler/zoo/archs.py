@@ -22,27 +22,9 @@ from basicsr.archs.rrdbnet_arch import RRDBNet
 from basicsr.archs.srvgg_arch import SRVGGNetCompact
 
 from upscaler.errors import ModelFormatError
+from upscaler.zoo.spec import ArchSpec  # defined apart, without torch: listings read it
 
 StateDict = dict[str, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class ArchSpec:
-    """What is needed to rebuild a network: its architecture name and constructor arguments."""
-
-    arch: str
-    params: dict[str, int | str]
-    scale: int
-    # The input height and width must be multiples of this (pixel-unshuffle); reflect-padded.
-    size_multiple: int = 1
-
-    def to_json(self) -> dict:
-        return {"arch": self.arch, "params": dict(self.params), "scale": self.scale,
-                "size_multiple": self.size_multiple}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "ArchSpec":
-        return cls(data["arch"], dict(data["params"]), int(data["scale"]), int(data.get("size_multiple", 1)))
 
 
 @dataclass(frozen=True)

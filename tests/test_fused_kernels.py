@@ -166,3 +166,27 @@ def test_a_network_on_cpu_runs_eagerly_and_says_so(caplog: pytest.LogCaptureFixt
 
 if __name__ == "__main__":
     print(json.dumps(measure()))
+
+
+def test_the_setting_reaches_the_engines_networks(tmp_path: Path, tiny_rrdb: Path, monkeypatch, caplog) -> None:
+    """UPSCALER_FUSED_KERNELS turns the fused blocks on for every network an engine loads (on a
+    CPU that means a warning and the eager network)."""
+    import logging
+
+    from upscaler.engine import Engine
+    from upscaler.settings import get_settings
+    from upscaler.zoo.registry import ModelZoo
+
+    monkeypatch.setenv("UPSCALER_FUSED_KERNELS", "true")
+    get_settings.cache_clear()
+    try:
+        engine = Engine.from_settings(ModelZoo(tmp_path / "models"), get_settings(), "cpu", "fp32")
+        assert engine.fused_kernels
+        from upscaler.engine import network
+
+        network._fused_kernels_need_cuda.cache_clear()  # said once per process: maybe said already
+        with caplog.at_level(logging.WARNING):
+            engine.network(str(tiny_rrdb))
+        assert any("CUDA" in r.getMessage() for r in caplog.records)
+    finally:
+        get_settings.cache_clear()

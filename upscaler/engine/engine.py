@@ -5,16 +5,18 @@ model) and nothing else, so concurrent calls from several threads never share pe
 state. It knows nothing of queues, storage or databases.
 
 An image flows one way. Its planes (gray or BGR, then alpha) are cut into tiles
-(engine/tiling.py) and run through the network (engine/tile_runs.py); the blended rows go down a
-chain of row sinks built for that image (engine/row_sink.py, engine/output_image.py): levels ->
-crop -> resize -> store.
+(engine/tiling.py) and run through the job's network, or through its model and detail model
+mixed per batch (engine/tile_network.py, engine/tile_runs.py); the blended rows go down a chain
+of row sinks built for that image (engine/row_sink.py, engine/output_image.py): levels -> crop
+-> resize -> store.
 
-Precision: each image runs in the network's precision (fp32, or the faster fp16/bf16 chosen at
-load). If any batch of an image comes out broken in a reduced precision (NaN/inf, or black from
-a non-black input), the network falls back to fp32 for good and the whole image is computed
-again in fp32, through a fresh chain, on the host and the device path alike: :meth:`Engine.upscale`
-is the one place that does it. The result is then exactly an fp32 run's. Progress counts the
-tiles thrown away into its total, so it never passes the total and ends at it.
+Precision: each image runs each network in that network's precision (fp32, or the faster
+fp16/bf16 chosen at load). If any batch of an image comes out broken in a reduced precision
+(NaN/inf, or black from a non-black input), the network(s) it came from fall back to fp32 for
+good and the whole image is computed again with every network in fp32, through a fresh chain,
+on the host and the device path alike: :meth:`Engine.upscale` is the one place that does it.
+The result is then exactly an fp32 run's. Progress counts the tiles thrown away into its total,
+so it never passes the total and ends at it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from upscaler.engine.network import Network
 from upscaler.engine.output_image import OutputImage
 from upscaler.engine.row_sink import RowSink
 from upscaler.engine.strip_resize import resize_in_strips
+from upscaler.engine.tile_network import TileNetwork
 from upscaler.engine.tile_runs import BrokenOutput, run_on_device, run_on_host
 from upscaler.engine.tiling import TilePlan
 from upscaler.jobspec import JobParams
@@ -72,6 +75,7 @@ class Engine:
     assemble_on_device: bool | None = None
     cuda_graphs: bool = True  # CUDA: repeated batch shapes replay as captured graphs (engine/graphs.py)
     torch_compile: bool = False  # compile each network's forward at load (engine/compiled.py)
+    fused_kernels: bool = False  # CUDA: dense blocks on fused Triton kernels (engine/fused/)
     # Where ``auto`` precision choices are kept between processes (engine/calibration.py); None:
     # measured by every process.
     calibration_dir: Path | None = None
@@ -93,6 +97,7 @@ class Engine:
         ``device`` and ``precision`` override the settings when given."""
         return cls(zoo, device or settings.device, precision or settings.precision,
                    cuda_graphs=settings.cuda_graphs, torch_compile=settings.torch_compile,
+                   fused_kernels=settings.fused_kernels,
                    calibration_dir=settings.data_dir / "calibration", **options)
 
     def network(self, model: str) -> Network:
@@ -103,7 +108,8 @@ class Engine:
                 started = time.perf_counter()
                 info, state = self.zoo.load(model)
                 net = Network(info.name, info.spec, state, self.device, self.precision, self.cuda_graphs,
-                              self.torch_compile, CalibrationCache(self.calibration_dir), info.sha256)
+                              self.torch_compile, CalibrationCache(self.calibration_dir), info.sha256,
+                              fused_kernels=self.fused_kernels)
                 window = DEFAULT_TILE + 2 * DEFAULT_TILE_PAD  # the first compilation is made for it
                 net.compile(self._batch_size(net, window), window)
                 log.info("loaded %s (%s, x%d) on %s in %s", info.name, info.spec.arch, net.scale,
@@ -116,6 +122,11 @@ class Engine:
     def _batch_size(self, net: Network, window: int) -> int:
         """Tiles per forward pass for windows of this size, from the device's free memory."""
         return tile_batch_size(self.device, window, net.scale, int(net.spec.params.get("num_feat", 64)))
+
+    def tile_network(self, options: JobParams) -> TileNetwork:
+        """What the job's tiles run through: its model, or its model and detail model mixed by
+        ``options.detail`` (engine/tile_network.py); the networks it needs are loaded now."""
+        return TileNetwork.for_job(options, self.network)
 
     @contextmanager
     def device_turn(self) -> Iterator[None]:
@@ -133,54 +144,57 @@ class Engine:
             raise ValueError(f"pixels must be uint8 or uint16, not {pixels.dtype}")
         if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (3, 4)):
             raise ValueError(f"pixels must be HxW, HxWx3 or HxWx4, not {pixels.shape}")
-        net = self.network(options.model)
+        tiles = self.tile_network(options)
         image = TiledImage.of(pixels, options)
         plan = TilePlan.for_image(*image.source.shape[:2], options.tile, options.tile_pad)
         planes = 2 if image.channels == (4,) and options.alpha == "model" else 1
         count = TileCount(progress, planes * plan.count)
-        precision = net.precision
-        if precision != "fp32":
+        if tiles.reduced:
             try:
-                return self._upscale_in(precision, net, image, options, count, timings)
-            except BrokenOutput:
-                pass  # out of the handler first: its traceback holds the abandoned result
-            net.fall_back_to_fp32()
+                return self._upscale_in(tiles, image, options, count, timings)
+            except BrokenOutput as broken:
+                culprits = broken.networks  # out of the handler: its traceback holds the abandoned result
+            for net in culprits:
+                net.fall_back_to_fp32()
             count.start_again()
-        return self._upscale_in("fp32", net, image, options, count, timings)
+        return self._upscale_in(tiles.in_fp32(), image, options, count, timings)
 
-    def _upscale_in(self, precision: str, net: Network, image: TiledImage, options: JobParams,
-                    count: TileCount, timings: dict[str, float] | None) -> np.ndarray:
-        """The image once, every batch in ``precision``, into a result array and chains of its own."""
-        source, s = image.source, net.scale
+    def _upscale_in(self, tiles: TileNetwork, image: TiledImage, options: JobParams, count: TileCount,
+                    timings: dict[str, float] | None) -> np.ndarray:
+        """The image once, every batch in the precisions ``tiles`` fixes, into a result array and
+        chains of its own."""
+        source, s = image.source, tiles.scale
         output = OutputImage(source.shape[:2], s, image.box, image.channels, source.dtype, options.outscale,
                              whole=options.preserve_color)
         if source.ndim == 2:
-            self._run_plane(precision, net, source, "gray", output.plane(), options, count, timings)
+            self._run_plane(tiles, source, "gray", output.plane(), options, count, timings)
         else:
-            self._run_plane(precision, net, source[:, :, :3], "color", output.plane((Ellipsis, slice(0, 3))),
+            self._run_plane(tiles, source[:, :, :3], "color", output.plane((Ellipsis, slice(0, 3))),
                             options, count, timings)
         if source.ndim == 3 and source.shape[2] == 4:
             alpha, alpha_sink = source[:, :, 3], output.plane((Ellipsis, 3))
             if options.alpha == "model":
-                self._run_plane(precision, net, alpha, "alpha", alpha_sink, options, count, timings)
+                self._run_plane(tiles, alpha, "alpha", alpha_sink, options, count, timings)
             else:
                 resize_in_strips(alpha, alpha.shape[0] * s, alpha.shape[1] * s, cv2.INTER_CUBIC, alpha_sink)
         return output.finish((lambda out: preserve_color(source, out)) if options.preserve_color else None)
 
-    def _run_plane(self, precision: str, net: Network, plane: np.ndarray, kind: Kind, sink: RowSink,
+    def _run_plane(self, tiles: TileNetwork, plane: np.ndarray, kind: Kind, sink: RowSink,
                    options: JobParams, count: TileCount, timings: dict[str, float] | None) -> None:
-        """``plane``'s tiles through the network; ``sink`` gets its finished levels and is closed."""
+        """``plane``'s tiles through the network(s); ``sink`` gets its finished levels and is closed."""
         plan = TilePlan.for_image(plane.shape[0], plane.shape[1], options.tile, options.tile_pad)
-        batch_size = options.batch_size or self._batch_size(net, max(plan.rows.window, plan.cols.window))
+        window = max(plan.rows.window, plan.cols.window)
+        # A mix runs its networks one after the other on each batch: the batch must fit the widest.
+        batch_size = options.batch_size or min(self._batch_size(net, window) for net in tiles.networks)
 
         def turn() -> ContextManager:
             return waiting_for(self.device_turn(), timings)
 
-        if self._assembles_on_device(plan, net.scale):
-            run_on_device(net, precision, plane, plan, batch_size, DeviceLevels(kind, plane.dtype, sink),
+        if self._assembles_on_device(plan, tiles.scale):
+            run_on_device(tiles, plane, plan, batch_size, DeviceLevels(kind, plane.dtype, sink),
                           count.advance, turn)
         else:
-            run_on_host(net, precision, plane, plan, batch_size, HostLevels(kind, plane.dtype, sink),
+            run_on_host(tiles, plane, plan, batch_size, HostLevels(kind, plane.dtype, sink),
                         count.advance, turn)
 
     def _assembles_on_device(self, plan: TilePlan, scale: int) -> bool:

@@ -7,10 +7,12 @@ Two ways to run them, the same output (within a level: the same floats summed in
 - :func:`run_on_device`: blending stays on the torch device (CUDA), and the host only stacks
   windows; it never waits for the device inside its turn.
 
-Both run every batch in the precision they are given, and raise :class:`BrokenOutput` when one
-came out broken in a reduced precision (engine/network.py): the host path at once, the device
-path after the last batch, since reading the verdict waits for the device. They never retry;
-the engine does (engine.py), with a fresh chain.
+Each batch runs through a :class:`TileNetwork` (engine/tile_network.py): one network, or the
+detail blend's two, mixed per batch before the assembler sees it, each network in the precision
+the TileNetwork fixes for this image. They raise :class:`BrokenOutput` when a batch came out
+broken in a reduced precision (engine/network.py): the host path at once, the device path after
+the last batch, since reading the verdict waits for the device. They never retry; the engine
+does (engine.py), with a fresh chain.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 
 from upscaler.engine.network import Network
 from upscaler.engine.row_sink import RowSink
+from upscaler.engine.tile_network import TileNetwork, read_verdicts
 from upscaler.engine.tiling import RowAssembler, Tile, TilePlan
 
 Turn = Callable[[], AbstractContextManager]  # holds the device while a plane's tiles are queued
@@ -30,28 +33,32 @@ Advance = Callable[[int], None]  # told how many more tiles are done
 
 
 class BrokenOutput(Exception):
-    """A batch came out NaN/inf or black in a reduced precision."""
+    """A batch came out NaN/inf or black in a reduced precision; ``networks``: whose output did."""
+
+    def __init__(self, networks: tuple[Network, ...]) -> None:
+        super().__init__(", ".join(net.name for net in networks))
+        self.networks = networks
 
 
-def run_on_host(net: Network, precision: str, source: np.ndarray, plan: TilePlan, batch_size: int,
+def run_on_host(tiles: TileNetwork, source: np.ndarray, plan: TilePlan, batch_size: int,
                 sink: RowSink, advance: Advance, turn: Turn) -> None:
     """``source``: the 8/16-bit gray or BGR plane; ``sink`` gets float RGB rows on the host and is
     closed after the last one."""
-    assembler = RowAssembler(plan, net.scale, 3, sink)
+    assembler = RowAssembler(plan, tiles.scale, 3, sink)
     maxval = float(np.iinfo(source.dtype).max)
     pending = None
 
     def finish(batch, running) -> None:
         outputs, broken = running.result()
         if broken:
-            raise BrokenOutput
+            raise BrokenOutput(broken)
         for tile, output in zip(batch, outputs):
             assembler.add(tile, output)
         advance(len(batch))
 
     with turn():
         for batch in batches(plan, batch_size):
-            running = net.submit(window_stack(source, plan, batch, maxval), precision)
+            running = tiles.submit(window_stack(source, plan, batch, maxval))
             if pending:
                 finish(*pending)
             pending = (batch, running)
@@ -60,24 +67,24 @@ def run_on_host(net: Network, precision: str, source: np.ndarray, plan: TilePlan
     sink.close()
 
 
-def run_on_device(net: Network, precision: str, source: np.ndarray, plan: TilePlan, batch_size: int,
+def run_on_device(tiles: TileNetwork, source: np.ndarray, plan: TilePlan, batch_size: int,
                   sink: RowSink, advance: Advance, turn: Turn) -> None:
     """As :func:`run_on_host`, but ``sink`` gets float RGB rows as tensors on the network's device."""
-    assembler = RowAssembler(plan, net.scale, 3, sink, device=net.device)
+    assembler = RowAssembler(plan, tiles.scale, 3, sink, device=tiles.device)
     maxval = float(np.iinfo(source.dtype).max)
     verdicts = []
     with turn(), torch.inference_mode():
         for batch in batches(plan, batch_size):
-            outputs, broken = net.launch_on_device(window_stack(source, plan, batch, maxval), precision)
+            outputs, broken = tiles.launch_on_device(window_stack(source, plan, batch, maxval))
             for tile, output in zip(batch, outputs):
                 assembler.add(tile, output)
-            if broken is not None:
-                verdicts.append(broken)
+            verdicts += broken
             advance(len(batch))
     # Outside the turn: the next image's batches queue behind this one's last ones while this
     # thread waits for the verdicts and its rows to come back.
-    if verdicts and bool(torch.stack(verdicts).any()):
-        raise BrokenOutput
+    broken = read_verdicts(verdicts)
+    if broken:
+        raise BrokenOutput(broken)
     sink.close()
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from upscaler.settings import get_settings
 
@@ -21,7 +22,12 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    config = alembic_config(url)
+    # Every command that reads the embedded database calls this: at the head already (the usual
+    # case), the revision check is all it costs, not a run of Alembic's environment.
+    if revision == "head" and current_revision(url) == ScriptDirectory.from_config(config).get_current_head():
+        return
+    command.upgrade(config, revision)
 
 
 def current_revision(url: str | None = None) -> str | None:

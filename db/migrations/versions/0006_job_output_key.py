@@ -14,8 +14,6 @@ material set lists its files.
 import sqlalchemy as sa
 from alembic import op
 
-from upscaler.storage import collision_key
-
 revision = '0006'
 down_revision = '0005'
 branch_labels = None
@@ -23,6 +21,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Here, not at the top: every command reads this file to find the head revision, and the
+    # storage module brings boto3.
+    from upscaler.storage import collision_key
+
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('output_key', sa.Text(), nullable=True))
         batch_op.create_index('ix_jobs_output_key', ['output_key'], unique=False)

@@ -25,16 +25,24 @@ most ``--max-drift``: a Lagrangian scan (per category, minimise the summed spect
 |ln detail ratio| minus lambda times the summed PSNR, for many lambdas), keeping the feasible
 choice that meets the most texture targets with the lowest mean spectral distance. It then
 checks the targets over all images.
+
+The material profiles' defaults come from that proposal: the script writes
+``upscaler/profile_defaults.json`` (committed; ``upscaler.profiles`` reads it), one entry per
+product category, ``detail`` = the RealSR share mixed into x4plus. A category the set has no
+truths for takes the setting of its closest measured material (``CLOSEST``); ``other`` takes the
+one setting that is best over all images together, under the same PSNR and drift limits.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
@@ -50,7 +58,16 @@ OUTPUTS = BENCH / ".cache" / "texture_outputs"
 X4PLUS, REALSR = "realesrgan-x4plus", "realsr-df2k-x4"
 NETWORKS = (X4PLUS, REALSR)  # the built-in models for photographs (animevideov3 is for drawn content)
 TARGETS = {"spectral_distance": 0.45, "abs_ln_detail": 0.45, "psnr_drop": 0.3, "colour_drift": 1.0}
-SHEET_CELL = 100  # px: four rows of four keep the PNG at a few hundred KB
+SHEET_CELL = 100  # px: four rows of five keep the PNG at a few hundred KB
+PROFILES = BENCH.parent / "upscaler" / "profile_defaults.json"
+# The product's material categories, in the order profile_defaults.json lists them.
+PRODUCT_CATEGORIES = ("fabric", "carpet", "leather", "wood", "stone", "brick", "tiles", "concrete", "metal",
+                      "wallpaper", "glass", "other")
+# A category without truths takes the setting of the closest material that has them (by how the
+# surface is made: woven, masonry, glazed); none measured either: the all-images setting.
+CLOSEST = {"leather": "fabric", "fabric": "carpet", "carpet": "fabric", "wallpaper": "fabric",
+           "concrete": "stone", "brick": "stone", "stone": "concrete", "tiles": "stone", "glass": "tiles"}
+OVERALL = "all"  # measured_as of the setting chosen over all images together
 
 
 @dataclass
@@ -119,18 +136,22 @@ def network_outputs(truths: list[Truth], crop: int) -> dict[str, dict[str, np.nd
     return outputs
 
 
-def check_preserve_color_matches_engine(truth: Truth, outputs: dict[str, dict[str, np.ndarray]]) -> float:
-    """Max |difference| between the engine's preserve_color run and the offline correction."""
+def check_blend_matches_engine(truth: Truth, outputs: dict[str, dict[str, np.ndarray]]) -> tuple[float, float]:
+    """(max, mean) |difference| in levels between the engine's run of a profile setting (detail
+    0.5, preserve colour: the mix inside the tile batches, engine/tile_network.py) and the same
+    setting made here from the cached outputs (blend, then the engine's own colour correction)."""
     from upscaler.engine import Engine
-    from upscaler.jobspec import JobParams
     from upscaler.engine.color import preserve_color
+    from upscaler.jobspec import JobParams
     from upscaler.settings import get_settings
     from upscaler.zoo.registry import ModelZoo
 
     engine = Engine(ModelZoo(get_settings().models_dir), "cpu")
-    in_engine = engine.upscale(truth.low_res, JobParams(model=X4PLUS, preserve_color=True))
-    offline = preserve_color(truth.low_res, outputs[X4PLUS][truth.name].copy())
-    return float(np.abs(in_engine.astype(np.int16) - offline.astype(np.int16)).max())
+    in_engine = engine.upscale(truth.low_res, JobParams(model=X4PLUS, detail_model=REALSR, detail=0.5,
+                                                        preserve_color=True))
+    offline = preserve_color(truth.low_res, blend(outputs[X4PLUS][truth.name], outputs[REALSR][truth.name], 0.5))
+    gap = np.abs(in_engine.astype(np.int16) - offline.astype(np.int16))
+    return float(gap.max()), float(gap.mean())
 
 
 def blend(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
@@ -187,6 +208,48 @@ def propose(truths: list[Truth], by_setting: dict, settings: list[Setting], cate
     return best[1], best[2]
 
 
+def best_overall(by_setting: dict, settings: list[Setting], psnr_floor: float, max_drift: float) -> Setting:
+    """The one setting best over all images together: within the PSNR floor and the drift limit,
+    the most texture targets met, then the lowest mean spectral distance (x4plus +pc if none fits)."""
+    def key(s: Setting) -> tuple:
+        agg = aggregate(by_setting[s])
+        missed = (agg["spectral_distance"] > TARGETS["spectral_distance"]) + (agg["abs_ln_detail"] > TARGETS["abs_ln_detail"])
+        return missed, agg["spectral_distance"], -agg["psnr"]
+
+    feasible = [s for s in settings if aggregate(by_setting[s])["psnr"] >= psnr_floor
+                and aggregate(by_setting[s])["colour_drift"] <= max_drift]
+    return min(feasible, key=key) if feasible else Setting(0.0, True)
+
+
+def profile_defaults(chosen: dict[str, Setting], overall: Setting) -> dict[str, tuple[Setting, str]]:
+    """(setting, measured_as) for every product category: its own pick, else its closest measured
+    material's (CLOSEST), else the all-images setting; ``other`` always the all-images one."""
+    result = {}
+    for category in PRODUCT_CATEGORIES:
+        source = category if category in chosen else CLOSEST.get(category)
+        if category == "other" or source not in chosen:
+            result[category] = (overall, OVERALL)
+        else:
+            result[category] = (chosen[source], source)
+    return result
+
+
+def write_profiles(path: Path, defaults: dict[str, tuple[Setting, str]], counts: dict[str, int]) -> None:
+    """upscaler/profile_defaults.json: one line per category, so a new measurement diffs by category."""
+    total = sum(counts.values())
+    entries = []
+    for category, (s, measured_as) in defaults.items():
+        images = total if measured_as == OVERALL else counts.get(category, 0) if measured_as == category else 0
+        entry = {"model": X4PLUS, "detail": s.realsr_weight, "preserve_color": s.preserve_color,
+                 "measured_as": measured_as, "images": images}
+        entries.append(f"  {json.dumps(category)}: {json.dumps(entry)}")
+    source = f"bench/texture.py, {datetime.now(timezone.utc):%Y-%m-%d}, {total} ground truths"
+    text = "{" + f'"source": {json.dumps(source)},\n "profiles": {{\n' + ",\n".join(entries) + "\n }}\n"
+    json.loads(text)  # the product reads it: never write what does not parse
+    path.write_text(text)
+    print(f"profiles: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", type=Path, default=SET, help="folder of <category>/<name>.png truths")
@@ -196,6 +259,8 @@ def main() -> None:
     parser.add_argument("--psnr-slack", type=float, default=TARGETS["psnr_drop"])
     parser.add_argument("--max-drift", type=float, default=TARGETS["colour_drift"])
     parser.add_argument("--sheet", type=Path, help="also write the comparison sheet PNG here")
+    parser.add_argument("--profiles", type=Path, default=PROFILES,
+                        help="where the material profiles' defaults go (unless --no-write); default %(default)s")
     parser.add_argument("--title", default="Texture fidelity: x4plus, RealSR DF2K and their blends (CPU)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -207,8 +272,8 @@ def main() -> None:
     engine_seconds = time.perf_counter() - started
     timing = (f"Network time for the outputs computed in this run: {engine_seconds:.0f} s"
               if engine_seconds > 5 else "Network outputs from the cache of an earlier run")
-    pc_gap = check_preserve_color_matches_engine(truths[0], nets)
-    print(f"preserve_color offline vs in the engine: max difference {pc_gap:g} levels")
+    gap_max, gap_mean = check_blend_matches_engine(truths[0], nets)
+    print(f"detail 0.5 + preserve colour, here vs in the engine: max difference {gap_max:g} levels, mean {gap_mean:.3f}")
 
     weights = [0.0] + [float(w) for w in args.weights.split(",")] + [1.0]
     settings = [Setting(w, pc) for w in weights for pc in (False, True)]
@@ -234,6 +299,9 @@ def main() -> None:
                                     args.max_drift)
     proposed = aggregate(proposed_rows)
     base = overall[X4PLUS]
+    every = best_overall(by_setting, settings, base["psnr"] - args.psnr_slack, args.max_drift)
+    defaults = profile_defaults(chosen, every)
+    images = {c: sum(t.category == c for t in truths) for c in categories}
 
     def fmt(agg: dict[str, float]) -> str:
         return (f"{agg['spectral_distance']:.3f} | {agg['abs_ln_detail']:.3f} | {agg['detail_ratio']:.2f} | "
@@ -272,50 +340,78 @@ def main() -> None:
                f"{proposed['colour_drift']:.2f}")]
     verdict = "\n".join(f"- {name}: {value} — **{'holds' if ok else 'does not hold'}**" for name, ok, value in checks)
     flagged = [f"{t.category}/{t.name} ({', '.join(t.flagged)})" for t in truths if t.flagged]
-    counts = ", ".join(f"{c} {sum(t.category == c for t in truths)}" for c in categories)
+    profile_rows = ["| profile | detail | preserve colour | measured as (images) |\n|---|---|---|---|"]
+    profile_rows += [f"| {c} | {s.realsr_weight:g} | {'yes' if s.preserve_color else 'no'} | "
+                     f"{src} ({len(truths) if src == OVERALL else images[src]}) |" for c, (s, src) in defaults.items()]
+    listed = ", ".join(f"{c} {sum(t.category == c for t in truths)}" for c in categories)
     body = "\n".join([
-        f"{len(truths)} ground truths from `bench/texture_set.py` ({counts}), centre crops of {args.crop} px, "
+        f"{len(truths)} ground truths from `bench/texture_set.py` ({listed}), centre crops of {args.crop} px, "
         f"reduced x4 by area averaging (inputs {args.crop // 4} px), upscaled x4, compared with the truth. "
         f"'blend w' = (1 - w) x4plus + w RealSR DF2K, pixel by pixel; '+pc' = with the engine's preserve-colour "
         f"correction. Texture aggregates leave out flagged truths: {', '.join(flagged) or 'none'}. "
-        f"{timing}; preserve-colour offline vs in the engine: max difference {pc_gap:g} levels.", "", "\n".join(table), "\n".join(apart), "",
+        f"{timing}. A profile setting (detail 0.5, preserve colour) made here from the two outputs vs run by the "
+        f"engine (the mix inside its tile batches): max difference {gap_max:g} levels, mean {gap_mean:.3f}.", "", "\n".join(table), "\n".join(apart), "",
         "Per category: spectral distance / median abs(ln detail ratio) / PSNR-Y (dB)", "", "\n".join(matrix), "",
         f"Proposed per-category defaults (one setting per category; over all images the lowest texture error "
         f"with mean PSNR-Y within {args.psnr_slack:g} dB of x4plus's, colour drift <= {args.max_drift:g} in every "
         f"category; the PSNR column is the category's own change):",
         "", "\n".join(picks), "", "Targets over all images with the proposed defaults:", "", verdict, "",
+        f"Material profile defaults written to `upscaler/profile_defaults.json` (model {X4PLUS}, detail = the "
+        f"RealSR share): each category its own pick above; one without truths its closest measured material's; "
+        f"`other` the one setting best over all images together ({every.label}: {fmt(overall[every.label])}).",
+        "", "\n".join(profile_rows), "",
         f"Command: `.venv/bin/python bench/texture.py {' '.join(sys.argv[1:])}`"])
     print(body)
     if args.sheet:
-        write_sheet(args.sheet, truths, nets)
+        write_sheet(args.sheet, truths, nets, chosen, by_setting)
     if not args.no_write:
         write_section(args.title, body)
+        write_profiles(args.profiles, defaults, images)
 
 
-SHEET_ROWS = (("fabric", "ufoai-jute"), ("wallpaper", "ufoai-wallpaper-g1"), ("carpet", "ufoai-carpet025"),
-              ("wood", "ufoai-wood013"))
+SHEET_CATEGORIES = ("fabric", "leather", "carpet", "wood")
 
 
-def write_sheet(path: Path, truths: list[Truth], nets: dict[str, dict[str, np.ndarray]]) -> None:
-    """Truth, x4plus, RealSR and the 0.5 blend, same centre crop, one row per material."""
-    label_h = 18
-    by_name = {t.name: t for t in truths}
+def typical(category: str, chosen: Setting, by_setting: dict) -> Truth | None:
+    """The category's image at the median texture error under its default (the upper one of an
+    even count; flagged truths left out): what a typical image looks like, not the best one."""
+    rows = sorted(((m["spectral_distance"] + abs(math.log(m["detail_ratio"])), t.name, t)
+                   for t, m in by_setting[chosen] if t.category == category and not t.flagged), key=lambda r: r[:2])
+    return rows[len(rows) // 2][2] if rows else None
+
+
+def write_sheet(path: Path, truths: list[Truth], nets: dict[str, dict[str, np.ndarray]],
+                chosen: dict[str, Setting], by_setting: dict) -> None:
+    """One row per material (a typical image): truth, input (enlarged nearest), x4plus, RealSR and
+    the category's default profile, the same centre crop of each."""
+    from upscaler.engine.color import preserve_color
+
+    label_h = 28
     rows = []
-    for category, name in SHEET_ROWS:
-        t = by_name.get(name)
+    for category in SHEET_CATEGORIES:
+        t = typical(category, chosen[category], by_setting) if category in chosen else None
         if t is None:
+            print(f"sheet: no {category} truth, row left out")
             continue
+        s = chosen[category]
+        profile = blend(nets[X4PLUS][t.name], nets[REALSR][t.name], s.realsr_weight)
+        if s.preserve_color:
+            profile = preserve_color(t.low_res, profile)
         h, w = t.pixels.shape[:2]
+        nearest = cv2.resize(t.low_res, (w, h), interpolation=cv2.INTER_NEAREST)
+        cells = [((f"{category}: truth", t.name), t.pixels), (("input x4 smaller", "shown nearest"), nearest),
+                 (("realesrgan-x4plus", ""), nets[X4PLUS][t.name]), (("realsr-df2k-x4", ""), nets[REALSR][t.name]),
+                 (("default profile", f"detail {s.realsr_weight:g}{', pc' if s.preserve_color else ''}"), profile)]
         y, x = (h - SHEET_CELL) // 2, (w - SHEET_CELL) // 2
-        cells = [(f"{category}: truth", t.pixels), ("x4plus", nets[X4PLUS][name]), ("RealSR DF2K", nets[REALSR][name]),
-                 ("blend 0.5", blend(nets[X4PLUS][name], nets[REALSR][name], 0.5))]
         tiles = []
-        for label, img in cells:
+        for lines, img in cells:
             tile = np.full((SHEET_CELL + label_h, SHEET_CELL, 3), 255, np.uint8)
             tile[label_h:] = img[y : y + SHEET_CELL, x : x + SHEET_CELL]
-            cv2.putText(tile, label, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+            for i, line in enumerate(lines):
+                cv2.putText(tile, line, (2, 11 + 12 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 1, cv2.LINE_AA)
             tiles.append(np.pad(tile, ((0, 3), (0, 3), (0, 0)), constant_values=255))
         rows.append(np.hstack(tiles))
+        print(f"sheet: {category} row is {t.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), np.vstack(rows), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"sheet: {path} ({path.stat().st_size // 1024} KB)")

@@ -8,8 +8,9 @@ Which files, in which category and under which licence is listed in ``bench/text
 (committed); the pictures themselves are not committed. The script downloads only the packages
 the manifest names (``apt-get download``, after ``apt-get update`` once; root or not does not
 matter), unpacks each with ``dpkg -x`` into ``bench/.cache/pkgs/`` (git-ignored), reads every
-image (members of the zip archives some games ship are read in place), area-downscales it by
-the manifest's factor, takes the centre square of at most 512 px, and writes
+image (members of the zip archives some packages ship, a game's .pk3 or a Sweet Home 3D .sh3f,
+are read in place), area-downscales it by the manifest's factor, takes the centre square of at
+most 512 px, and writes
 ``bench/.cache/texture_set/<category>/<name>.png``: a folder ``upscaler compare --ground-truth``
 and ``bench/texture.py`` read directly.
 

@@ -15,13 +15,14 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import closing
 
 from sqlalchemy import update
 
 from db.models import Job, utcnow
 from db.session import session_scope
 from upscaler.errors import TransientError
+from upscaler.in_flight import map_in_flight
 from upscaler.settings import get_settings
 from workers.core import runtime
 from workers.core.celery_app import GPU_QUEUE, UPSCALE_TASK, sender
@@ -69,13 +70,17 @@ def _mark_sent(job_ids: list[uuid.UUID]) -> None:
 
 def run_in_process(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], None] | None = None) -> None:
     """Run the jobs here, ``UPSCALER_WORKER_JOBS_IN_FLIGHT`` at a time, as a GPU worker does:
-    one on the device while the others read, decode, encode and write. Returns when all ended."""
+    one on the device while the others read, decode, encode and write. Returns when all ended;
+    ``on_done`` hears of each in the order given."""
     worker = f"in-process:{runtime.worker_name()}"
-    with ThreadPoolExecutor(get_settings().worker_jobs_in_flight, thread_name_prefix="job") as pool:
-        running = {pool.submit(_run_until_settled, job_id, f"{worker}/{job_id.hex[:8]}"): job_id for job_id in job_ids}
-        for done in as_completed(running):
+
+    def settle(job_id: uuid.UUID) -> tuple[uuid.UUID, str]:
+        return job_id, _run_until_settled(job_id, f"{worker}/{job_id.hex[:8]}")
+
+    with closing(map_in_flight(settle, job_ids, get_settings().worker_jobs_in_flight, thread_name="job")) as ended:
+        for job_id, outcome in ended:
             if on_done:
-                on_done(running[done], done.result())
+                on_done(job_id, outcome)
 
 
 def _run_until_settled(job_id: uuid.UUID, worker: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.services import pg_url, redis_url, s3, s3_endpoint  # noqa: F401  (fixtures)
-from tests.support import REPO, SAMPLES, TINY_RRDB, TINY_SRVGG, random_network_file, texture  # noqa: F401
+from tests.support import TINY_RRDB, TINY_SRVGG, random_network_file
 from upscaler.engine import Engine
 from upscaler.settings import get_settings
 from upscaler.zoo.registry import ModelZoo

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import TINY_RRDB, TINY_SRVGG, random_network_file
+from tests.support import TINY_RRDB, TINY_SRVGG, random_network_file
 from upscaler.errors import ModelFormatError
 from upscaler.zoo.archs import ArchSpec, build, detect
 from upscaler.zoo.checkpoint import load_state_dict, unwrap

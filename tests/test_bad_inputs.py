@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import texture
+from tests.support import texture
 from upscaler.images import EXIF_ORIENTATION, encode
 
 COMPACT = "realesr-animevideov3"

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 from typer.testing import CliRunner
 
-from tests.conftest import TINY_RRDB, random_network_file, texture
+from tests.support import TINY_RRDB, random_network_file, texture
 from cli.main import app
 
 runner = CliRunner()

@@ -3,6 +3,8 @@ against the code (commands, settings), and the local production-like stack runs 
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import re
@@ -17,7 +19,7 @@ import psycopg
 import requests
 import yaml
 
-from tests.conftest import REPO, texture
+from tests.support import REPO, texture
 from tests.services import PG_DSN, free_port
 from cli.main import app as cli
 from upscaler.images import encode
@@ -151,6 +153,7 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     assert "CUDA_VISIBLE_DEVICES=%i" in worker and "KillSignal=SIGTERM" in worker and "TimeoutStopSec=15min" in worker
 
 
+@pytest.mark.integration
 def test_local_stack_runs_a_batch(tmp_path: Path, isolated_data_dir: Path) -> None:
     ports = {"STACK_REDIS_PORT": free_port(), "STACK_S3_PORT": free_port(), "STACK_FLOWER_PORT": free_port(),
              "STACK_METRICS_PORT": free_port()}

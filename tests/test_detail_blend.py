@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import texture
+from tests.support import texture
 from tests.support import random_network_file
 from tests.test_engine_redo import assert_progress_ends_at_its_total, break_reduced_precision, recorded_progress
 from upscaler.engine import Engine

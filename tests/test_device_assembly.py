@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import texture
+from tests.support import texture
 from upscaler.engine import Engine
 from upscaler.engine.levels import DeviceLevels, final_levels_numpy, final_levels_torch
 from upscaler.jobspec import JobParams

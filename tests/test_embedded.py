@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from pathlib import Path
 
 import cv2
 
-from tests.conftest import texture
+from tests.support import texture
 from tests.services import run_cli, service_env
 
 
+@pytest.mark.slow
 def test_submit_folder_wait_runs_everything_in_process(tmp_path: Path, isolated_data_dir: Path) -> None:
     src = tmp_path / "catalogue"
     (src / "wood").mkdir(parents=True)

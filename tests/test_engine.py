@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import texture
+from tests.support import texture
 from upscaler.engine import Engine
 from upscaler.engine.tiling import TilePlan
 from upscaler.jobspec import JobParams
@@ -22,6 +22,7 @@ def as_float(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float64) / np.iinfo(img.dtype).max
 
 
+@pytest.mark.slow
 def test_x4plus_tiled_matches_whole_image_at_default_settings(engine: Engine) -> None:
     image = texture(230, 260, seed=1)
     options = JobParams()  # tile 200, tile_pad 24: the image is cut into 2x2 tiles
@@ -113,6 +114,7 @@ def test_two_threads_two_images_do_not_mix(engine: Engine) -> None:
             np.testing.assert_array_equal(result, expected[index])
 
 
+@pytest.mark.slow
 def test_auto_precision_keeps_45_db_against_fp32(engine: Engine, fp32_engine: Engine) -> None:
     image = texture(64, 64, seed=9)
     auto = engine.upscale(image, JobParams())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import texture
+from tests.support import texture
 from upscaler.engine import Engine
 from upscaler.engine.network import Network
 from upscaler.jobspec import JobParams

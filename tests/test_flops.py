@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bench import flops
-from tests.conftest import TINY_RRDB
+from tests.support import TINY_RRDB
 from upscaler.zoo.archs import build
 
 

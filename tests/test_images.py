@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from tests.conftest import texture
+from tests.support import texture
 from upscaler import images
 from upscaler.errors import ImageTooLargeError, InvalidImageError
 from upscaler.images import DecodedImage, Limits, choose_format, decode, encode

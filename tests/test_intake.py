@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from db.models import Batch, Job
 from db.session import session_scope
-from tests.conftest import texture
+from tests.support import texture
 from tests.services import run_cli, service_env, start_worker, wait_for
 from upscaler.images import encode
 from upscaler.jobspec import JobParams
@@ -207,6 +207,7 @@ def test_second_beat_stands_by(pg_url: str, redis_url: str, tmp_path: Path, isol
             second.stop()
 
 
+@pytest.mark.slow
 def test_watch_commands(tmp_path: Path, isolated_data_dir: Path) -> None:
     env = service_env(tmp_path / "state")
     added = run_cli(["watch", "add", "acme", "s3://bucket/acme", "--output", "s3://bucket/out/", "--format", "webp"], env)
@@ -214,6 +215,7 @@ def test_watch_commands(tmp_path: Path, isolated_data_dir: Path) -> None:
     assert run_cli(["watch", "add", "acme", "s3://bucket/x/", "--output", "s3://b/o/"], env).returncode == 1
     listed = json.loads(run_cli(["watch", "list", "--json"], env).stdout)
     assert listed == [{"name": "acme", "source": "s3://bucket/acme/", "output": "s3://bucket/out/",
-                       "model": "realesrgan-x4plus", "params": JobParams(format="webp").to_json(), "enabled": True}]
+                       "model": "realesrgan-x4plus", "params": JobParams(format="webp", fixed=("format",)).to_json(),
+                       "enabled": True}]
     assert run_cli(["watch", "remove", "acme"], env).returncode == 0
     assert json.loads(run_cli(["watch", "list", "--json"], env).stdout) == []

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from db.migrate import upgrade
 from db.models import Job, JobStatus
 from db.session import session_scope
-from tests.conftest import texture
+from tests.support import texture
 from tests.services import run_cli, service_env, start_worker, wait_for
 from upscaler.engine.engine import waiting_for
 from upscaler.images import encode

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import SAMPLES, texture
+from tests.support import SAMPLES, texture
 from tests.services import run_cli, service_env
 from upscaler.engine import Engine
 from upscaler.jobspec import JobParams
@@ -67,6 +67,7 @@ def test_psnr_y_and_niqe() -> None:
 
 # -- colour fidelity ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_preserve_color_meets_its_targets_on_the_sample_set(engine: Engine) -> None:
     drift, drift_kept, quality, quality_kept = [], [], [], []
     for path in sorted((SAMPLES / "colour").glob("*.png")):
@@ -114,6 +115,7 @@ def test_preserve_color_in_strips_equals_the_whole_image_computation(height, wid
     ("pattern-64", lambda: tileable_pattern(64)),
     ("meadow-160", lambda: mirrored(cv2.imread(str(SAMPLES / "colour" / "meadow.png"))[:80, :80])),
 ])
+@pytest.mark.slow
 def test_seamless_output_tiles_like_the_ideal(engine: Engine, name: str, make) -> None:
     image = make()
     n = image.shape[0] * 4
@@ -128,6 +130,7 @@ def test_seamless_output_tiles_like_the_ideal(engine: Engine, name: str, make) -
 
 # -- comparison report --------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_compare_writes_sheet_html_and_metrics_that_render(tmp_path: Path, isolated_data_dir: Path) -> None:
     env = service_env(isolated_data_dir)
     report = tmp_path / "report"

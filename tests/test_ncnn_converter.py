@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import TINY_RRDB, TINY_SRVGG
+from tests.support import TINY_RRDB, TINY_SRVGG
 from upscaler.errors import ModelFormatError
 from upscaler.zoo.archs import ArchSpec, build
 from upscaler.zoo.convert import convert_ncnn

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from tests.conftest import texture
+from tests.support import texture
 from tests.services import PG_DSN, Process, free_port, run_cli, service_env, start_worker, wait_for
 from tests.test_worker_faults import statuses
 from upscaler.images import encode

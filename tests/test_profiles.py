@@ -131,6 +131,7 @@ def test_a_manifest_runs_each_row_with_its_profile_and_the_job_row_records_it(sq
     assert (again.created, again.duplicates) == (0, 5)  # the same rows, the same jobs
 
 
+@pytest.mark.slow
 def test_profiles_on_the_command_line(sqlite_db: Path) -> None:
     import os
 
@@ -149,6 +150,7 @@ def test_profiles_on_the_command_line(sqlite_db: Path) -> None:
     assert json.loads(run("profiles", "show", "carpet", "--json").stdout)["source"] == "default"
 
 
+@pytest.mark.slow
 def test_upscale_with_a_material_runs_its_profile(sqlite_db: Path, tiny_srvgg: Path) -> None:
     import os
 

@@ -9,7 +9,7 @@ import pytest
 import upscaler.compat  # noqa: F401
 from basicsr.metrics.niqe import calculate_niqe
 
-from tests.conftest import SAMPLES
+from tests.support import SAMPLES
 from upscaler.engine import Engine
 from upscaler.jobspec import JobParams
 from upscaler.quality import psnr, seam_score
@@ -19,6 +19,7 @@ def niqe(gray: np.ndarray) -> float:
     return float(calculate_niqe(gray[:, :, None], 0, input_order="HWC", convert_to="y"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gravel", "grass"])
 def test_x4plus_beats_bicubic_on_niqe(engine: Engine, name: str) -> None:
     image = cv2.imread(str(SAMPLES / f"{name}.png"), cv2.IMREAD_UNCHANGED)

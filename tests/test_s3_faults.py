@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.conftest import texture
+from tests.support import texture
 from tests.faulty_s3 import FaultyS3, Rules
 from upscaler.images import encode
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import texture
+from tests.support import texture
 from tests.memory import peak_bytes
 from upscaler.engine import Engine
 from upscaler.engine.color import preserve_color

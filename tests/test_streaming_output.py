@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
 
-from tests.conftest import texture
+from tests.support import texture
 from tests.services import Process, free_port, wait_for
 from upscaler import png, storage
 from upscaler.images import encode, encode_to
@@ -166,6 +166,7 @@ def peak_memory_to_encode_png(pixels: np.ndarray) -> tuple[int, CountingSink]:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_png_memory_does_not_grow_with_the_image(monkeypatch) -> None:
     # Small strips and IDAT chunks, so that any copy of the whole image or file would stand out.
     monkeypatch.setattr(png, "PNG_STRIP_BYTES", 64 * 2**10)

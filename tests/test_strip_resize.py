@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import texture
+from tests.support import texture
 from tests.memory import peak_bytes
 from upscaler.engine import Engine
 from upscaler.engine import output_image as output_module

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from tests.conftest import SAMPLES
+from tests.support import SAMPLES
 from upscaler.quality import (
     detail_ratio,
     jpeg_blockiness,

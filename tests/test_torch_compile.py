@@ -42,6 +42,7 @@ class FakeCompile:
         return forward
 
 
+@pytest.mark.slow
 def test_real_compilation_matches_eager_across_window_and_batch_sizes(zoo, tiny_rrdb) -> None:
     torch._dynamo.reset()
     eager = Engine(zoo, "cpu", "fp32")

@@ -85,7 +85,7 @@ def test_texture_score_separates_flat_from_textured() -> None:
     import cv2
     import numpy as np
 
-    from tests.conftest import SAMPLES
+    from tests.support import SAMPLES
 
     flat = np.full((120, 160, 3), 200, np.uint8)
     noisy_flat = np.clip(flat + np.random.default_rng(0).normal(0, 3, flat.shape), 0, 255).astype(np.uint8)
@@ -125,6 +125,7 @@ def test_perceptual_loss_weights_come_from_a_file(tmp_path: Path) -> None:
     assert loss(x, x).item() == 0 and loss(x, torch.rand(1, 3, 32, 32)).item() > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["esrnet", "aesrgan-multi"])
 def test_resume_continues_exactly(dataset: Path, tmp_path: Path, stage: str) -> None:
     extra = {} if stage == "esrnet" else {"loss": {"vgg_weights": str(random_vgg_file(tmp_path / "vgg.pth"))}}

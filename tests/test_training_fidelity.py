@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.conftest import SAMPLES
+from tests.support import SAMPLES
 from tests.training_helpers import source_images, tiny_overrides
 from training.config import DEGRADATIONS, from_json, preset
 from training.degradations import CHAINS, Degrader, chain, sample_kernels

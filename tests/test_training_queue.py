@@ -15,7 +15,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from db.models import JobStatus, TrainingRun
-from tests.conftest import texture
+from tests.support import texture
 from tests.services import run_cli, service_env, start_worker, wait_for
 from tests.training_helpers import random_vgg_file, source_images, tiny_overrides
 

@@ -227,6 +227,7 @@ def test_deterministic_resize_equals_bilinear_forward_and_backward(shape, size) 
     torch.testing.assert_close(got_grad, expected_grad)
 
 
+@pytest.mark.slow
 def test_deterministic_training_resumes_exactly_and_restores_the_process_settings(
         dataset: Path, vgg_file: Path, tmp_path: Path, monkeypatch) -> None:
     cudnn = torch.backends.cudnn

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Job, JobStatus
-from tests.conftest import texture
+from tests.support import texture
 from tests.services import REDIS_DB, run_cli, service_env, start_worker, wait_for
 from upscaler.images import encode
 from upscaler.settings import Settings

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_RRDB, random_network_file
+from tests.support import TINY_RRDB, random_network_file
 from tests.textures import texture
 from upscaler.engine import Engine
 from upscaler.jobspec import JobParams

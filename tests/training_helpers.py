@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torchvision.models import vgg19
 
-from tests.conftest import SAMPLES
+from tests.support import SAMPLES
 
 # Degrades 80 px crops and cuts 64 px pairs from them; one batch of 2 per step (tests that
 # need accumulation ask for it), so the pool of 4 is full after two steps.

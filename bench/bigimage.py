@@ -75,7 +75,7 @@ def main() -> None:
     import cv2
     import numpy as np
 
-    from tests.conftest import TINY_SRVGG, random_network_file, texture
+    from tests.support import TINY_SRVGG, random_network_file, texture
 
     with tempfile.TemporaryDirectory(prefix="upscaler-big-") as tmp:
         work = Path(tmp)

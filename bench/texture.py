@@ -106,8 +106,8 @@ def load_truths(folder: Path, crop: int) -> list[Truth]:
     return truths
 
 
-def network_outputs(truths: list[Truth], crop: int) -> dict[str, dict[str, np.ndarray]]:
-    """Every network's output for every truth, from the cache or the engine."""
+def network_outputs(truths: list[Truth], crop: int, models: tuple[str, ...]) -> dict[str, dict[str, np.ndarray]]:
+    """Every model's output for every truth, from the cache or the engine."""
     from upscaler.engine import Engine
     from upscaler.jobspec import JobParams
     from upscaler.settings import get_settings
@@ -115,7 +115,7 @@ def network_outputs(truths: list[Truth], crop: int) -> dict[str, dict[str, np.nd
 
     engine = Engine(ModelZoo(get_settings().models_dir), "cpu")
     outputs: dict[str, dict[str, np.ndarray]] = {}
-    for model in NETWORKS:
+    for model in models:
         outputs[model] = {}
         folder = OUTPUTS / f"{model}-{crop}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -268,7 +268,11 @@ def main() -> None:
 
     truths = load_truths(args.set, args.crop)
     started = time.perf_counter()
-    nets = network_outputs(truths, args.crop)
+    # The other built-in models are scored alone (they take no part in blends or profiles).
+    from upscaler.zoo.catalogue import BUILTIN_MODELS
+
+    others = tuple(m for m in BUILTIN_MODELS if m not in NETWORKS)
+    nets = network_outputs(truths, args.crop, NETWORKS + others)
     engine_seconds = time.perf_counter() - started
     timing = (f"Network time for the outputs computed in this run: {engine_seconds:.0f} s"
               if engine_seconds > 5 else "Network outputs from the cache of an earlier run")
@@ -282,6 +286,8 @@ def main() -> None:
     for t in truths:
         size = (t.pixels.shape[1], t.pixels.shape[0])
         results["bicubic"].append((t, score(cv2.resize(t.low_res, size, interpolation=cv2.INTER_CUBIC), t)))
+        for model in others:
+            results.setdefault(model, []).append((t, score(nets[model][t.name], t)))
         for s in settings:
             out = blend(nets[X4PLUS][t.name], nets[REALSR][t.name], s.realsr_weight)
             if s.preserve_color:

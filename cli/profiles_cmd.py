@@ -19,6 +19,18 @@ def _row(profile, operator_set: bool) -> dict:
     return {"name": profile.name, **profile.settings(), "source": "set" if operator_set else "default"}
 
 
+def _on_profiles(action):
+    """``action(session)`` on the database's profiles; a bad name or setting is an error line, exit 1."""
+    from db.session import session_scope
+
+    ensure_schema()
+    try:
+        with session_scope() as session:
+            return action(session)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+
+
 def _print(rows: list[dict], as_json: bool) -> None:
     if as_json:
         print_json(rows)
@@ -34,12 +46,10 @@ def _print(rows: list[dict], as_json: bool) -> None:
 def profiles_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Every category's profile in effect: the measured default, or as an operator set it."""
     from db.profiles import current_profiles
-    from db.session import session_scope
     from upscaler.profiles import measurement_source
 
-    ensure_schema()
-    with session_scope() as session:
-        rows = [_row(profile, operator_set) for profile, operator_set in current_profiles(session).values()]
+    rows = _on_profiles(lambda session: [_row(profile, operator_set)
+                                         for profile, operator_set in current_profiles(session).values()])
     _print(rows, as_json)
     if not as_json:
         err_console.print(f"defaults measured by {measurement_source()} (bench/RESULTS.md, texture fidelity)")
@@ -49,15 +59,8 @@ def profiles_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP
 def profiles_show(name: NameArgument, as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """One category's profile."""
     from db.profiles import current_profile
-    from db.session import session_scope
 
-    ensure_schema()
-    try:
-        with session_scope() as session:
-            found = current_profile(session, name)
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
-    row = _row(*found)
+    row = _row(*_on_profiles(lambda session: current_profile(session, name)))
     if as_json:
         print_json(row)
     else:
@@ -75,15 +78,9 @@ def profiles_set(
 ) -> None:
     """Change a profile for every producer and worker (what is not given stays as it is)."""
     from db.profiles import set_profile
-    from db.session import session_scope
 
-    ensure_schema()
-    try:
-        with session_scope() as session:
-            profile = set_profile(session, name, model=model, detail=detail, preserve_color=preserve_color,
-                                  seamless=seamless, format=fmt)
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
+    profile = _on_profiles(lambda session: set_profile(session, name, model=model, detail=detail,
+                                                       preserve_color=preserve_color, seamless=seamless, format=fmt))
     _print([_row(profile, True)], False)
 
 
@@ -91,12 +88,5 @@ def profiles_set(
 def profiles_reset(name: NameArgument) -> None:
     """Back to the measured default."""
     from db.profiles import reset_profile
-    from db.session import session_scope
 
-    ensure_schema()
-    try:
-        with session_scope() as session:
-            profile = reset_profile(session, name)
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
-    _print([_row(profile, False)], False)
+    _print([_row(_on_profiles(lambda session: reset_profile(session, name)), False)], False)

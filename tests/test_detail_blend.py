@@ -127,28 +127,18 @@ def loads_recorded(zoo) -> tuple[Engine, list[str]]:
     return Engine(zoo, "cpu", "fp32", on_model_loaded=lambda model, _: loaded.append(model)), loaded
 
 
-def test_detail_one_is_the_detail_model_alone_and_runs_only_it(zoo, engines, models) -> None:
+@pytest.mark.parametrize("detail_model,detail,runs", [
+    (1, 1.0, 1),   # detail 1: the detail model alone, and only it is loaded
+    (1, 0.0, 0),   # detail 0: the detail model is never loaded
+    (0, 0.5, 0),   # a model blended with itself runs once
+], ids=["detail-one", "detail-zero", "with-itself"])
+def test_what_a_blend_that_needs_one_network_loads_and_gives(zoo, engines, models, detail_model: int, detail: float,
+                                                           runs: int) -> None:
     image = texture(40, 36, seed=48)
     engine, loaded = loads_recorded(zoo)
-    out = engine.upscale(image, JobParams(model=models[0], detail_model=models[1], detail=1.0, **TILED))
-    np.testing.assert_array_equal(out, engines[False].upscale(image, JobParams(model=models[1], **TILED)))
-    assert loaded == [models[1]]
-
-
-def test_detail_zero_never_loads_the_detail_model(zoo, engines, models) -> None:
-    image = texture(40, 36, seed=49)
-    engine, loaded = loads_recorded(zoo)
-    out = engine.upscale(image, JobParams(model=models[0], detail_model=models[1], detail=0.0, **TILED))
-    np.testing.assert_array_equal(out, engines[False].upscale(image, JobParams(model=models[0], **TILED)))
-    assert loaded == [models[0]]
-
-
-def test_a_model_blended_with_itself_runs_once(zoo, engines, models) -> None:
-    image = texture(40, 36, seed=50)
-    engine, loaded = loads_recorded(zoo)
-    out = engine.upscale(image, JobParams(model=models[0], detail_model=models[0], detail=0.5, **TILED))
-    np.testing.assert_array_equal(out, engines[False].upscale(image, JobParams(model=models[0], **TILED)))
-    assert loaded == [models[0]]
+    out = engine.upscale(image, JobParams(model=models[0], detail_model=models[detail_model], detail=detail, **TILED))
+    np.testing.assert_array_equal(out, engines[False].upscale(image, JobParams(model=models[runs], **TILED)))
+    assert loaded == [models[runs]]
 
 
 def test_models_of_different_scales_cannot_be_blended(engines, models, tmp_path) -> None:

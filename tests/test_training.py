@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.training_helpers import random_vgg_file, source_images, tiny_overrides
+from tests.training_helpers import prepared_dataset, random_vgg_file, tiny_overrides
 from training.config import PRESETS, TrainConfig, differences, preset
 from training.degradations import Degrader, sample_kernels
 from training.discriminators import MultiScaleDiscriminator, build_discriminator
 from training.losses import PerceptualLoss
-from training.prepare import DEFAULT_THRESHOLD, prepare, texture_score
+from training.prepare import DEFAULT_THRESHOLD, texture_score
 from training.trainer import Trainer
 from upscaler.errors import PermanentError
 from upscaler.zoo.checkpoint import unwrap
@@ -22,10 +22,7 @@ from upscaler.zoo.checkpoint import unwrap
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("train")
-    out = root / "prepared"
-    prepare(str(source_images(root / "src")), out, crop=96, step=64)
-    return out
+    return prepared_dataset(tmp_path_factory.mktemp("train"))
 
 
 def test_presets_and_unknown_keys() -> None:

@@ -17,10 +17,9 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from tests.support import SAMPLES
-from tests.training_helpers import source_images, tiny_overrides
+from tests.training_helpers import prepared_dataset, tiny_overrides
 from training.config import DEGRADATIONS, from_json, preset
 from training.degradations import CHAINS, Degrader, chain, sample_kernels
-from training.prepare import prepare
 from training.trainer import Trainer, texture_means
 
 runner = CliRunner()
@@ -28,10 +27,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("fidelity")
-    out = root / "prepared"
-    prepare(str(source_images(root / "src")), out, crop=96, step=64)
-    return out
+    return prepared_dataset(tmp_path_factory.mktemp("fidelity"))
 
 
 def _textures(size: int = 96) -> torch.Tensor:

@@ -15,13 +15,12 @@ import torch.nn.functional as F
 from torchvision.models import vgg19
 
 import upscaler.compat  # noqa: F401  (before basicsr)
-from tests.training_helpers import random_vgg_file, source_images, tiny_overrides
+from tests.training_helpers import prepared_dataset, random_vgg_file, tiny_overrides
 from training.config import TrainConfig, from_json, preset
 from training.data import CropDataset
 from training.degradations import Degrader, PairPool, paired_random_crop, sample_kernels
 from training.discriminators import resize_bilinear
 from training.losses import VGG_LAYERS, PerceptualLoss
-from training.prepare import prepare
 from training.trainer import Trainer
 
 # Resume onto every device this machine has: the CPU always, a GPU where there is one.
@@ -30,10 +29,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("reference")
-    out = root / "prepared"
-    prepare(str(source_images(root / "src")), out, crop=96, step=64)
-    return out
+    return prepared_dataset(tmp_path_factory.mktemp("reference"))
 
 
 @pytest.fixture(scope="module")

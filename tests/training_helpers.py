@@ -41,3 +41,12 @@ def random_vgg_file(path: Path) -> Path:
     features = vgg19(weights=None).features.state_dict()
     torch.save({f"features.{k}": v for k, v in features.items()}, path)
     return path
+
+
+def prepared_dataset(root: Path) -> Path:
+    """The bundled textures cut into a small training set (96 px crops) under ``root``."""
+    from training.prepare import prepare
+
+    out = root / "prepared"
+    prepare(str(source_images(root / "src")), out, crop=96, step=64)
+    return out

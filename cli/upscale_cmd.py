@@ -45,13 +45,13 @@ def collect_inputs(inputs: list[Path]) -> tuple[list[WorkItem], list[str]]:
 
 def with_material_profile(params: JobParams) -> JobParams:
     """``--material``: its category's profile (as set in the database) fills what was not given."""
-    from db.profiles import current_profiles
+    from db.profiles import profiles_in_effect
     from db.session import session_scope
     from upscaler.profiles import params_for_material
 
     ensure_schema()
     with session_scope() as session:
-        profiles = {name: profile for name, (profile, _) in current_profiles(session).items()}
+        profiles = profiles_in_effect(session)
     params, warning = params_for_material(params, None, profiles)
     if warning:
         err_console.print(f"[yellow]warning[/] {shown(warning)}")

@@ -27,6 +27,11 @@ def current_profiles(session: Session) -> dict[str, tuple[Profile, bool]]:
             for name, default in default_profiles().items()}
 
 
+def profiles_in_effect(session: Session) -> dict[str, Profile]:
+    """Every category's profile as jobs get it now."""
+    return {name: profile for name, (profile, _) in current_profiles(session).items()}
+
+
 def current_profile(session: Session, name: str) -> tuple[Profile, bool]:
     """One category's profile in effect (any name ``known_category`` takes), and whether it was set."""
     return current_profiles(session)[_checked(name)]

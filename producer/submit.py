@@ -33,7 +33,7 @@ from producer.sources import (
     from_manifest,
     refuse_output_inside_sources,
 )
-from db.profiles import current_profiles
+from db.profiles import profiles_in_effect
 from upscaler.jobspec import JobParams, idempotency_key
 from upscaler.profiles import default_profiles, params_for_material
 from upscaler.storage import Storage, StorageError, collision_key, safe_join
@@ -85,8 +85,8 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
     the batch goes on and the operator sees why; so does one whose output another source has
     (producer/collisions.py; checked against the jobs in SQL when a ``session`` is given)."""
     rows, seen = [], set()
-    profiles = {name: profile for name, (profile, _) in current_profiles(session).items()} \
-        if session is not None else default_profiles()
+    profiles = profiles_in_effect(session) if session is not None else default_profiles()
+    params_of: dict[uuid.UUID, JobParams] = {}  # each row's parameters, for its idempotency key
     for image in images:
         job_params, warning = params_for_material(params, image.material, profiles)
         if warning and warnings is not None and warning not in warnings:
@@ -102,8 +102,10 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         if (image.uri, image.etag, out_uri) in seen:
             continue  # the same source listed twice in one submission
         seen.add((image.uri, image.etag, out_uri))
+        row_id = uuid.uuid4()
+        params_of[row_id] = job_params
         rows.append({
-            "id": uuid.uuid4(), "batch_id": batch_id, "source_uri": image.uri, "source_etag": image.etag,
+            "id": row_id, "batch_id": batch_id, "source_uri": image.uri, "source_etag": image.etag,
             "source_size": image.size, "output_uri": out_uri, "output_key": None, "model": job_params.model,
             "params": job_params.to_json(), "supplier": image.supplier, "material": image.material or params.material,
             "profile": job_params.profile, "detail": job_params.detail if job_params.profile else None,
@@ -114,8 +116,8 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         if session is not None else {}
     clashes = collisions.settle(rows, taken, on_collision)
     for row in rows:
-        row_params = JobParams.from_json(row["params"], row["model"])
-        row["idempotency_key"] = idempotency_key(row["source_uri"], row["source_etag"], row_params, row["output_uri"])
+        row["idempotency_key"] = idempotency_key(row["source_uri"], row["source_etag"], params_of[row["id"]],
+                                                 row["output_uri"])
     return rows, len(images) - len(rows), clashes
 
 

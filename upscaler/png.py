@@ -19,15 +19,15 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
+from contextlib import closing
 from typing import BinaryIO
 
 import cv2
 import numpy as np
 
 from upscaler.errors import InvalidImageError
+from upscaler.in_flight import map_in_flight
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_STRIP_BYTES = 256 * 2**10  # raw bytes per strip: amortises NumPy calls, stays in cache (fastest measured)
@@ -72,10 +72,13 @@ def write_png(pixels: np.ndarray, out: BinaryIO, chunks: Sequence[tuple[bytes, b
     idat = _IdatWriter(out)
     adler = zlib.adler32(b"")
     tops = range(0, height, rows_per_strip)
-    with ThreadPoolExecutor(max_workers=PNG_THREADS, thread_name_prefix="png") as pool:
-        segments = (pool.submit(_deflate_strip, pixels, top, min(top + rows_per_strip, height), pixel_bytes,
-                                history_rows, top + rows_per_strip >= height) for top in tops)
-        for data, compressed in _in_order(segments, 2 * PNG_THREADS):
+
+    def deflate(top: int) -> tuple[np.ndarray, bytes]:
+        stop = min(top + rows_per_strip, height)
+        return _deflate_strip(pixels, top, stop, pixel_bytes, history_rows, stop >= height)
+
+    with closing(map_in_flight(deflate, tops, PNG_THREADS, thread_name="png")) as segments:
+        for data, compressed in segments:
             adler = zlib.adler32(data, adler)
             idat.write(compressed)
     written += idat.close(adler)
@@ -114,22 +117,6 @@ def _deflate_strip(pixels: np.ndarray, top: int, stop: int, pixel_bytes: int, hi
     # A sync flush ends the segment on a byte boundary without ending the stream; the last one ends it.
     compressed = compressor.compress(data) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
     return data, compressed
-
-
-def _in_order(futures: Iterator[Future], ahead: int) -> Iterator:
-    """Results of lazily submitted futures in submission order, at most ``ahead`` of them started
-    and not yet consumed (bounded memory), the rest cancelled if the consumer stops early."""
-    pending: deque[Future] = deque()
-    try:
-        for future in futures:
-            pending.append(future)
-            if len(pending) >= ahead:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
 
 
 class _IdatWriter:

@@ -50,9 +50,14 @@ PROFILE_FIELDS = tuple(f.name for f in fields(Profile) if f.name != "name")
 
 
 @cache
+def _defaults_file() -> dict[str, Any]:
+    return json.loads(resources.files("upscaler").joinpath(DEFAULTS_FILE).read_text())
+
+
+@cache
 def default_profiles() -> dict[str, Profile]:
     """The shipped defaults, one per catalogue category, in the catalogue's order."""
-    data = json.loads(resources.files("upscaler").joinpath(DEFAULTS_FILE).read_text())
+    data = _defaults_file()
     given = {known_category(name): entry for name, entry in data["profiles"].items()}
     missing = [c for c in CATEGORIES if c not in given]
     if missing:
@@ -63,7 +68,7 @@ def default_profiles() -> dict[str, Profile]:
 
 def measurement_source() -> str:
     """Where the shipped defaults come from (the benchmark run that wrote them)."""
-    return json.loads(resources.files("upscaler").joinpath(DEFAULTS_FILE).read_text()).get("source", "")
+    return _defaults_file().get("source", "")
 
 
 def category_for(material: str) -> tuple[str, str | None]:

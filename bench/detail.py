@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import upscaler.compat  # noqa: E402,F401
 from bench.common import photo_like, write_section  # noqa: E402
 from upscaler.engine import Engine  # noqa: E402
+from upscaler.evaluation.image_metrics import psnr  # noqa: E402
 from upscaler.jobspec import JobParams  # noqa: E402
-from upscaler.quality import psnr  # noqa: E402
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, get_settings  # noqa: E402
 from upscaler.zoo.names import DEFAULT_MODEL, TEXTURE_MODEL  # noqa: E402
 from upscaler.zoo.registry import ModelZoo  # noqa: E402

@@ -90,7 +90,8 @@ def family(kernel: str) -> str:
 
 
 def profile(net, x: torch.Tensor) -> None:
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     with torch.inference_mode():
         for _ in range(2):

@@ -46,8 +46,9 @@ def warm_up_images(images: dict[str, bytes]) -> dict[str, bytes]:
 def engine_loop(images: dict[str, bytes], model: str, device: str) -> list[float]:
     """Seconds per image of decode + infer + encode, one after another, after a warm-up."""
     from upscaler.engine import Engine
+    from upscaler.imageio import encode
     from upscaler.jobspec import JobParams
-    from upscaler.processing import limits_from, process_image
+    from upscaler.processing import limits_from, upscale_image
     from upscaler.settings import get_settings
     from upscaler.zoo.registry import ModelZoo
 
@@ -55,12 +56,17 @@ def engine_loop(images: dict[str, bytes], model: str, device: str) -> list[float
     engine = Engine.from_settings(ModelZoo(settings.models_dir), settings, device)
     options = JobParams(model=model, format="png")
     limits = limits_from(settings)
+
+    def process(key: str, data: bytes) -> bytes:
+        upscaled = upscale_image(engine, data, key, options, limits)
+        return encode(upscaled.pixels, upscaled.format, options.quality, color=upscaled.color)
+
     for key, data in warm_up_images(images).items():
-        process_image(engine, data, key, options, limits)
+        process(key, data)
     seconds = []
     for key, data in images.items():
         start = time.perf_counter()
-        process_image(engine, data, key, options, limits)
+        process(key, data)
         seconds.append(time.perf_counter() - start)
     return seconds
 
@@ -113,8 +119,8 @@ def run_embedded(images: dict[str, bytes], args):
     from db.migrate import upgrade
     from db.models import Job
     from db.session import session_scope
-    from workers.core.dispatch import enqueue
     from producer.submit import create_batch
+    from workers.core.dispatch import enqueue
 
     upgrade()
     engine_seconds = engine_loop(images, args.model, args.device)
@@ -158,7 +164,7 @@ def main() -> None:
 
         torch.set_num_threads(args.torch_threads)
         os.environ["UPSCALER_TORCH_THREADS"] = str(args.torch_threads)
-    from upscaler.images import encode
+    from upscaler.imageio import encode
 
     images = {f"in/{i:04d}.png": encode(texture(args.size, args.size, seed=i), "png") for i in range(args.jobs)}
     if args.embedded:

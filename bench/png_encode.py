@@ -4,7 +4,7 @@
 
 One photo-like ``size`` x ``size`` 8-bit BGR image (a sample enlarged with bicubic interpolation
 plus a little noise, as an upscaled texture looks to zlib), encoded into memory at level 3 by
-``upscaler.png.write_png`` with ``PNG_THREADS`` = 1 and at its default (up to 8, by the cores this
+``upscaler.imageio.png.write_png`` with ``PNG_THREADS`` = 1 and at its default (up to 8, by the cores this
 process may use), and by ``cv2.imencode`` at the same level; best of ``repeats`` each, with
 file sizes, and the decoded pixels checked against the input. Writes bench/RESULTS.md.
 """
@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import photo_like, write_section  # noqa: E402
-from upscaler import png  # noqa: E402
+from upscaler.imageio import png  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
-    from upscaler.images import encode
+    from upscaler.imageio import encode
 
     with bench_stack("scaleout") as stack:
         stack.upload({f"in/{i:05d}.png": encode(texture(8, 8, seed=i % 50), "png") for i in range(args.jobs)})

@@ -17,7 +17,15 @@ import boto3
 import redis
 from sqlalchemy import select
 
-from tests.services import Process, create_pg_schema, drop_pg_schema, free_port, service_env, start_worker, wait_for
+from tests.services import (
+    Process,
+    create_pg_schema,
+    drop_pg_schema,
+    free_port,
+    service_env,
+    start_worker,
+    wait_for,
+)
 
 REDIS_DB = 12
 BUCKET = "bench"
@@ -53,8 +61,8 @@ class Stack:
         """Submit every image under ``prefix`` like `upscaler submit`; the finished jobs and the
         seconds from submission to the last one finished."""
         from db.models import JobStatus
-        from workers.core.dispatch import enqueue
         from producer.submit import create_batch
+        from workers.core.dispatch import enqueue
 
         start = time.perf_counter()
         batch = create_batch([f"s3://{BUCKET}/{prefix}"], f"s3://{BUCKET}/{output}", model=model)

@@ -7,10 +7,10 @@
 Each ground truth (centre crop of ``--crop`` px) is reduced x4 by area averaging
 (cv2.INTER_AREA), upscaled x4 by the product's engine (``upscaler.engine.Engine``, CPU, its
 automatic precision) or by bicubic, and compared with the truth: PSNR and SSIM on Y, detail
-ratio and spectral distance (``upscaler.quality``), colour drift against the input. The blends
+ratio and spectral distance (``upscaler.evaluation.image_metrics``), colour drift against the input. The blends
 mix the x4plus and RealSR DF2K outputs pixel by pixel, ``(1 - w) * x4plus + w * realsr``; each
 network output and each blend is also scored with the engine's preserve-colour correction
-applied to it (``upscaler.engine.color.preserve_color``, the function the engine runs after the
+applied to it (``upscaler.engine.preserve_color.preserve_color``, the function the engine runs after the
 network; the script checks on one image that the two agree).
 
 Network outputs are cached in ``bench/.cache/texture_outputs/`` (per model and crop size), so
@@ -57,7 +57,7 @@ SET = BENCH / ".cache" / "texture_set"
 OUTPUTS = BENCH / ".cache" / "texture_outputs"
 X4PLUS, REALSR = "realesrgan-x4plus", "realsr-df2k-x4"
 NETWORKS = (X4PLUS, REALSR)  # the built-in models for photographs (animevideov3 is for drawn content)
-TARGETS = {"spectral_distance": 0.45, "abs_ln_detail": 0.45, "psnr_drop": 0.3, "colour_drift": 1.0}
+TARGETS = {"spectral_distance": 0.45, "abs_ln_detail": 0.45, "psnr_drop": 0.3, "color_drift": 1.0}
 SHEET_CELL = 100  # px: four rows of five keep the PNG at a few hundred KB
 PROFILES = BENCH.parent / "upscaler" / "profile_defaults.json"
 # The product's material categories, in the order profile_defaults.json lists them.
@@ -91,7 +91,7 @@ class Setting:
 
 
 def load_truths(folder: Path, crop: int) -> list[Truth]:
-    from upscaler.quality import texture_caveats
+    from upscaler.evaluation.image_metrics import texture_caveats
 
     truths = []
     for path in sorted(folder.glob("*/*.png")):
@@ -141,7 +141,7 @@ def check_blend_matches_engine(truth: Truth, outputs: dict[str, dict[str, np.nda
     0.5, preserve colour: the mix inside the tile batches, engine/tile_network.py) and the same
     setting made here from the cached outputs (blend, then the engine's own colour correction)."""
     from upscaler.engine import Engine
-    from upscaler.engine.color import preserve_color
+    from upscaler.engine.preserve_color import preserve_color
     from upscaler.jobspec import JobParams
     from upscaler.settings import get_settings
     from upscaler.zoo.registry import ModelZoo
@@ -160,13 +160,13 @@ def blend(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
 
 
 def score(output: np.ndarray, truth: Truth) -> dict[str, float]:
-    from upscaler.quality import colour_drift, detail_ratio, psnr_y, spectral_distance, ssim_y
+    from upscaler.evaluation.image_metrics import color_drift, detail_ratio, psnr_y, spectral_distance, ssim_y
 
     rgb = lambda img: cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float64) / 255  # noqa: E731
     return {"psnr": psnr_y(output, truth.pixels), "ssim": ssim_y(rgb(output), rgb(truth.pixels)),
             "detail_ratio": detail_ratio(output, truth.pixels),
             "spectral_distance": spectral_distance(output, truth.pixels),
-            "colour_drift": colour_drift(truth.low_res, output)}
+            "color_drift": color_drift(truth.low_res, output)}
 
 
 def aggregate(rows: list[tuple[Truth, dict[str, float]]]) -> dict[str, float]:
@@ -177,7 +177,7 @@ def aggregate(rows: list[tuple[Truth, dict[str, float]]]) -> dict[str, float]:
             "detail_ratio": math.exp(statistics.fmean(math.log(m["detail_ratio"]) for m in clean)),
             "psnr": statistics.fmean(m["psnr"] for _, m in rows),
             "ssim": statistics.fmean(m["ssim"] for _, m in rows),
-            "colour_drift": statistics.fmean(m["colour_drift"] for _, m in rows)}
+            "color_drift": statistics.fmean(m["color_drift"] for _, m in rows)}
 
 
 def propose(truths: list[Truth], by_setting: dict, settings: list[Setting], categories: list[str],
@@ -186,7 +186,7 @@ def propose(truths: list[Truth], by_setting: dict, settings: list[Setting], cate
     def sums(s: Setting, c: str) -> tuple[float, float, float]:
         rows = [(t, m) for t, m in by_setting[s] if t.category == c]
         texture = sum(m["spectral_distance"] + abs(math.log(m["detail_ratio"])) for t, m in rows if not t.flagged)
-        drift = statistics.fmean(m["colour_drift"] for _, m in rows)
+        drift = statistics.fmean(m["color_drift"] for _, m in rows)
         return texture, sum(m["psnr"] for _, m in rows), drift
 
     table = {(s, c): sums(s, c) for s in settings for c in categories}
@@ -217,7 +217,7 @@ def best_overall(by_setting: dict, settings: list[Setting], psnr_floor: float, m
         return missed, agg["spectral_distance"], -agg["psnr"]
 
     feasible = [s for s in settings if aggregate(by_setting[s])["psnr"] >= psnr_floor
-                and aggregate(by_setting[s])["colour_drift"] <= max_drift]
+                and aggregate(by_setting[s])["color_drift"] <= max_drift]
     return min(feasible, key=key) if feasible else Setting(0.0, True)
 
 
@@ -257,14 +257,14 @@ def main() -> None:
                         help="centre crop of each truth in px (inputs are a quarter of it); default 256")
     parser.add_argument("--weights", default="0.25,0.5,0.75", help="RealSR shares of the blends")
     parser.add_argument("--psnr-slack", type=float, default=TARGETS["psnr_drop"])
-    parser.add_argument("--max-drift", type=float, default=TARGETS["colour_drift"])
+    parser.add_argument("--max-drift", type=float, default=TARGETS["color_drift"])
     parser.add_argument("--sheet", type=Path, help="also write the comparison sheet PNG here")
     parser.add_argument("--profiles", type=Path, default=PROFILES,
                         help="where the material profiles' defaults go (unless --no-write); default %(default)s")
     parser.add_argument("--title", default="Texture fidelity: x4plus, RealSR DF2K and their blends (CPU)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    from upscaler.engine.color import preserve_color
+    from upscaler.engine.preserve_color import preserve_color
 
     truths = load_truths(args.set, args.crop)
     started = time.perf_counter()
@@ -311,7 +311,7 @@ def main() -> None:
 
     def fmt(agg: dict[str, float]) -> str:
         return (f"{agg['spectral_distance']:.3f} | {agg['abs_ln_detail']:.3f} | {agg['detail_ratio']:.2f} | "
-                f"{agg['psnr']:.2f} | {agg['ssim']:.3f} | {agg['colour_drift']:.2f}")
+                f"{agg['psnr']:.2f} | {agg['ssim']:.3f} | {agg['color_drift']:.2f}")
 
     head = ("| method | mean spectral distance | median abs(ln detail ratio) | detail ratio (geo. mean) | "
             "mean PSNR-Y (dB) | mean SSIM-Y | mean colour drift |\n|---|---|---|---|---|---|---|")
@@ -335,15 +335,15 @@ def main() -> None:
         s, agg = chosen[c], per_cat[chosen[c].label][c]
         picks.append(f"| {c} | {s.realsr_weight:g} | {'yes' if s.preserve_color else 'no'} | "
                      f"{agg['spectral_distance']:.3f} | {agg['abs_ln_detail']:.3f} | "
-                     f"{agg['psnr'] - per_cat[X4PLUS][c]['psnr']:+.2f} | {agg['colour_drift']:.2f} |")
+                     f"{agg['psnr'] - per_cat[X4PLUS][c]['psnr']:+.2f} | {agg['color_drift']:.2f} |")
     checks = [("mean spectral distance <= 0.45", proposed["spectral_distance"] <= TARGETS["spectral_distance"],
                f"{proposed['spectral_distance']:.3f}"),
               ("median abs(ln detail ratio) <= 0.45", proposed["abs_ln_detail"] <= TARGETS["abs_ln_detail"],
                f"{proposed['abs_ln_detail']:.3f}"),
               ("mean PSNR-Y no more than 0.3 dB below x4plus", proposed["psnr"] >= base["psnr"] - TARGETS["psnr_drop"],
                f"{proposed['psnr'] - base['psnr']:+.2f} dB"),
-              ("mean colour drift <= 1.0", proposed["colour_drift"] <= TARGETS["colour_drift"],
-               f"{proposed['colour_drift']:.2f}")]
+              ("mean colour drift <= 1.0", proposed["color_drift"] <= TARGETS["color_drift"],
+               f"{proposed['color_drift']:.2f}")]
     verdict = "\n".join(f"- {name}: {value} — **{'holds' if ok else 'does not hold'}**" for name, ok, value in checks)
     flagged = [f"{t.category}/{t.name} ({', '.join(t.flagged)})" for t in truths if t.flagged]
     profile_rows = ["| profile | detail | preserve colour | measured as (images) |\n|---|---|---|---|"]
@@ -390,7 +390,7 @@ def write_sheet(path: Path, truths: list[Truth], nets: dict[str, dict[str, np.nd
                 chosen: dict[str, Setting], by_setting: dict) -> None:
     """One row per material (a typical image): truth, input (enlarged nearest), x4plus, RealSR and
     the category's default profile, the same centre crop of each."""
-    from upscaler.engine.color import preserve_color
+    from upscaler.engine.preserve_color import preserve_color
 
     label_h = 28
     rows = []

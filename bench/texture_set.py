@@ -195,7 +195,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(BENCH.parent))
-    from upscaler.quality import texture_caveats
+    from upscaler.evaluation.image_metrics import texture_caveats
 
     entries = read_manifest()
     blocks = {p: copyright_blocks(p) for p in sorted({e.package for e in entries})}

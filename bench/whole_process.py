@@ -45,10 +45,10 @@ def reference_run(swatches: Path, out: Path, weights: Path) -> None:
     """The reference process: Real-ESRGAN's inference script, its CPU defaults, our weights."""
     sys.path.insert(0, str(REPO))
     import cv2
-
     import upscaler.compat  # noqa: F401  (basicsr needs it with today's torchvision)
     from basicsr.archs.rrdbnet_arch import RRDBNet
     from realesrgan import RealESRGANer
+
 
     net = RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32, scale=4)
     upsampler = RealESRGANer(scale=4, model_path=str(weights), model=net, tile=0, tile_pad=10, pre_pad=0,
@@ -93,7 +93,7 @@ def quality(ours: Path, reference: Path) -> list[float]:
     import cv2
     import numpy as np
 
-    from upscaler.quality import psnr
+    from upscaler.evaluation.image_metrics import psnr
 
     values = []
     for path in sorted(reference.glob("*.png")):

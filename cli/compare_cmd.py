@@ -26,7 +26,7 @@ def compare(
 ) -> None:
     """Comparison sheet + metrics (PSNR/SSIM with ground truth, NIQE, colour drift) per model and category."""
     from upscaler.engine import Engine
-    from upscaler.report import collect, evaluate, write_report
+    from upscaler.evaluation.comparison import collect, evaluate, write_report
     from upscaler.zoo.registry import BUILTIN_MODELS
 
     chosen = [m.strip() for m in (models or "").split(",") if m.strip()]

@@ -28,7 +28,7 @@ class WorkItem:
 
 def collect_inputs(inputs: list[Path]) -> tuple[list[WorkItem], list[str]]:
     """Image files from files and folders (recursively), keeping folder structure; and problems."""
-    from upscaler.images import INPUT_SUFFIXES
+    from upscaler.imageio import INPUT_SUFFIXES
 
     items, problems = [], []
     for root in inputs:
@@ -73,9 +73,9 @@ def upscale(
 ) -> None:
     """Upscale image files or folders directly, without the queue."""
     from upscaler.engine import Engine
+    from upscaler.imageio import EXTENSIONS
+    from upscaler.imageio.png import set_png_threads
     from upscaler.in_flight import map_in_flight
-    from upscaler.images import EXTENSIONS
-    from upscaler.png import set_png_threads
     from upscaler.processing import limits_from, upscale_image, write_outputs
     from upscaler.storage import Storage
     from workers.core.runtime import png_threads

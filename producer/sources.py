@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from upscaler.errors import PermanentError
-from upscaler.images import INPUT_SUFFIXES
+from upscaler.imageio import INPUT_SUFFIXES
 from upscaler.storage import ObjectInfo, Storage, StorageError, is_inside, is_s3
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import Batch, Job, JobStatus, utcnow
+from db.profiles import profiles_in_effect
 from db.session import session_scope
 from producer import collisions
 from producer.sources import (
@@ -33,7 +34,6 @@ from producer.sources import (
     from_manifest,
     refuse_output_inside_sources,
 )
-from db.profiles import profiles_in_effect
 from upscaler.jobspec import JobParams, idempotency_key
 from upscaler.profiles import default_profiles, params_for_material
 from upscaler.storage import Storage, StorageError, collision_key, safe_join

@@ -2,7 +2,7 @@
 # Puts the test ICC profiles that cannot be shipped in the repository into tests/.icc/ (ignored):
 # Ghostscript's default CMYK profile, "Artifex CMYK SWOP Profile" (AGPL-3.0-or-later, as all of
 # Ghostscript; 187 KB), from Debian's libgs-common. The same file is the decoder's default CMYK
-# profile when libgs-common is installed (see upscaler/colour_management.py).
+# profile when libgs-common is installed (see upscaler/imageio/color/management.py).
 # Quick when done: skipped while the profile is there. Needs apt-get (Debian), no root.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -108,7 +108,7 @@ SUN = np.array([-0.35, 0.35, 0.87])  # from the upper left, 30 degrees off the v
 
 
 def render(height_px: np.ndarray, seed: int = 0, sky: float = 0.7, sun: float = 0.3, cavity_albedo: float = 0.45,
-           colour: tuple[float, float, float] = (0.45, 0.55, 0.7)) -> np.ndarray:
+           color: tuple[float, float, float] = (0.45, 0.55, 0.7)) -> np.ndarray:
     """The relief photographed, sRGB-encoded BGR uint8: albedo x (sky x visibility + sun x n.l).
 
     The albedo is ``colour`` (linear BGR) with 3% grain, darker towards the bottom of the relief
@@ -122,7 +122,7 @@ def render(height_px: np.ndarray, seed: int = 0, sky: float = 0.7, sun: float = 
     irradiance = sky * sky_visibility(height_px) + sun * np.maximum(n @ sun_dir, 0) / sun_dir[2]
     depth = (height_px.max() - height_px) / max(float(np.ptp(height_px)), 1e-9)
     albedo = (1 - cavity_albedo * depth) * (1 + 0.03 * rng.standard_normal(height_px.shape))
-    linear = np.clip(np.asarray(colour) * (albedo * irradiance)[:, :, None], 0, 1)
+    linear = np.clip(np.asarray(color) * (albedo * irradiance)[:, :, None], 0, 1)
     srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
     return np.rint(srgb * 255).astype(np.uint8)
 

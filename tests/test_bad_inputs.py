@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.support import texture
-from upscaler.images import EXIF_ORIENTATION, encode
+from upscaler.imageio import EXIF_ORIENTATION, encode
 
 COMPACT = "realesr-animevideov3"
 
@@ -83,9 +83,9 @@ def processed(tmp_path_factory, isolated_data_dir: Path):
     mp.setenv("UPSCALER_MAX_INPUT_BYTES", "2048")
     get_settings.cache_clear()
     upgrade()
-    from workers.core.dispatch import run_in_process
     from producer.submit import create_batch
     from upscaler.jobspec import JobParams
+    from workers.core.dispatch import run_in_process
 
     result = create_batch([str(src)], str(out), model=COMPACT, params=JobParams())
     run_in_process(result.job_ids)
@@ -126,10 +126,10 @@ def test_the_batch_completes(processed) -> None:
 
 def test_unsafe_keys_and_unknown_model_fail_their_own_jobs(tmp_path: Path, isolated_data_dir: Path, monkeypatch) -> None:
     from db.migrate import upgrade
-    from workers.core.dispatch import run_in_process
     from producer.submit import create_batch
     from upscaler.jobspec import JobParams
     from upscaler.settings import get_settings
+    from workers.core.dispatch import run_in_process
 
     monkeypatch.setenv("UPSCALER_DATABASE_URL", f"sqlite:///{tmp_path / 'j.sqlite3'}")
     get_settings.cache_clear()

@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 from typer.testing import CliRunner
 
-from tests.support import TINY_RRDB, random_network_file, texture
 from cli.main import app
+from tests.support import TINY_RRDB, random_network_file, texture
 
 runner = CliRunner()
 COMPACT = ["--model", "realesr-animevideov3"]

@@ -3,8 +3,6 @@ against the code (commands, settings), and the local production-like stack runs 
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import os
 import re
@@ -16,13 +14,14 @@ from pathlib import Path
 
 import boto3
 import psycopg
+import pytest
 import requests
 import yaml
 
-from tests.support import REPO, texture
-from tests.services import PG_DSN, free_port
 from cli.main import app as cli
-from upscaler.images import encode
+from tests.services import PG_DSN, free_port
+from tests.support import REPO, texture
+from upscaler.imageio import encode
 from upscaler.settings import Settings
 
 DEPLOY = REPO / "deploy"

@@ -13,13 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support import texture
-from tests.support import random_network_file
-from tests.test_engine_redo import assert_progress_ends_at_its_total, break_reduced_precision, recorded_progress
+from tests.support import random_network_file, texture
+from tests.test_engine_redo import (
+    assert_progress_ends_at_its_total,
+    break_reduced_precision,
+    recorded_progress,
+)
 from upscaler.engine import Engine
-from upscaler.engine.color import preserve_color
+from upscaler.engine.preserve_color import preserve_color
+from upscaler.evaluation.image_metrics import psnr
 from upscaler.jobspec import JobParams
-from upscaler.quality import psnr
 from upscaler.zoo.archs import ArchSpec
 
 TINY_SRVGG_X2 = ArchSpec("SRVGGNetCompact", {"num_in_ch": 3, "num_out_ch": 3, "num_feat": 8, "num_conv": 2,
@@ -111,7 +114,7 @@ def test_the_blend_goes_through_the_stages_after_the_assembler(engines, models, 
 
 
 @pytest.mark.parametrize("on_device", [False, True], ids=["host", "device"])
-def test_the_colour_fix_sees_the_blend(engines, models, on_device) -> None:
+def test_the_color_fix_sees_the_blend(engines, models, on_device) -> None:
     """preserve_color corrects the mixed output: exactly the fix of the plain blend."""
     engine, image = engines[on_device], texture(40, 36, seed=47)
     plain = JobParams(model=models[0], detail_model=models[1], detail=0.5, **TILED)

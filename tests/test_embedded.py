@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 from pathlib import Path
 
 import cv2
+import pytest
 
-from tests.support import texture
 from tests.services import run_cli, service_env
+from tests.support import texture
 
 
 @pytest.mark.slow

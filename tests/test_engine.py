@@ -12,8 +12,8 @@ import pytest
 from tests.support import texture
 from upscaler.engine import Engine
 from upscaler.engine.tiling import TilePlan
+from upscaler.evaluation.image_metrics import psnr, seam_score
 from upscaler.jobspec import JobParams
-from upscaler.quality import psnr, seam_score
 
 COMPACT = "realesr-animevideov3"
 
@@ -62,8 +62,8 @@ def test_grayscale_in_grayscale_out(engine: Engine) -> None:
     gray = texture(40, 50, channels=1, seed=4)
     out = engine.upscale(gray, JobParams(model=COMPACT))
     assert out.shape == (160, 200) and out.dtype == np.uint8
-    colour = engine.upscale(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), JobParams(model=COMPACT))
-    assert psnr(as_float(out), as_float(cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY))) > 40
+    color = engine.upscale(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), JobParams(model=COMPACT))
+    assert psnr(as_float(out), as_float(cv2.cvtColor(color, cv2.COLOR_BGR2GRAY))) > 40
 
 
 @pytest.mark.parametrize("mode", ["bicubic", "model"])
@@ -74,8 +74,8 @@ def test_alpha_channel_is_kept(engine: Engine, mode: str) -> None:
     out = engine.upscale(np.dstack([bgr, alpha]), JobParams(model=COMPACT, alpha=mode))
     assert out.shape == (128, 192, 4)
     assert out[40:88, 56:136, 3].min() > 200 and out[:20, :, 3].max() < 40
-    colour_only = engine.upscale(bgr, JobParams(model=COMPACT))
-    np.testing.assert_array_equal(out[:, :, :3], colour_only)
+    color_only = engine.upscale(bgr, JobParams(model=COMPACT))
+    np.testing.assert_array_equal(out[:, :, :3], color_only)
 
 
 def test_sixteen_bit_stays_sixteen_bit(engine: Engine) -> None:

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image, ImageOps
 
 from tests.support import texture
-from upscaler import images
+from upscaler.imageio import formats as images
 from upscaler.errors import ImageTooLargeError, InvalidImageError
-from upscaler.images import DecodedImage, Limits, choose_format, decode, encode
+from upscaler.imageio import DecodedImage, Limits, choose_format, decode, encode
 
 LIMITS = Limits(max_input_pixels=10_000_000, max_output_pixels=160_000_000, max_input_bytes=10_000_000)
 

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from db.models import Batch, Job
 from db.session import session_scope
-from tests.support import texture
 from tests.services import run_cli, service_env, start_worker, wait_for
-from upscaler.images import encode
+from tests.support import texture
+from upscaler.imageio import encode
 from upscaler.jobspec import JobParams
 
 COMPACT = "realesr-animevideov3"
@@ -104,9 +104,9 @@ def test_nightly_scan_takes_new_and_changed_images_once(intake, s3, tmp_path: Pa
     assert entry["task"] == "upscaler.nightly_scan"
     assert entry["schedule"].hour == {2} and entry["schedule"].minute == {0}
     assert app.conf.timezone == "UTC"
-    from upscaler.settings import get_settings
-
     import os
+
+    from upscaler.settings import get_settings
     os.environ["UPSCALER_NIGHTLY_CRON"] = "30 23 * * 1-5"
     get_settings.cache_clear()
     try:

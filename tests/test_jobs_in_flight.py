@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -16,10 +16,10 @@ from sqlalchemy import select, update
 from db.migrate import upgrade
 from db.models import Job, JobStatus
 from db.session import session_scope
-from tests.support import texture
 from tests.services import run_cli, service_env, start_worker, wait_for
+from tests.support import texture
 from upscaler.engine.engine import waiting_for
-from upscaler.images import encode
+from upscaler.imageio import encode
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
 from workers.core.jobs import Outcome, run_job

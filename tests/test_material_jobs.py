@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from db.models import Job, JobStatus
 from tests.services import run_cli, service_env, start_worker
 from tests.textures import texture
-from upscaler.images import encode
+from upscaler.imageio import encode
 
 BUCKET = "materials"
 EVERY_FILE = {"basecolor.png", "height.png", "normal.png", "ao.png", "roughness.png", "orm.png",

@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support import SAMPLES, texture
 from tests.services import run_cli, service_env
+from tests.support import SAMPLES, texture
 from upscaler.engine import Engine
+from upscaler.evaluation.image_metrics import color_drift, niqe, psnr, psnr_y, wrap_seam_score
 from upscaler.jobspec import JobParams
-from upscaler.quality import colour_drift, niqe, psnr, psnr_y, wrap_seam_score
 
 
 def tileable_pattern(n: int = 64, seed: int = 0) -> np.ndarray:
@@ -40,16 +40,16 @@ def mirrored(image: np.ndarray) -> np.ndarray:
 
 # -- metrics against known values --------------------------------------------------------------
 
-def test_colour_drift_known_values() -> None:
+def test_color_drift_known_values() -> None:
     img = texture(40, 40, seed=1)
-    assert colour_drift(img, cv2.resize(img, (160, 160), interpolation=cv2.INTER_CUBIC)) < 0.3
+    assert color_drift(img, cv2.resize(img, (160, 160), interpolation=cv2.INTER_CUBIC)) < 0.3
     warmer = img.astype(np.int16)
     warmer[:, :, 0] -= 25  # less blue: a yellow cast, the study's complaint the other way round
     shifted = cv2.resize(np.clip(warmer, 0, 255).astype(np.uint8), (160, 160), interpolation=cv2.INTER_CUBIC)
-    assert 4 < colour_drift(img, shifted) < 20
+    assert 4 < color_drift(img, shifted) < 20
     # Texture alone (noise at the pixel scale) barely counts: the measure is about casts.
     noisy = np.clip(cv2.resize(img, (160, 160)) + np.random.default_rng(0).normal(0, 12, (160, 160, 3)), 0, 255)
-    assert colour_drift(img, noisy.astype(np.uint8)) < 1.0
+    assert color_drift(img, noisy.astype(np.uint8)) < 1.0
 
 
 def test_wrap_seam_score_known_values() -> None:
@@ -74,7 +74,7 @@ def test_preserve_color_meets_its_targets_on_the_sample_set(engine: Engine) -> N
         image = cv2.imread(str(path))
         plain = engine.upscale(image, JobParams())
         kept = engine.upscale(image, JobParams(preserve_color=True))
-        drift.append(colour_drift(image, plain)), drift_kept.append(colour_drift(image, kept))
+        drift.append(color_drift(image, plain)), drift_kept.append(color_drift(image, kept))
         quality.append(niqe(plain)), quality_kept.append(niqe(kept))
     assert len(drift) == 3
     assert np.mean(drift_kept) <= 0.25 * np.mean(drift)       # measured: 1.32 -> 0.23 (-83%)
@@ -95,7 +95,7 @@ def test_preserve_color_leaves_gray_and_alpha_alone(engine: Engine) -> None:
 def test_preserve_color_in_strips_equals_the_whole_image_computation(height, width, scale, dtype) -> None:
     """Strips with halos give exactly the whole-image result (a big output never gets whole
     float Lab copies); the correction happens in place."""
-    from upscaler.engine.color import _correct_window, preserve_color
+    from upscaler.engine.preserve_color import _correct_window, preserve_color
 
     original = texture(height, width, channels=4, seed=1, dtype=dtype)
     noise = np.random.default_rng(0).integers(-20, 20, (height * scale, width * scale, 4))
@@ -140,7 +140,7 @@ def test_compare_writes_sheet_html_and_metrics_that_render(tmp_path: Path, isola
     data = json.loads(result.stdout)
     assert data["models"] == ["realesr-animevideov3", "realesrgan-x4plus"]
     assert set(data["summary"]["realesrgan-x4plus"]) == {"all", "colour", "samples"}  # folder names = categories
-    assert {"psnr_y", "ssim_y", "niqe", "colour_drift", "detail_ratio", "spectral_distance"} <= set(
+    assert {"psnr_y", "ssim_y", "niqe", "color_drift", "detail_ratio", "spectral_distance"} <= set(
         data["summary"]["realesrgan-x4plus"]["all"])
     assert len(data["images"]) == 6
     sheet = cv2.imread(str(report / "sheet.png"))
@@ -164,7 +164,7 @@ def test_compare_writes_sheet_html_and_metrics_that_render(tmp_path: Path, isola
 
 
 def test_report_scores_texture_per_material_and_flags_misleading_truths(tmp_path: Path, engine: Engine) -> None:
-    from upscaler.report import category_from_name, collect, evaluate, write_report
+    from upscaler.evaluation.comparison import category_from_name, collect, evaluate, write_report
 
     photo = cv2.imread(str(SAMPLES / "gravel.png"))[:96, :96]
     folder = tmp_path / "catalogue"

@@ -112,7 +112,7 @@ def test_gltf_validates_and_wires_the_maps_the_gltf_way(tmp_path: Path, gltf_val
         assert np.array_equal(dx[:, :, 1], 255 - gl[:, :, 1]) and np.array_equal(dx[:, :, ::2], gl[:, :, ::2])
 
 
-def test_materialx_parses_with_the_colour_spaces_and_the_normal_map(tmp_path: Path) -> None:
+def test_materialx_parses_with_the_color_spaces_and_the_normal_map(tmp_path: Path) -> None:
     write_material(texture(64, 64), folder_writer(tmp_path), MapOptions(category="metal"), name="brushed steel",
                    formats=("mtlx",))
     doc = mx.createDocument()

@@ -5,13 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.materials_support import (bumps, decode_normals, grout, mean_angle_deg, pearson, render, true_normals,
-                                     weave)
+from tests.materials_support import (
+    bumps,
+    decode_normals,
+    grout,
+    mean_angle_deg,
+    pearson,
+    render,
+    true_normals,
+    weave,
+)
 from tests.memory import peak_bytes
 from tests.textures import texture
+from upscaler.evaluation.image_metrics import wrap_seam_score
 from upscaler.materials import CATEGORIES, PRESETS, MapOptions, MaterialMaps, filtering
 from upscaler.materials.maps import linear_to_srgb, srgb_to_linear
-from upscaler.quality import wrap_seam_score
 
 # (relief, the preset a person would pick for it); 128 px each, relief depths 3-6 px.
 RELIEFS = {"bumps": (bumps, "stone"), "grout": (grout, "tile"), "weave": (weave, "fabric")}
@@ -75,7 +83,7 @@ def test_height_is_16_bit_with_many_levels() -> None:
     assert height.min() < 1000 and height.max() > 64535  # normalised to the full range
 
 
-def test_delighting_removes_a_known_light_gradient_and_keeps_the_colour() -> None:
+def test_delighting_removes_a_known_light_gradient_and_keeps_the_color() -> None:
     albedo = texture(160, 200, seed=5)
     lin = srgb_to_linear(albedo.astype(np.float32) / 255)
     x = np.linspace(0, 1, 200, dtype=np.float32)
@@ -122,7 +130,7 @@ def test_seamless_maps_tile_like_their_interior(category: str) -> None:
         assert wrap_seam_score(plain[name]) > 1.2 * target, name
 
 
-def test_nothing_is_shifted_against_the_base_colour() -> None:
+def test_nothing_is_shifted_against_the_base_color() -> None:
     # A cyclic shift of a tileable input shifts every map by exactly as much.
     image = render(bumps(n=128))
     maps, _ = all_maps(image, seamless=True)
@@ -145,7 +153,7 @@ def test_nothing_is_shifted_against_the_base_colour() -> None:
     assert abs(normal[48, 40, 0] + normal[48, 56, 0]) < 0.1 * normal[48, 40, 0]   # and equally steep
 
 
-def test_flat_colour_gives_flat_maps_and_a_warning() -> None:
+def test_flat_color_gives_flat_maps_and_a_warning() -> None:
     noise = np.random.default_rng(0).normal(0, 1.0, (96, 96, 3))   # sensor noise, 1 level
     flat = np.clip(np.full((96, 96, 3), (90, 140, 200)) + noise, 0, 255).astype(np.uint8)
     maps, warnings = all_maps(flat, category="wood")

@@ -11,10 +11,10 @@ from pathlib import Path
 import psycopg
 import redis
 
-from tests.support import texture
 from tests.services import PG_DSN, Process, free_port, run_cli, service_env, start_worker, wait_for
+from tests.support import texture
 from tests.test_worker_faults import statuses
-from upscaler.images import encode
+from upscaler.imageio import encode
 
 
 def start_redis(port: int, log_dir: Path) -> Process:

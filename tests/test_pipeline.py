@@ -14,9 +14,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from db.models import Batch, Job, JobStatus
-from tests.support import texture
 from tests.services import BIN, Process, free_port, run_cli, service_env, start_worker, wait_for
-from upscaler.images import encode
+from tests.support import texture
+from upscaler.imageio import encode
 
 COMPACT = "realesr-animevideov3"
 BUCKET = "supplier-bucket"

@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from upscaler import png
+from upscaler.imageio import png
 from upscaler.settings import get_settings
 from workers.core import runtime
 

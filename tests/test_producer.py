@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 
-from producer.sources import ManifestError, from_listing, from_manifest
+from producer.sources import ManifestError, SourceImage, from_listing, from_manifest
 from producer.submit import job_rows
 from upscaler.jobspec import JobParams, idempotency_key
-from upscaler.storage import Storage, StorageError, output_uri, safe_join
+from upscaler.storage import Storage, StorageError, safe_join
 
 
 @pytest.mark.parametrize("relative,expected", [
@@ -28,12 +29,16 @@ def test_safe_join_refuses_escapes(relative: str) -> None:
         safe_join("s3://out/p/", relative)
 
 
-def test_output_uri_is_a_pure_function_of_the_job() -> None:
-    args = ("s3://in/cat/tiles/slate.JPG", "s3://in/cat/", "s3://out/2026/", ".png")
-    assert output_uri(*args) == output_uri(*args) == "s3://out/2026/tiles/slate.png"
-    assert output_uri(*args, output_key="boards/slate-x4.png") == "s3://out/2026/boards/slate-x4.png"
-    with pytest.raises(StorageError):
-        output_uri("s3://elsewhere/x.jpg", "s3://in/cat/", "s3://out/", ".jpg")
+def test_the_output_uri_is_a_pure_function_of_the_job() -> None:
+    """The producer names each output: the source's key relative to its prefix, under the output
+    prefix, with the format's extension; a manifest's output_key replaces the relative part."""
+    slate = SourceImage("s3://in/cat/tiles/slate.JPG", "tiles/slate.JPG", "e1", 10)
+    params = JobParams(model="m", format="png")
+    rows = [job_rows(uuid.uuid4(), [slate], "s3://out/2026/", params)[0][0]["output_uri"] for _ in range(2)]
+    assert rows == ["s3://out/2026/tiles/slate.png"] * 2
+    renamed = SourceImage(slate.uri, slate.relative_key, "e1", 10, output_key="boards/slate-x4.png")
+    (row,), _, _ = job_rows(uuid.uuid4(), [renamed], "s3://out/2026/", params)
+    assert row["output_uri"] == "s3://out/2026/boards/slate-x4.png"
 
 
 def test_idempotency_key_changes_with_every_part() -> None:

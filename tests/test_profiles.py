@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.textures import texture
-from upscaler.images import encode
+from upscaler.imageio import encode
 from upscaler.jobspec import JobParams
 from upscaler.materials.names import CATEGORIES
 from upscaler.profiles import (

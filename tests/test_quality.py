@@ -5,14 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 import upscaler.compat  # noqa: F401
 from basicsr.metrics.niqe import calculate_niqe
 
 from tests.support import SAMPLES
 from upscaler.engine import Engine
+from upscaler.evaluation.image_metrics import psnr, seam_score
 from upscaler.jobspec import JobParams
-from upscaler.quality import psnr, seam_score
 
 
 def niqe(gray: np.ndarray) -> float:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from db.models import Job, JobStatus
 from tests.services import BIN, REDIS_DB, Process, free_port, run_cli, service_env, start_worker, wait_for
 from tests.textures import texture
-from upscaler.images import encode
+from upscaler.imageio import encode
 
 BUCKET = "recovery"
 SWEEP_EVERY, REQUEUE_AFTER, LEASE = 2, 3, 3

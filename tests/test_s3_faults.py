@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.support import texture
 from tests.faulty_s3 import FaultyS3, Rules
-from upscaler.images import encode
+from tests.support import texture
+from upscaler.imageio import encode
 
 COMPACT = "realesr-animevideov3"
 
@@ -33,9 +33,9 @@ def test_s3_faults_are_retried_or_fail_clearly(s3, s3_endpoint: str, tmp_path: P
             from db.migrate import upgrade
             from db.models import Job
             from db.session import session_scope
-            from workers.core.dispatch import run_in_process
             from producer.submit import create_batch
             from workers.core import runtime
+            from workers.core.dispatch import run_in_process
 
             runtime._storage_for.cache_clear()
             upgrade()

@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support import texture
 from tests.memory import peak_bytes
+from tests.support import texture
 from upscaler.engine import Engine
-from upscaler.engine.color import preserve_color
 from upscaler.engine.engine import SEAMLESS_MIN_PAD
+from upscaler.engine.preserve_color import preserve_color
 from upscaler.engine.strip_resize import resize_in_strips
 from upscaler.jobspec import JobParams
 
@@ -61,7 +61,7 @@ def test_the_device_path_cuts_the_same_centre(zoo, tiny_rrdb, outscale) -> None:
 
 
 @pytest.mark.parametrize("outscale", [4.0, 2.0])
-def test_seamless_colour_fix_still_looks_across_the_seam(engine, tiny_rrdb, outscale) -> None:
+def test_seamless_color_fix_still_looks_across_the_seam(engine, tiny_rrdb, outscale) -> None:
     """The colour fix runs on the whole padded output, with the padded input, then the centre is cut."""
     pixels = image(3)
     plain = JobParams(model=str(tiny_rrdb), tile=24, tile_pad=4)

@@ -19,10 +19,11 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
 
-from tests.support import texture
 from tests.services import Process, free_port, wait_for
-from upscaler import png, storage
-from upscaler.images import encode, encode_to
+from tests.support import texture
+from upscaler.imageio import png
+from upscaler.storage import store as storage
+from upscaler.imageio import encode, encode_to
 from upscaler.storage import MIN_PART_SIZE, Storage, StorageError, StorageUnavailableError
 
 MiB = 2**20

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support import texture
 from tests.memory import peak_bytes
+from tests.support import texture
 from upscaler.engine import Engine
 from upscaler.engine import output_image as output_module
 from upscaler.engine.strip_resize import StripResizer, resizable_in_strips

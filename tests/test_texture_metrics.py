@@ -8,7 +8,7 @@ import pytest
 from skimage import data
 
 from tests.support import SAMPLES
-from upscaler.quality import (
+from upscaler.evaluation.image_metrics import (
     detail_ratio,
     jpeg_blockiness,
     luminance,
@@ -120,10 +120,10 @@ def test_palette_images_are_flagged() -> None:
     rgb = data.coffee()
     from PIL import Image
 
-    for colours in (16, 256):
-        quantised = np.asarray(Image.fromarray(rgb).quantize(colours).convert("RGB"))
+    for colors in (16, 256):
+        quantised = np.asarray(Image.fromarray(rgb).quantize(colors).convert("RGB"))
         caveats = texture_caveats(quantised)
-        assert caveats.palette and caveats.distinct_colours <= colours and "palette" in caveats.reasons()
+        assert caveats.palette and caveats.distinct_colors <= colors and "palette" in caveats.reasons()
     posterised = (cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) // 16) * 16  # 16 gray levels
     assert texture_caveats(posterised).palette
     # The bundled colour samples are 128 px palette images (<= 256 colours): flagged, rightly.

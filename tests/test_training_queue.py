@@ -15,8 +15,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from db.models import JobStatus, TrainingRun
-from tests.support import texture
 from tests.services import run_cli, service_env, start_worker, wait_for
+from tests.support import texture
 from tests.training_helpers import random_vgg_file, source_images, tiny_overrides
 
 BUCKET = "training-bucket"

@@ -16,9 +16,9 @@ from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Job, JobStatus
-from tests.support import texture
 from tests.services import REDIS_DB, run_cli, service_env, start_worker, wait_for
-from upscaler.images import encode
+from tests.support import texture
+from upscaler.imageio import encode
 from upscaler.settings import Settings
 
 BUCKET = "faults"

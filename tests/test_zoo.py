@@ -12,9 +12,9 @@ import pytest
 from tests.support import TINY_RRDB, random_network_file
 from tests.textures import texture
 from upscaler.engine import Engine
-from upscaler.jobspec import JobParams
 from upscaler.errors import ModelFormatError, ModelNotFoundError
-from upscaler.quality import psnr
+from upscaler.evaluation.image_metrics import psnr
+from upscaler.jobspec import JobParams
 from upscaler.zoo.checkpoint import sha256_of
 from upscaler.zoo.registry import BUILTIN_MODELS, BuiltinModel, ModelZoo, builtin_ncnn_files
 

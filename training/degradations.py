@@ -21,11 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 import upscaler.compat  # noqa: F401  (before basicsr)
-from basicsr.data.degradations import (bivariate_Gaussian, circular_lowpass_kernel, generate_gaussian_noise_pt,
-                                       random_add_gaussian_noise_pt, random_add_poisson_noise_pt,
-                                       random_mixed_kernels)
+from basicsr.data.degradations import (
+    bivariate_Gaussian,
+    circular_lowpass_kernel,
+    generate_gaussian_noise_pt,
+    random_add_gaussian_noise_pt,
+    random_add_poisson_noise_pt,
+    random_mixed_kernels,
+)
 from basicsr.utils import DiffJPEG, USMSharp
 from basicsr.utils.img_process_util import filter2D
 

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from upscaler.errors import UpscalerError
-from upscaler.images import INPUT_SUFFIXES, Limits, decode, to_8bit
+from upscaler.imageio import INPUT_SUFFIXES, Limits, decode, to_8bit
 from upscaler.storage import Storage
 
 SCALES = (1.0, 0.75, 0.5, 1 / 3)

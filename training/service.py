@@ -111,7 +111,7 @@ def run_segment(run_id: uuid.UUID, worker: str, allow_random_vgg: bool = False) 
                         raise PermanentError("the run was taken over or cancelled", code="lost_lease")
 
         def on_progress(progress) -> None:
-            from upscaler.metrics import TRAINING_ITERATION, TRAINING_LOSS, TRAINING_METRIC
+            from upscaler.monitoring import TRAINING_ITERATION, TRAINING_LOSS, TRAINING_METRIC
 
             TRAINING_ITERATION.labels(str(run_id)).set(progress.iteration)
             for name, value in progress.losses.items():

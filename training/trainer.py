@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 import upscaler.compat  # noqa: F401
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
@@ -42,7 +41,7 @@ from training.data import CropDataset
 from training.degradations import Degrader, PairPool, sample_kernels
 from training.discriminators import build_discriminator
 from training.losses import PerceptualLoss, gan_loss
-from upscaler.quality import psnr
+from upscaler.evaluation.image_metrics import psnr
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ _DETAIL_RATIO_FLOOR = 1e-3
 
 def texture_means(per_image: list[dict[str, float]]) -> dict[str, float]:
     """Texture fidelity over the validation pairs, from each pair's detail ratio and spectral
-    distance against its ground truth (``upscaler.quality``).
+    distance against its ground truth (``upscaler.evaluation.image_metrics``).
 
     ``detail_ratio``: geometric mean (1 = as much fine texture as the truth, below = smoothed,
     above = invented), as ``upscaler compare`` averages it. ``detail_log_error``: mean |ln ratio|,
@@ -304,7 +303,7 @@ class Trainer:
         """PSNR and SSIM (Y) of the EMA generator on the held-back pairs, its texture fidelity
         (:func:`texture_means`), and NIQE where the outputs are large enough for it (>= 192 px:
         its statistics need several 96 px patches)."""
-        from upscaler.quality import detail_ratio, niqe, spectral_distance, ssim_y
+        from upscaler.evaluation.image_metrics import detail_ratio, niqe, spectral_distance, ssim_y
 
         psnrs, ssims, niqes, textures = [], [], [], []
         for lq, gt in self.val_pairs:

@@ -14,7 +14,7 @@ import posixpath
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-from upscaler.images import EXTENSIONS, OUTPUT_FORMATS
+from upscaler.imageio import EXTENSIONS, OUTPUT_FORMATS
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, Settings
 from upscaler.validation import check_quality, check_upscale_params
 from upscaler.zoo.names import DEFAULT_MODEL, TEXTURE_MODEL
@@ -42,7 +42,7 @@ class JobParams:
     format: str = "auto"     # auto = the source's own format where we can write it, else PNG
     quality: int = 95        # JPEG / WebP quality, 1-100
     seamless: bool = False        # tileable input -> tileable output: wrap-around context at the borders
-    preserve_color: bool = False  # keep the input's low-frequency colour (see engine/color.py)
+    preserve_color: bool = False  # keep the input's low-frequency colour (see engine/preserve_color.py)
     batch_size: int | None = None  # tiles per forward pass; None = sized from the device
     # The output's colour space: "srgb" (tagged sRGB, what 3D tools expect) or "keep" (converted
     # back to the source's ICC profile and embedded); the network always runs in sRGB.

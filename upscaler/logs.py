@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from upscaler.printable import printable
 
+
 class PrintableFormatter(logging.Formatter):
     """Text lines in which a message cannot start a line of its own (see upscaler.printable);
     a traceback keeps its own line breaks."""

@@ -14,26 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from upscaler.colour_management import SourceColour, output_colour
 from upscaler.engine import Engine
 from upscaler.engine.engine import Progress
-from upscaler.images import EXTENSIONS, DecodedImage, Limits, choose_format, decode, encode, encode_to
+from upscaler.imageio import DecodedImage, Limits, choose_format, decode, encode_to
+from upscaler.imageio.color.management import SourceColor, output_color
 from upscaler.jobspec import JobParams
 from upscaler.settings import Settings
 from upscaler.storage import Storage
-
-
-@dataclass
-class ProcessedImage:
-    data: bytes
-    format: str
-    input_size: tuple[int, int]    # width, height (after EXIF orientation)
-    output_size: tuple[int, int]
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def extension(self) -> str:
-        return EXTENSIONS[self.format]
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -48,7 +35,7 @@ class UpscaledImage:
     format: str                    # the output format chosen for it
     input_size: tuple[int, int]    # width, height (after EXIF orientation)
     timings_ms: dict[str, float]
-    colour: SourceColour = field(default_factory=SourceColour)  # the source's colour, for the output's tag
+    color: SourceColor = field(default_factory=SourceColor)  # the source's colour, for the output's tag
     output_size: tuple[int, int] = (0, 0)   # width, height; kept once the pixels are let go
 
     def __post_init__(self) -> None:
@@ -72,7 +59,7 @@ def upscale_decoded(engine: Engine, decoded: DecodedImage, params: JobParams,
     pixels = engine.upscale(decoded.pixels, params, progress, timings)
     timings["infer"] = (time.perf_counter() - start) * 1000 - timings["wait"]
     return UpscaledImage(pixels, choose_format(params.format, decoded), (decoded.width, decoded.height), timings,
-                         decoded.colour)
+                         decoded.color)
 
 
 def upscale_image(engine: Engine, data: bytes, source: str, params: JobParams,
@@ -82,18 +69,6 @@ def upscale_image(engine: Engine, data: bytes, source: str, params: JobParams,
     upscaled = upscale_decoded(engine, decoded, params, progress)
     upscaled.timings_ms = {"decode": decode_ms, **upscaled.timings_ms}
     return upscaled
-
-
-def process_image(engine: Engine, data: bytes, source: str, params: JobParams,
-                  limits: Limits, progress: Progress | None = None) -> ProcessedImage:
-    """Upscale one encoded image to encoded bytes (the queue workers stream instead: see
-    workers/core/jobs.py); raises a PermanentError subclass for bad input."""
-    upscaled = upscale_image(engine, data, source, params, limits, progress)
-    start = time.perf_counter()
-    encoded = encode(upscaled.pixels, upscaled.format, params.quality, colour=upscaled.colour,
-                     color_space=params.color_space)
-    timings = {**upscaled.timings_ms, "encode": (time.perf_counter() - start) * 1000}
-    return ProcessedImage(encoded, upscaled.format, upscaled.input_size, upscaled.output_size, timings)
 
 
 @dataclass
@@ -118,19 +93,19 @@ def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, 
     let go before the image's last bytes are uploaded. ``material`` overrides the job's category
     (a manifest row's own). "encode" includes waiting for S3 when it is slower than the encoder;
     "upload" is what is left after the last byte was encoded."""
-    written = Written(warnings=list(upscaled.colour.warnings))
+    written = Written(warnings=list(upscaled.color.warnings))
     if params.maps:
         start = time.perf_counter()
         result = write_material_set(upscaled.pixels, params, storage, material_folder(output_uri), metadata,
                                     material or params.material)
         written.maps, written.timings_ms["maps"] = result.files, (time.perf_counter() - start) * 1000
         written.warnings += result.warnings
-    tag = output_colour(upscaled.colour, upscaled.pixels, params.color_space, upscaled.format)
+    tag = output_color(upscaled.color, upscaled.pixels, params.color_space, upscaled.format)
     written.warnings += tag.warnings
     start = time.perf_counter()
     with storage.open_write(output_uri, {**(metadata or {}), **tag.s3_metadata()}) as out:
         written.output_bytes = encode_to(upscaled.pixels, upscaled.format, params.quality, out,
-                                         colour=upscaled.colour, color_space=params.color_space)
+                                         color=upscaled.color, color_space=params.color_space)
         upscaled.pixels = None  # the largest thing a job holds: gone before the upload's last part
         written.timings_ms["encode"] = (time.perf_counter() - start) * 1000
         start = time.perf_counter()

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from upscaler.quality import psnr
+from upscaler.evaluation.image_metrics import psnr
 
 log = logging.getLogger(__name__)
 

@@ -33,11 +33,11 @@ import cv2
 import numpy as np
 
 from upscaler.engine.calibration import CalibrationCache
-from upscaler.engine.color import preserve_color
 from upscaler.engine.devices import free_device_memory, resolve_device, tile_batch_size
 from upscaler.engine.levels import DeviceLevels, HostLevels, Kind
 from upscaler.engine.network import Network
 from upscaler.engine.output_image import OutputImage
+from upscaler.engine.preserve_color import preserve_color
 from upscaler.engine.row_sink import RowSink
 from upscaler.engine.strip_resize import resize_in_strips
 from upscaler.engine.tile_network import TileNetwork

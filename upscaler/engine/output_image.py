@@ -15,7 +15,7 @@ each stage only where it has work, and neither the padded output nor the output 
 network's scale is ever whole next to the result. The exceptions keep the whole output at the
 network's scale in the Store and finish it in :meth:`OutputImage.finish`, a step each:
 
-- ``whole=True``, for the colour fix (engine/color.py), which must see all of it (in seamless
+- ``whole=True``, for the colour fix (engine/preserve_color.py), which must see all of it (in seamless
   mode the padded one, so that its low-pass reaches across the seam): fix, crop, resize;
 - an outscale whose ratio to the network's scale has no short period of rows
   (engine/strip_resize.py): cropped as it comes, resized at the end.

@@ -1,7 +1,7 @@
 """The map operators: base colour in, height, normal, AO, roughness and metallic out.
 
 Classic image processing, no learned weights. Pixels come in OpenCV's layout as
-``upscaler.images`` hands them around (``HxW`` gray, ``HxWx3`` BGR, ``HxWx4`` BGRA; uint8 or
+``upscaler.imageio`` hands them around (``HxW`` gray, ``HxWx3`` BGR, ``HxWx4`` BGRA; uint8 or
 uint16, sRGB-encoded). Every operator works on float32 planes in 0..1, wraps around at the
 borders when ``seamless`` (a tileable photo gives tileable maps) and mirrors them otherwise,
 and uses centred, odd-sized kernels so that no map is shifted against the base colour.
@@ -13,8 +13,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from upscaler.materials.filtering import (SmoothField, filter_in_strips, gaussian_radius, lowpass, robust_range,
-                                          shrink, strip_rows)
+from upscaler.materials.filtering import (
+    SmoothField,
+    filter_in_strips,
+    gaussian_radius,
+    lowpass,
+    robust_range,
+    shrink,
+    strip_rows,
+)
 
 # Below this spread (0.5-99.5 percentile range of the band-passed luminance, 0..1 units, about 15
 # levels of 8 bits) an image counts as untextured: its height is scaled by this floor instead of
@@ -32,7 +39,7 @@ def max_value(pixels: np.ndarray) -> float:
     return float(np.iinfo(pixels.dtype).max)
 
 
-def colour_planes(pixels: np.ndarray) -> np.ndarray:
+def color_planes(pixels: np.ndarray) -> np.ndarray:
     """The colour part (HxWx3 BGR or HxW gray) of an image, without alpha; a view, not a copy."""
     if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
         return pixels[:, :, :-1] if pixels.shape[2] == 4 else pixels[:, :, 0]
@@ -48,12 +55,12 @@ def opacity(pixels: np.ndarray) -> np.ndarray | None:
 
 def luminance(pixels: np.ndarray) -> np.ndarray:
     """Luma (BT.601 weights on the sRGB-encoded values) as a float32 plane in 0..1, by strips."""
-    colour = colour_planes(pixels)
+    color = color_planes(pixels)
     scale = np.float32(1 / max_value(pixels))
-    out = np.empty(colour.shape[:2], np.float32)
+    out = np.empty(color.shape[:2], np.float32)
     step = strip_rows(out.shape[1])
     for top in range(0, out.shape[0], step):
-        strip = colour[top:top + step].astype(np.float32)
+        strip = color[top:top + step].astype(np.float32)
         if strip.ndim == 3:
             strip = cv2.cvtColor(strip, cv2.COLOR_BGR2GRAY)
         out[top:top + step] = strip * scale
@@ -100,7 +107,7 @@ def shading_field(pixels: np.ndarray, seamless: bool, scale: float = DELIGHT_SCA
     height, width = pixels.shape[:2]
     small = shrink(pixels, max(height, width) / DELIGHT_GRID).astype(np.float32) / max_value(pixels)
     alpha = small[:, :, -1] if small.ndim == 3 and small.shape[2] in (2, 4) else None
-    lin = srgb_to_linear(colour_planes(small))
+    lin = srgb_to_linear(color_planes(small))
     lum = lin @ np.float32([0.0722, 0.7152, 0.2126]) if lin.ndim == 3 else lin  # BGR, Rec. 709
     log_lum = np.log(np.maximum(lum, 1e-4)).astype(np.float32)
     weights = np.ones_like(log_lum) if alpha is None else (alpha > 0.5).astype(np.float32)
@@ -146,17 +153,17 @@ def delight(pixels: np.ndarray, seamless: bool, scale: float = DELIGHT_SCALE) ->
     gain = shading_field(pixels, seamless, scale)
     decode, encode = _decode_table(pixels.dtype), _encode_table(pixels.dtype)
     out = pixels.copy()
-    colour = colour_planes(out)
+    color = color_planes(out)
     step = strip_rows(pixels.shape[1])
     for top in range(0, pixels.shape[0], step):
         bottom = min(pixels.shape[0], top + step)
-        lin = np.take(decode, colour[top:bottom])
+        lin = np.take(decode, color[top:bottom])
         g = gain.rows(top, bottom)
         lin *= g[:, :, None] if lin.ndim == 3 else g
         np.sqrt(np.clip(lin, 0, 1, out=lin), out=lin)
         lin *= np.float32(ENCODE_STEPS)
         lin += np.float32(0.5)
-        colour[top:bottom] = np.take(encode, lin.astype(np.uint16))
+        color[top:bottom] = np.take(encode, lin.astype(np.uint16))
     return out
 
 
@@ -331,13 +338,13 @@ def roughness_map(lum: np.ndarray, base: float, variation: float, when_dark: flo
 def metallic_map(pixels: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
     """Metallic in 0..1 for a metal: 1 for grey-ish (bare metal) pixels, fading to 0 for strongly
     coloured ones (rust, paint), saturation between METAL_SATURATION; 0 where transparent."""
-    colour = colour_planes(pixels)
+    color = color_planes(pixels)
     out = np.ones(pixels.shape[:2], np.float32)
-    if colour.ndim == 3:
+    if color.ndim == 3:
         lo, hi = METAL_SATURATION
         step = strip_rows(out.shape[1])
         for top in range(0, out.shape[0], step):
-            strip = colour[top:top + step].astype(np.float32)
+            strip = color[top:top + step].astype(np.float32)
             saturation = cv2.cvtColor(strip, cv2.COLOR_BGR2HSV)[:, :, 1]   # (max - min) / max
             t = np.clip((saturation - lo) * np.float32(1 / (hi - lo)), 0, 1)
             out[top:top + step] = 1 - t * t * (3 - 2 * t)   # smoothstep

@@ -20,8 +20,6 @@ from upscaler.materials.names import MAP_NAMES
 from upscaler.materials.presets import Preset, preset_for
 
 
-
-
 @dataclass(frozen=True)
 class MapOptions:
     """What to make and how; ``None`` fields take the category's preset (see presets.py).

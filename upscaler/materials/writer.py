@@ -4,7 +4,7 @@ Files go through ``open_write(name)``, a function that returns a context manager
 writable binary stream for a name relative to the material's folder; the file must appear only
 when the ``with`` block ends without an exception. ``folder_writer`` makes one for a local
 folder; a job passes one that goes to its Storage (``Storage.open_write`` has that contract).
-Each map is encoded (strip by strip, ``upscaler.png``) as soon as it is made and then dropped;
+Each map is encoded (strip by strip, ``upscaler.imageio.png``) as soon as it is made and then dropped;
 only small copies for the preview and the 8-bit planes glTF's ORM packing needs stay.
 """
 
@@ -19,10 +19,10 @@ from typing import BinaryIO
 
 import numpy as np
 
+from upscaler.imageio.png import write_png
 from upscaler.materials.formats import MaterialFiles, gltf_document, materialx_document
 from upscaler.materials.pipeline import MapOptions, MaterialMap, MaterialMaps
 from upscaler.materials.preview import preview_html, shrink_for_preview
-from upscaler.png import write_png
 from upscaler.storage import open_local_write
 
 OpenWrite = Callable[[str], AbstractContextManager[BinaryIO]]

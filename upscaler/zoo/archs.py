@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from torch import nn
-
 import upscaler.compat  # noqa: F401  (before basicsr)
 from basicsr.archs.rrdbnet_arch import RRDBNet
 from basicsr.archs.srvgg_arch import SRVGGNetCompact
+from torch import nn
 
 from upscaler.errors import ModelFormatError
 from upscaler.zoo.spec import ArchSpec  # defined apart, without torch: listings read it

@@ -81,7 +81,7 @@ app = create_app()
 @worker_process_init.connect
 def _serve_metrics(**_kwargs) -> None:
     """Each worker child (prefork: one per GPU) serves its own Prometheus metrics."""
-    from upscaler.metrics import serve
+    from upscaler.monitoring import serve
 
     serve(get_settings().metrics_port)
 

@@ -27,12 +27,12 @@ from db import transitions
 from db.session import session_scope
 from upscaler.errors import JobTimeoutError, PermanentError, TransientError
 from upscaler.jobspec import JobParams, format_of_uri
-from upscaler.metrics import record_job
+from upscaler.monitoring import record_job
 from upscaler.processing import decode_image, limits_from, upscale_decoded, write_outputs
 from upscaler.profiles import category_for
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
-from workers.core.reports import maybe_write_report
+from workers.core.morning_report import maybe_write_report
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ class NoopEngine:
 @cache
 def _engine_for(pid: int):
     from upscaler.engine import Engine
-    from upscaler.png import set_png_threads
+    from upscaler.imageio.png import set_png_threads
     from upscaler.zoo.registry import ModelZoo
 
     settings = get_settings()
@@ -58,7 +58,7 @@ def _engine_for(pid: int):
     if settings.engine_noop:
         set_png_threads(png_threads(settings.png_threads, False, len(os.sched_getaffinity(0)), 0))
         return NoopEngine(settings.engine_noop_delay_ms)
-    from upscaler.metrics import MODEL_LOAD_SECONDS
+    from upscaler.monitoring import MODEL_LOAD_SECONDS
 
     engine = Engine.from_settings(ModelZoo(settings.models_dir, settings.model_store_uri), settings,
                                   on_model_loaded=lambda model, seconds: MODEL_LOAD_SECONDS.labels(model).set(seconds))

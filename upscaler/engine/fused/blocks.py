@@ -12,11 +12,10 @@ such blocks sharing one growth buffer, the last one also applying the RRDB's own
 from __future__ import annotations
 
 import torch
+from basicsr.archs.rrdbnet_arch import RRDB, ResidualDenseBlock
 from torch import nn
 
 import upscaler.compat  # noqa: F401  (before basicsr)
-from basicsr.archs.rrdbnet_arch import RRDB, ResidualDenseBlock
-
 from upscaler.engine.fused.conv import conv3x3
 
 # basicsr's forward hard-codes both residual scalings ("empirically, we use 0.2").

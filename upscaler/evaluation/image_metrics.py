@@ -40,6 +40,7 @@ def ssim_y(a: np.ndarray, b: np.ndarray) -> float:
     import upscaler.compat  # noqa: F401
     from basicsr.metrics.psnr_ssim import calculate_ssim
 
+
     to8 = lambda img: np.clip(np.rint(img[:, :, ::-1] * 255), 0, 255)  # noqa: E731  (RGB -> BGR, 0..255)
     return float(calculate_ssim(to8(a), to8(b), crop_border=0, input_order="HWC", test_y_channel=True))
 
@@ -56,7 +57,7 @@ def wrap_seam_score(image: np.ndarray) -> float:
     return float(across / inside)
 
 
-def colour_drift(original: np.ndarray, upscaled: np.ndarray, sigma_input_px: float = 2.0) -> float:
+def color_drift(original: np.ndarray, upscaled: np.ndarray, sigma_input_px: float = 2.0) -> float:
     """Mean CIEDE2000 between the input and the output brought back to the input's size (area),
     both low-passed by a Gaussian of ``sigma_input_px``: colour casts, not texture. BGR uint8/16."""
     from skimage.color import deltaE_ciede2000
@@ -79,6 +80,7 @@ def niqe(image: np.ndarray) -> float:
     import upscaler.compat  # noqa: F401
     from basicsr.metrics.niqe import calculate_niqe
 
+
     img = image if image.ndim == 3 else image[:, :, None]
     if img.dtype != np.uint8:
         img = (img.astype(np.float64) / 257).round().astype(np.uint8)
@@ -89,6 +91,7 @@ def psnr_y(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR on the Y channel (BT.601) of two BGR uint8 images, as SR papers report it."""
     import upscaler.compat  # noqa: F401
     from basicsr.metrics.psnr_ssim import calculate_psnr
+
 
     return float(calculate_psnr(a, b, crop_border=0, input_order="HWC", test_y_channel=True))
 
@@ -207,14 +210,14 @@ def spectral_distance(output: np.ndarray, truth: np.ndarray, low_cutoff: float =
 
 # -- where the texture measures mislead ----------------------------------------------------------
 
-PALETTE_MAX_COLOURS = 256      # a GIF / PNG-8 palette; a photograph of >= 64x64 px has far more
+PALETTE_MAX_COLORS = 256      # a GIF / PNG-8 palette; a photograph of >= 64x64 px has far more
 PALETTE_MAX_GRAY_LEVELS = 32   # posterised gray (an 8-bit gray photograph uses most of 256)
 DITHER_MAX_LEVELS = 32         # few levels in every channel (5 bits or less) ...
 DITHER_MIN_FINE_FRACTION = 0.1  # ... and this share of the variance at the pixel scale
 JPEG_BLOCKINESS_LIMIT = 1.15   # step across 8x8 block edges / step elsewhere; about 1.0 unblocked
 
 
-def distinct_colours(image: np.ndarray) -> int:
+def distinct_colors(image: np.ndarray) -> int:
     """How many different pixel values (colours, or gray levels) the image has; alpha ignored."""
     img = image if image.ndim == 2 else image[:, :, : min(3, image.shape[2])]
     flat = img.reshape(-1, 1 if img.ndim == 2 else img.shape[2])
@@ -266,7 +269,7 @@ def jpeg_blockiness(image: np.ndarray) -> float:
 class TextureCaveats:
     """Why the texture measures may mislead on a ground-truth image (see :func:`texture_caveats`)."""
 
-    distinct_colours: int
+    distinct_colors: int
     levels_per_channel: int
     pixel_scale_fraction: float
     jpeg_blockiness: float
@@ -297,13 +300,13 @@ def texture_caveats(truth: np.ndarray) -> TextureCaveats:
     - jpeg_blocking: :func:`jpeg_blockiness` of at least 1.15: the truth carries 8x8 block
       edges; an output without them looks "too smooth" against it.
     """
-    colours = distinct_colours(truth)
+    colors = distinct_colors(truth)
     gray = truth.ndim == 2 or truth.shape[2] == 1 or (
         np.array_equal(truth[:, :, 0], truth[:, :, 1]) and np.array_equal(truth[:, :, 1], truth[:, :, 2]))
     fraction = pixel_scale_fraction(truth)
     blockiness = jpeg_blockiness(truth)
-    palette = colours <= (PALETTE_MAX_GRAY_LEVELS if gray else PALETTE_MAX_COLOURS)
+    palette = colors <= (PALETTE_MAX_GRAY_LEVELS if gray else PALETTE_MAX_COLORS)
     levels = levels_per_channel(truth)
     dithered = levels <= DITHER_MAX_LEVELS and fraction >= DITHER_MIN_FINE_FRACTION
-    return TextureCaveats(colours, levels, round(fraction, 4), round(blockiness, 4), palette, dithered,
+    return TextureCaveats(colors, levels, round(fraction, 4), round(blockiness, 4), palette, dithered,
                           blockiness >= JPEG_BLOCKINESS_LIMIT)

@@ -1,9 +1,9 @@
-"""Colour management: what colour space an input is in, the pixels in sRGB, and the output's tag.
+"""Color management: what colour space an input is in, the pixels in sRGB, and the output's tag.
 
 The engine works on sRGB and knows nothing of colour spaces. Decoding reads the input's colour
 description (an embedded ICC profile; a PNG's sRGB or gAMA/cHRM chunks; for CMYK without one, a
-default CMYK profile) and converts the pixels to sRGB with LittleCMS (:mod:`upscaler.lcms`);
-what it found travels with the pixels as a :class:`SourceColour`. Encoding asks
+default CMYK profile) and converts the pixels to sRGB with LittleCMS (:mod:`upscaler.imageio.color.lcms`);
+what it found travels with the pixels as a :class:`SourceColor`. Encoding asks
 :func:`output_colour` what to write for the job's ``color_space``:
 
 * ``srgb`` (the default): the sRGB pixels as they are, tagged sRGB;
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageCms
 
-from upscaler import lcms
 from upscaler.errors import InvalidImageError
-from upscaler.image_metadata import CarriedMetadata
+from upscaler.imageio.color import lcms
+from upscaler.imageio.metadata import CarriedMetadata
 
 COLOR_SPACES = ("srgb", "keep")
 RENDERING_INTENTS = ("relative", "perceptual")
@@ -50,15 +50,15 @@ _SRGB_CHROMATICITY = (0.3127, 0.3290, 0.64, 0.33, 0.30, 0.60, 0.15, 0.06)
 _SRGB_EQUIVALENT_LEVELS = 1
 
 
-class ColourProfileError(InvalidImageError):
+class ColorProfileError(InvalidImageError):
     """An embedded profile that describes other pixels than the image has (an RGB profile on a gray
     image): the colours cannot be known, so the image is refused rather than guessed at."""
 
-    code = "colour_profile_mismatch"
+    code = "color_profile_mismatch"
 
 
 @dataclass(frozen=True)
-class SourceColour:
+class SourceColor:
     """The input's colour, as decoding found it; what ``keep`` converts back to.
 
     ``space``: "RGB", "GRAY" or "CMYK" (the file's pixels). ``description``: the profile's name,
@@ -80,7 +80,7 @@ class SourceColour:
 
 
 @dataclass(frozen=True)
-class OutputColour:
+class OutputColor:
     """What an output is written as: the profile to embed, or sRGB."""
 
     description: str = SRGB_DESCRIPTION
@@ -99,7 +99,7 @@ class OutputColour:
 
 
 @dataclass(frozen=True)
-class ColourHeader:
+class ColorHeader:
     """The colour facts Pillow reads from a file's header, before any pixel is decoded."""
 
     mode: str
@@ -109,7 +109,7 @@ class ColourHeader:
     png_chromaticity: tuple[float, ...] | None = None
 
     @classmethod
-    def of(cls, img: Image.Image) -> ColourHeader:
+    def of(cls, img: Image.Image) -> ColorHeader:
         info = img.info
         chroma = info.get("chromaticity")
         return cls(img.mode, info.get("icc_profile") or None, "srgb" in info, info.get("gamma"),
@@ -185,7 +185,7 @@ def _intent_code(profile: lcms.Profile, intent: str, as_output: bool = False) ->
     return lcms.RELATIVE_COLORIMETRIC
 
 
-def _png_chunk_profile(header: ColourHeader) -> tuple[bytes | None, str]:
+def _png_chunk_profile(header: ColorHeader) -> tuple[bytes | None, str]:
     """A profile for a PNG described by gAMA (and cHRM) alone; (None, "") when that is sRGB."""
     gamma, chroma = header.png_gamma, header.png_chromaticity
     srgb_like_gamma = gamma is None or abs(gamma - _SRGB_GAMMA) <= _GAMMA_TOLERANCE
@@ -201,7 +201,7 @@ def _png_chunk_profile(header: ColourHeader) -> tuple[bytes | None, str]:
         return profile.to_bytes(), description
 
 
-def pixel_space(header: ColourHeader, pixels: np.ndarray) -> str:
+def pixel_space(header: ColorHeader, pixels: np.ndarray) -> str:
     """"GRAY", "RGB" or "CMYK": what the decoded pixels are (a gray+alpha PNG arrives as BGRA)."""
     if header.mode == "CMYK":
         return "CMYK"
@@ -210,20 +210,20 @@ def pixel_space(header: ColourHeader, pixels: np.ndarray) -> str:
     return "RGB"
 
 
-def to_srgb(pixels: np.ndarray, header: ColourHeader, source: str, intent: str = "relative",
-            metadata: CarriedMetadata | None = None) -> tuple[np.ndarray, SourceColour]:
+def to_srgb(pixels: np.ndarray, header: ColorHeader, source: str, intent: str = "relative",
+            metadata: CarriedMetadata | None = None) -> tuple[np.ndarray, SourceColor]:
     """The decoded ``pixels`` in sRGB (gray: gray with sRGB's tone curve) and what they came from.
 
     ``pixels``: OpenCV layout (gray, BGR, BGRA) or, for ``header.mode == "CMYK"``, HxWx4 CMYK as
     Pillow decodes it (0 = no ink). A corrupt or unusable profile is a warning and sRGB is
-    assumed; a profile of another colour space than the pixels raises :class:`ColourProfileError`.
+    assumed; a profile of another colour space than the pixels raises :class:`ColorProfileError`.
     """
     space = pixel_space(header, pixels)
     depth = 16 if pixels.dtype == np.uint16 else 8
     base = dict(space=space, bit_depth=depth, intent=intent, metadata=metadata or CarriedMetadata())
     profile_bytes, origin, description = header.icc_profile, "icc", ""
     if profile_bytes is None and header.png_srgb:
-        return pixels, SourceColour(description=SRGB_DESCRIPTION, origin="png-srgb", **base)
+        return pixels, SourceColor(description=SRGB_DESCRIPTION, origin="png-srgb", **base)
     if profile_bytes is None and (header.png_gamma or header.png_chromaticity) and space == "RGB":
         profile_bytes, description = _png_chunk_profile(header)
         origin = "png-gama"
@@ -233,28 +233,28 @@ def to_srgb(pixels: np.ndarray, header: ColourHeader, source: str, intent: str =
             return _naive_cmyk(pixels, f"{source}: CMYK without a profile and no default CMYK profile "
                                "installed: converted with the naive device formula", base)
     if profile_bytes is None:
-        return pixels, SourceColour(**base)
+        return pixels, SourceColor(**base)
     try:
         profile = lcms.Profile.from_bytes(profile_bytes)
     except lcms.LittleCMSError as exc:
         return _unusable(pixels, header, source, f"corrupt ICC profile ({exc})", base)
     with profile:
-        claimed = _SPACE_NAMES.get(profile.colour_space)
+        claimed = _SPACE_NAMES.get(profile.color_space)
         description = description or profile_description(profile_bytes)
         if claimed is None:
             return _unusable(pixels, header, source, f"unsupported ICC profile {description!r} "
-                             f"(colour space {profile.colour_space.to_bytes(4, 'big')!r})", base)
+                             f"(colour space {profile.color_space.to_bytes(4, 'big')!r})", base)
         if claimed != space:
-            raise ColourProfileError(f"{source}: the embedded ICC profile {description!r} is for {claimed} "
-                                     f"images, but the pixels are {space}", code=ColourProfileError.code)
+            raise ColorProfileError(f"{source}: the embedded ICC profile {description!r} is for {claimed} "
+                                     f"images, but the pixels are {space}", code=ColorProfileError.code)
         try:
             if space in ("RGB", "GRAY") and _is_srgb_equivalent(profile_bytes, space):
-                return pixels, SourceColour(description=description, profile=profile_bytes, origin=origin,
+                return pixels, SourceColor(description=description, profile=profile_bytes, origin=origin,
                                             **base)
             converted = _convert_to_srgb(pixels, profile, space, intent)
         except lcms.LittleCMSError as exc:
             return _unusable(pixels, header, source, f"unusable ICC profile {description!r} ({exc})", base)
-    return converted, SourceColour(description=description, profile=profile_bytes, origin=origin,
+    return converted, SourceColor(description=description, profile=profile_bytes, origin=origin,
                                    converted=True, **base)
 
 
@@ -271,48 +271,48 @@ def _convert_to_srgb(pixels: np.ndarray, profile: lcms.Profile, space: str, inte
         return lcms.transform(pixels, profile, srgb, code)
 
 
-def _unusable(pixels: np.ndarray, header: ColourHeader, source: str, reason: str, base: dict
-              ) -> tuple[np.ndarray, SourceColour]:
+def _unusable(pixels: np.ndarray, header: ColorHeader, source: str, reason: str, base: dict
+              ) -> tuple[np.ndarray, SourceColor]:
     if header.mode != "CMYK":
         warning = f"{source}: {reason}; treated as sRGB"
-        return pixels, SourceColour(origin="ignored", warnings=(warning,), **base)
+        return pixels, SourceColor(origin="ignored", warnings=(warning,), **base)
     # CMYK cannot be "treated as sRGB": the default CMYK profile it is, unless that is the broken one.
     if header.icc_profile is None:
         return _naive_cmyk(pixels, f"{source}: {reason}; converted with the naive device formula", base)
-    pixels, colour = to_srgb(pixels, ColourHeader("CMYK"), source, base["intent"], base["metadata"])
+    pixels, color = to_srgb(pixels, ColorHeader("CMYK"), source, base["intent"], base["metadata"])
     warning = f"{source}: {reason}; read with the default CMYK profile"
-    return pixels, SourceColour(**{**colour.__dict__, "warnings": (warning, *colour.warnings)})
+    return pixels, SourceColor(**{**color.__dict__, "warnings": (warning, *color.warnings)})
 
 
-def _naive_cmyk(pixels: np.ndarray, warning: str, base: dict) -> tuple[np.ndarray, SourceColour]:
+def _naive_cmyk(pixels: np.ndarray, warning: str, base: dict) -> tuple[np.ndarray, SourceColor]:
     """CMYK to RGB as Pillow's convert does (R = 255 - C - K, ...): no profile, a last resort."""
     rgb = np.asarray(Image.fromarray(pixels, "CMYK").convert("RGB"))[:, :, ::-1].copy()
-    return rgb, SourceColour(description="CMYK (device, naive)", origin="naive-cmyk", converted=True,
+    return rgb, SourceColor(description="CMYK (device, naive)", origin="naive-cmyk", converted=True,
                              warnings=(warning,), **base)
 
 
-def output_colour(colour: SourceColour | None, pixels: np.ndarray, color_space: str = "srgb",
-                  fmt: str = "png") -> OutputColour:
+def output_color(color: SourceColor | None, pixels: np.ndarray, color_space: str = "srgb",
+                  fmt: str = "png") -> OutputColor:
     """How an output of ``pixels`` (sRGB, from an input of ``colour``) is written as ``fmt`` for
     ``color_space``. Its ``warnings`` say when ``keep`` could not be honoured (then: sRGB)."""
     check_policy(color_space)
     gray_file = pixels.ndim == 2 and fmt != "webp"  # WebP stores gray as RGB
-    srgb = OutputColour(GRAY_DESCRIPTION if gray_file else SRGB_DESCRIPTION)
-    if color_space == "srgb" or colour is None or not colour.converted or colour.profile is None:
+    srgb = OutputColor(GRAY_DESCRIPTION if gray_file else SRGB_DESCRIPTION)
+    if color_space == "srgb" or color is None or not color.converted or color.profile is None:
         return srgb
-    if colour.space == "CMYK" and (fmt not in CMYK_FORMATS or pixels.ndim != 3 or pixels.shape[2] != 3):
-        return OutputColour(srgb.description, warnings=(
-            f"color_space=keep: the source's CMYK profile {colour.description!r} cannot describe a "
+    if color.space == "CMYK" and (fmt not in CMYK_FORMATS or pixels.ndim != 3 or pixels.shape[2] != 3):
+        return OutputColor(srgb.description, warnings=(
+            f"color_space=keep: the source's CMYK profile {color.description!r} cannot describe a "
             f"{fmt.upper()} output (CMYK is written as JPEG or TIFF); written as sRGB",))
-    if colour.space == "GRAY" and not gray_file:
+    if color.space == "GRAY" and not gray_file:
         # Gray + alpha is written as RGBA, and WebP stores gray as RGB: a gray profile tags neither.
-        return OutputColour(srgb.description, warnings=(
-            f"color_space=keep: the gray profile {colour.description!r} cannot tag a {fmt.upper()} "
+        return OutputColor(srgb.description, warnings=(
+            f"color_space=keep: the gray profile {color.description!r} cannot tag a {fmt.upper()} "
             "stored as RGB; written as sRGB",))
-    return OutputColour(colour.description, colour.profile, colour.space, colour.intent)
+    return OutputColor(color.description, color.profile, color.space, color.intent)
 
 
-def from_srgb(pixels: np.ndarray, target: OutputColour) -> np.ndarray:
+def from_srgb(pixels: np.ndarray, target: OutputColor) -> np.ndarray:
     """sRGB ``pixels`` converted to ``target``'s profile (a new array of the same depth; CMYK: HxWx4,
     0 = no ink); as they are when the target is sRGB."""
     if target.space is None or target.profile is None:
@@ -324,7 +324,7 @@ def from_srgb(pixels: np.ndarray, target: OutputColour) -> np.ndarray:
         return lcms.transform(pixels, source, profile, intent, out_channels=channels)
 
 
-def embedded_profile(target: OutputColour, gray: bool) -> bytes:
+def embedded_profile(target: OutputColor, gray: bool) -> bytes:
     """The ICC bytes an output's file carries for ``target`` (formats without PNG's sRGB chunk)."""
     if target.profile is not None:
         return target.profile

@@ -1,8 +1,4 @@
-"""Where images live: ``s3://bucket/key`` through boto3, or local paths (the embedded default).
-
-Keys for outputs are a pure function of the job: the source key relative to the source prefix,
-under the output prefix, with the output format's extension. :func:`safe_join` guarantees that
-no key (from a listing, a manifest or an event) can escape the output prefix.
+"""Reading, listing and writing objects: ``s3://bucket/key`` through boto3, or local paths.
 
 Writes stream: :meth:`Storage.open_write` uploads an object part by part while its writer is
 still producing it (a big PNG, say), holding a few parts in memory, and the object appears only
@@ -14,7 +10,6 @@ from __future__ import annotations
 import mimetypes
 import os
 import posixpath
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,9 +24,16 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from upscaler.errors import ImageTooLargeError, PermanentError, TransientError
+from upscaler.errors import ImageTooLargeError
 from upscaler.settings import get_settings
-from upscaler.upload_stream import PIPE_CAPACITY, BackgroundUpload, UploadStopped, UploadStream
+from upscaler.storage.errors import (
+    SourceChangedError,
+    SourceMissingError,
+    StorageError,
+    StorageUnavailableError,
+)
+from upscaler.storage.keys import is_s3, split_s3
+from upscaler.storage.upload_stream import PIPE_CAPACITY, BackgroundUpload, UploadStopped, UploadStream
 
 # Error codes S3 answers for requests that will never succeed as they are.
 _PERMANENT_S3_CODES = {"NoSuchKey", "NoSuchBucket", "AccessDenied", "404", "403", "InvalidObjectState",
@@ -43,89 +45,12 @@ MIN_PART_SIZE = 5 * 2**20        # S3 refuses smaller parts (but the last)
 PARTS_IN_FLIGHT = 2              # parts boto3 may hold, read but not yet sent, per streamed upload
 
 
-class StorageError(PermanentError):
-    code = "storage_error"
-
-
-class SourceMissingError(StorageError):
-    code = "source_missing"
-
-
-class SourceChangedError(StorageError):
-    """The source is not the version the job was created for (its ETag changed since)."""
-
-    code = "source_changed"
-
-
-class StorageUnavailableError(TransientError):
-    code = "storage_unavailable"
-
-
 @dataclass(frozen=True)
 class ObjectInfo:
     uri: str
     relative_key: str   # relative to the listed prefix, '/'-separated
     etag: str
     size: int
-
-
-def is_s3(uri: str) -> bool:
-    return uri.startswith("s3://")
-
-
-def split_s3(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    if not bucket:
-        raise StorageError(f"{uri}: no bucket name")
-    return bucket, key
-
-
-def safe_join(prefix: str, relative: str) -> str:
-    """``prefix`` + ``relative``, refusing anything that would land outside ``prefix``."""
-    parts = [p for p in relative.replace("\\", "/").split("/") if p not in ("", ".")]
-    if any(p == ".." for p in parts) or not parts:
-        raise StorageError(f"key {relative!r} is empty or leaves its prefix ('..' segments)")
-    joined = posixpath.join(prefix.rstrip("/"), *parts) if prefix.rstrip("/") else "/".join(parts)
-    return joined
-
-
-# Extensions that name one format: outputs differing only by these are the same file to a person.
-_SAME_EXTENSION = {".jpeg": ".jpg", ".tiff": ".tif"}
-
-
-def collision_key(uri: str) -> str:
-    """``uri`` as file systems and sync tools compare names: case-folded (macOS and Windows
-    folders, many sync tools), duplicate slashes as one, ``.jpeg``/``.tiff`` as ``.jpg``/``.tif``.
-    Two outputs with the same key would overwrite each other somewhere down the line."""
-    scheme, rest = ("s3://", uri[len("s3://"):]) if is_s3(uri) else ("", uri)
-    rest = re.sub(r"/{2,}", "/", rest.replace("\\", "/"))
-    stem, extension = posixpath.splitext(rest)
-    extension = _SAME_EXTENSION.get(extension.lower(), extension)
-    return scheme + (stem + extension).casefold()
-
-
-def is_inside(uri: str, prefix: str) -> bool:
-    """Whether ``uri`` is ``prefix`` itself or lies under it (S3 keys or local paths, compared
-    the way :func:`collision_key` compares names; local paths resolved, symlinks followed)."""
-    if is_s3(uri) != is_s3(prefix):
-        return False
-    if not is_s3(uri):
-        uri, prefix = str(Path(uri).resolve()), str(Path(prefix).resolve())
-    inner, outer = collision_key(uri).rstrip("/"), collision_key(prefix).rstrip("/")
-    return inner == outer or inner.startswith(outer + "/")
-
-
-def output_uri(source_uri: str, source_prefix: str, output_prefix: str, extension: str,
-               output_key: str | None = None) -> str:
-    """Where a source's result goes: same relative path under ``output_prefix``, new extension."""
-    if output_key:
-        relative = output_key
-    else:
-        if not source_uri.startswith(source_prefix):
-            raise StorageError(f"{source_uri} is not under {source_prefix}")
-        relative = source_uri[len(source_prefix):]
-        relative = posixpath.splitext(relative)[0] + extension
-    return safe_join(output_prefix, relative)
 
 
 def _classify(exc: Exception, uri: str) -> Exception:

@@ -1,5 +1,5 @@
 """Decoding colour-managed inputs made from real ICC profiles: the pixels come back as the sRGB
-swatch they were made from. Also the helpers the other tests/test_colour_*.py files share."""
+swatch they were made from. Also the helpers the other tests/test_color_*.py files share."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from upscaler import lcms
-from upscaler.colour_management import ColourProfileError, srgb_profile_bytes
+from upscaler.imageio.color import lcms
 from upscaler.errors import InvalidImageError, PermanentError
-from upscaler.images import Limits, decode, encode
-from upscaler.quality import colour_drift
+from upscaler.evaluation.image_metrics import color_drift
+from upscaler.imageio import Limits, decode, encode
+from upscaler.imageio.color.management import ColorProfileError, srgb_profile_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 ICC = Path(__file__).resolve().parent / "data" / "icc"
@@ -92,8 +92,8 @@ def bgr(img: Image.Image) -> np.ndarray:
 
 
 def drift(reference_bgr: np.ndarray, pixels: np.ndarray) -> float:
-    """Mean CIEDE2000 after a Gaussian low-pass of 2 reference pixels (quality.colour_drift)."""
-    return colour_drift(reference_bgr, pixels)
+    """Mean CIEDE2000 after a Gaussian low-pass of 2 reference pixels (quality.color_drift)."""
+    return color_drift(reference_bgr, pixels)
 
 
 def png_with_iccp(pixels: np.ndarray, icc: bytes, name: bytes = b"profile") -> bytes:
@@ -126,20 +126,20 @@ def test_wide_gamut_inputs_decode_to_the_srgb_swatch(name: str, fmt: str) -> Non
         kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
         data = pil_bytes(from_srgb_with_imagecms(swatch, icc), fmt, icc_profile=icc, **kwargs)
         decoded = decode(data, f"{path.stem}.{fmt.lower()}", LIMITS)
-        assert decoded.colour.converted and decoded.colour.profile == icc
-        assert decoded.colour.warnings == ()
+        assert decoded.color.converted and decoded.color.profile == icc
+        assert decoded.color.warnings == ()
         # Against the swatch itself, and against what ImageCms renders of the very same file.
         limit = 1.0 if fmt in ("JPEG", "WEBP") else 0.6
         assert drift(bgr(swatch), decoded.pixels) < limit, (name, fmt, path.stem)
         assert drift(render_srgb(data), decoded.pixels) < 0.3, (name, fmt, path.stem)
 
 
-def test_untagged_decode_is_unchanged_from_before_colour_management() -> None:
+def test_untagged_decode_is_unchanged_from_before_color_management() -> None:
     for path in SWATCHES:
         data = path.read_bytes()
         opencv = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
         decoded = decode(data, path.name, LIMITS)
-        assert not decoded.colour.converted and decoded.colour.origin == "untagged"
+        assert not decoded.color.converted and decoded.color.origin == "untagged"
         np.testing.assert_array_equal(decoded.pixels, opencv)
     jpeg = pil_bytes(swatch_rgb(), "JPEG", quality=90)
     np.testing.assert_array_equal(decode(jpeg, "a.jpg", LIMITS).pixels,
@@ -159,11 +159,11 @@ def test_untagged_round_trip_keeps_the_pixels(fmt: str, layout: str) -> None:
     """decode -> encode (srgb, tagged) -> decode gives the pixels an untagged round trip gives."""
     data = encode(swatch_layouts()[layout], fmt, 92)
     decoded = decode(data, f"a.{fmt}", LIMITS)
-    tagged = encode(decoded.pixels, fmt, 92, colour=decoded.colour, color_space="srgb")
+    tagged = encode(decoded.pixels, fmt, 92, color=decoded.color, color_space="srgb")
     plain = encode(decoded.pixels, fmt, 92)
     assert tagged != plain  # the tag is there ...
     again = decode(tagged, f"b.{fmt}", LIMITS)
-    assert not again.colour.converted
+    assert not again.color.converted
     # ... the pixels are the same
     np.testing.assert_array_equal(again.pixels, decode(plain, f"c.{fmt}", LIMITS).pixels)
 
@@ -173,15 +173,15 @@ def test_an_srgb_profile_is_not_applied() -> None:
     builtin_srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     data = pil_bytes(swatch, "PNG", icc_profile=builtin_srgb)
     decoded = decode(data, "srgb.png", LIMITS)
-    assert not decoded.colour.converted
+    assert not decoded.color.converted
     np.testing.assert_array_equal(decoded.pixels, bgr(swatch))
 
 
 def test_png_srgb_chunk_and_gamma_chunks() -> None:
     swatch = swatch_rgb()
     untagged = decode(pil_bytes(swatch, "PNG"), "x.png", LIMITS)
-    srgb_chunk = decode(encode(untagged.pixels, "png", colour=untagged.colour), "s.png", LIMITS)
-    assert srgb_chunk.colour.origin == "png-srgb" and not srgb_chunk.colour.converted
+    srgb_chunk = decode(encode(untagged.pixels, "png", color=untagged.color), "s.png", LIMITS)
+    assert srgb_chunk.color.origin == "png-srgb" and not srgb_chunk.color.converted
     np.testing.assert_array_equal(srgb_chunk.pixels, bgr(swatch))
 
     # A linear-light PNG (gAMA 1.0): decoded pixels are the swatch again.
@@ -193,7 +193,7 @@ def test_png_srgb_chunk_and_gamma_chunks() -> None:
     gama = struct.pack(">I", 100000)
     chunk = struct.pack(">I", 4) + b"gAMA" + gama + struct.pack(">I", zlib.crc32(b"gAMA" + gama))
     decoded = decode(data[:33] + chunk + data[33:], "linear.png", LIMITS)
-    assert decoded.colour.origin == "png-gama" and decoded.colour.converted and decoded.bit_depth == 16
+    assert decoded.color.origin == "png-gama" and decoded.color.converted and decoded.bit_depth == 16
     assert drift(bgr(swatch), decoded.pixels) < 0.3
 
 
@@ -209,7 +209,7 @@ def test_sixteen_bit_prophoto_keeps_its_depth() -> None:
     tifffile.imwrite(tiff, prophoto16[:, :, ::-1], photometric="rgb", iccprofile=icc)
     for name, data in (("deep.tif", tiff.getvalue()), ("deep.png", png_with_iccp(prophoto16, icc))):
         decoded = decode(data, name, LIMITS)
-        assert decoded.bit_depth == 16 and decoded.colour.converted
+        assert decoded.bit_depth == 16 and decoded.color.converted
         assert drift(srgb16, decoded.pixels) < 0.05, name
         # 16-bit precision: within a few 16-bit levels of the swatch, far finer than 8-bit steps.
         assert np.abs(decoded.pixels.astype(int) - srgb16).mean() < 257 / 4, name
@@ -242,13 +242,13 @@ def test_cmyk_jpegs_with_and_without_a_profile(default_cmyk: bytes) -> None:
         tagged = cmyk_jpeg(swatch, cmyk_profile())
         rendered = render_srgb(tagged)
         decoded = decode(tagged, "catalogue.jpg", LIMITS)
-        assert decoded.colour.space == "CMYK" and decoded.colour.origin == "icc"
+        assert decoded.color.space == "CMYK" and decoded.color.origin == "icc"
         assert decoded.pixels.shape[2] == 3
         assert drift(rendered, decoded.pixels) < 0.3
         assert drift(bgr(swatch), decoded.pixels) < 2.5  # the press gamut is smaller than sRGB's
 
         untagged = decode(cmyk_jpeg(swatch, None), "untagged-cmyk.jpg", LIMITS)
-        assert untagged.colour.origin == "default-cmyk" and untagged.colour.warnings == ()
+        assert untagged.color.origin == "default-cmyk" and untagged.color.warnings == ()
         assert drift(rendered, untagged.pixels) < 0.3
 
 
@@ -258,17 +258,17 @@ def test_ycck_jpeg_is_decoded_like_its_cmyk(default_cmyk: bytes) -> None:
     with Image.open(io.BytesIO(data)) as img:
         assert img.info.get("adobe_transform") == 2
     decoded = decode(data, "ycck.jpg", LIMITS)
-    assert decoded.colour.space == "CMYK"
+    assert decoded.color.space == "CMYK"
     assert drift(render_srgb(cmyk_jpeg(swatch, cmyk_profile())), decoded.pixels) < 0.5
 
 
 def test_cmyk_without_a_default_profile_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    from upscaler import colour_management
+    from upscaler.imageio.color import management as color_management
 
-    monkeypatch.setattr(colour_management, "DEFAULT_CMYK_PROFILE_PATHS", [])
+    monkeypatch.setattr(color_management, "DEFAULT_CMYK_PROFILE_PATHS", [])
     monkeypatch.delenv("UPSCALER_CMYK_PROFILE", raising=False)
     decoded = decode(cmyk_jpeg(swatch_rgb(), None), "bare.jpg", LIMITS)
-    assert decoded.colour.origin == "naive-cmyk" and "no default CMYK profile" in decoded.colour.warnings[0]
+    assert decoded.color.origin == "naive-cmyk" and "no default CMYK profile" in decoded.color.warnings[0]
     assert decoded.pixels.shape[2] == 3
 
 
@@ -277,7 +277,7 @@ def test_gray_with_a_gray_profile() -> None:
     gray = np.asarray(Image.open(ROOT / "samples" / "brick.png").convert("L"))
     data = pil_bytes(Image.fromarray(gray, "L"), "PNG", icc_profile=gray_icc)
     decoded = decode(data, "brick.png", LIMITS)
-    assert decoded.pixels.ndim == 2 and decoded.colour.space == "GRAY" and decoded.colour.converted
+    assert decoded.pixels.ndim == 2 and decoded.color.space == "GRAY" and decoded.color.converted
     rendered = render_srgb(data)  # ImageCms: gray profile -> sRGB
     assert np.abs(decoded.pixels.astype(int) - rendered[:, :, 1]).max() <= 2
 
@@ -289,8 +289,8 @@ def test_a_broken_profile_is_a_warning_and_srgb() -> None:
     for fmt, broken in (("PNG", truncated), ("JPEG", garbage)):
         data = pil_bytes(swatch, fmt, icc_profile=broken, **({"quality": 95} if fmt == "JPEG" else {}))
         decoded = decode(data, f"supplier/broken.{fmt.lower()}", LIMITS)
-        assert not decoded.colour.converted and decoded.colour.origin == "ignored"
-        (warning,) = decoded.colour.warnings
+        assert not decoded.color.converted and decoded.color.origin == "ignored"
+        (warning,) = decoded.color.warnings
         assert warning.startswith(f"supplier/broken.{fmt.lower()}: ")
         assert warning.endswith("; treated as sRGB")
         assert ("unusable ICC profile" if broken is truncated else "corrupt ICC profile") in warning
@@ -301,17 +301,17 @@ def test_a_broken_profile_is_a_warning_and_srgb() -> None:
 def test_an_rgb_profile_on_a_gray_image_is_refused() -> None:
     gray = Image.fromarray(np.full((8, 8), 120, np.uint8), "L")
     data = pil_bytes(gray, "JPEG", icc_profile=profile("AdobeRGB1998.icc"))
-    with pytest.raises(ColourProfileError) as info:
+    with pytest.raises(ColorProfileError) as info:
         decode(data, "supplier/gray.jpg", LIMITS)
     assert isinstance(info.value, PermanentError) and isinstance(info.value, InvalidImageError)
-    assert info.value.code == "colour_profile_mismatch"
+    assert info.value.code == "color_profile_mismatch"
     message = str(info.value)
     assert "supplier/gray.jpg" in message and "Adobe RGB" in message and "for RGB images" in message
 
 
 def test_a_gray_profile_on_an_rgb_image_is_refused() -> None:
     data = pil_bytes(swatch_rgb(), "PNG", icc_profile=profile("Gray.icc"))
-    with pytest.raises(ColourProfileError, match=r"rgb\.png: .*for GRAY images, but the pixels are RGB"):
+    with pytest.raises(ColorProfileError, match=r"rgb\.png: .*for GRAY images, but the pixels are RGB"):
         decode(data, "rgb.png", LIMITS)
 
 
@@ -320,7 +320,7 @@ def test_perceptual_intent_is_used_where_asked() -> None:
     data = pil_bytes(from_srgb_with_imagecms(swatch_rgb(), icc), "PNG", icc_profile=icc)
     relative = decode(data, "a.png", LIMITS)
     perceptual = decode(data, "a.png", LIMITS, intent="perceptual")
-    assert perceptual.colour.intent == "perceptual" and drift(relative.pixels, perceptual.pixels) < 1.0
+    assert perceptual.color.intent == "perceptual" and drift(relative.pixels, perceptual.pixels) < 1.0
     with pytest.raises(ValueError, match="intent"):
         decode(data, "a.png", LIMITS, intent="saturation")
 
@@ -328,9 +328,9 @@ def test_perceptual_intent_is_used_where_asked() -> None:
 def test_a_cmyk_image_with_a_broken_profile_gets_the_default_one(default_cmyk: bytes) -> None:
     swatch = swatch_rgb()
     decoded = decode(cmyk_jpeg(swatch, cmyk_profile()[:400]), "catalogue.jpg", LIMITS)
-    assert decoded.colour.origin == "default-cmyk" and decoded.colour.converted
-    assert decoded.colour.warnings[0].startswith("catalogue.jpg: ")
-    assert decoded.colour.warnings[0].endswith("read with the default CMYK profile")
+    assert decoded.color.origin == "default-cmyk" and decoded.color.converted
+    assert decoded.color.warnings[0].startswith("catalogue.jpg: ")
+    assert decoded.color.warnings[0].endswith("read with the default CMYK profile")
     assert drift(render_srgb(cmyk_jpeg(swatch, cmyk_profile())), decoded.pixels) < 0.3
 
 
@@ -339,5 +339,5 @@ def test_a_broken_default_cmyk_profile_is_a_warning(monkeypatch: pytest.MonkeyPa
     broken.write_bytes(cmyk_profile()[:400])
     monkeypatch.setenv("UPSCALER_CMYK_PROFILE", str(broken))
     decoded = decode(cmyk_jpeg(swatch_rgb(), None), "bare.jpg", LIMITS)
-    assert decoded.colour.origin == "naive-cmyk" and decoded.pixels.shape[2] == 3
-    assert decoded.colour.warnings[0].startswith("bare.jpg: ") and "naive" in decoded.colour.warnings[0]
+    assert decoded.color.origin == "naive-cmyk" and decoded.pixels.shape[2] == 3
+    assert decoded.color.warnings[0].startswith("bare.jpg: ") and "naive" in decoded.color.warnings[0]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.test_colour_decode import (
+from tests.test_color_decode import (
     LIMITS,
     RGB_PROFILES,
     SWATCHES,
@@ -23,9 +23,9 @@ from tests.test_colour_decode import (
     render_srgb,
     swatch_rgb,
 )
-from upscaler.colour_management import SRGB_DESCRIPTION, output_colour, srgb_profile_bytes
-from upscaler.images import decode, encode
-from upscaler.quality import colour_drift
+from upscaler.evaluation.image_metrics import color_drift
+from upscaler.imageio import decode, encode
+from upscaler.imageio.color.management import SRGB_DESCRIPTION, output_color, srgb_profile_bytes
 
 
 def upscale_x4(pixels: np.ndarray) -> np.ndarray:
@@ -52,10 +52,10 @@ def test_output_looks_like_the_input_through_their_profiles(name: str, color_spa
     for path in SWATCHES:
         data, icc = wide_gamut_input(name, "JPEG", path)
         decoded = decode(data, "in.jpg", LIMITS)
-        out = encode(upscale_x4(decoded.pixels), out_fmt, 95, colour=decoded.colour, color_space=color_space)
+        out = encode(upscale_x4(decoded.pixels), out_fmt, 95, color=decoded.color, color_space=color_space)
         # Both rendered to sRGB by ImageCms through the profile each file carries, then compared
         # low-passed at 2 input pixels (8 output pixels).
-        measured = colour_drift(render_srgb(data), render_srgb(out))
+        measured = color_drift(render_srgb(data), render_srgb(out))
         assert measured <= 1.0, (name, color_space, out_fmt, path.stem, measured)
         carried = embedded_icc(out)
         if color_space == "keep":
@@ -76,12 +76,12 @@ def test_keep_writes_sixteen_bit_for_a_sixteen_bit_input() -> None:
     decoded = decode(buffer.getvalue(), "deep.tif", LIMITS)
     upscaled = upscale_x4(decoded.pixels)
     for fmt in ("png", "tiff"):
-        out = encode(upscaled, fmt, colour=decoded.colour, color_space="keep")
+        out = encode(upscaled, fmt, color=decoded.color, color_space="keep")
         again = decode(out, f"out.{fmt}", LIMITS)
-        assert again.bit_depth == 16 and again.colour.profile == icc
+        assert again.bit_depth == 16 and again.color.profile == icc
         # Through ProPhoto and back at 16 bits: within a few 16-bit levels of what was encoded.
         assert np.abs(again.pixels.astype(int) - upscaled).mean() < 32, fmt
-        assert colour_drift(decoded.pixels, again.pixels) < 0.05
+        assert color_drift(decoded.pixels, again.pixels) < 0.05
 
 
 def test_keep_a_gray_profile_on_gray_output() -> None:
@@ -90,9 +90,9 @@ def test_keep_a_gray_profile_on_gray_output() -> None:
     data = pil_bytes(Image.fromarray(gray, "L"), "PNG", icc_profile=gray_icc)
     decoded = decode(data, "gray.png", LIMITS)
     for fmt in ("png", "jpeg", "tiff"):
-        out = encode(upscale_x4(decoded.pixels), fmt, 95, colour=decoded.colour, color_space="keep")
+        out = encode(upscale_x4(decoded.pixels), fmt, 95, color=decoded.color, color_space="keep")
         assert embedded_icc(out) == gray_icc
-        assert colour_drift(render_srgb(data), render_srgb(out)) <= 1.0, fmt
+        assert color_drift(render_srgb(data), render_srgb(out)) <= 1.0, fmt
 
 
 @pytest.mark.parametrize("out_fmt", ["jpeg", "tiff"])
@@ -100,11 +100,11 @@ def test_keep_of_a_cmyk_input_writes_cmyk(default_cmyk: bytes, out_fmt: str) -> 
     for path in SWATCHES:
         data = cmyk_jpeg(swatch_rgb(path), cmyk_profile())
         decoded = decode(data, "catalogue.jpg", LIMITS)
-        out = encode(upscale_x4(decoded.pixels), out_fmt, 95, colour=decoded.colour, color_space="keep")
+        out = encode(upscale_x4(decoded.pixels), out_fmt, 95, color=decoded.color, color_space="keep")
         with Image.open(io.BytesIO(out)) as img:
             assert img.mode == "CMYK" and img.info.get("icc_profile") == cmyk_profile()
-        assert colour_drift(render_srgb(data), render_srgb(out)) <= 1.0, path.stem
-        assert decode(out, f"out.{out_fmt}", LIMITS).colour.space == "CMYK"
+        assert color_drift(render_srgb(data), render_srgb(out)) <= 1.0, path.stem
+        assert decode(out, f"out.{out_fmt}", LIMITS).color.space == "CMYK"
 
 
 @pytest.mark.parametrize("out_fmt", ["png", "webp"])
@@ -112,22 +112,22 @@ def test_keep_of_a_cmyk_input_in_an_rgb_only_format_is_srgb_with_a_warning(defau
                                                                           out_fmt: str) -> None:
     data = cmyk_jpeg(swatch_rgb(), cmyk_profile())
     decoded = decode(data, "catalogue.jpg", LIMITS)
-    target = output_colour(decoded.colour, decoded.pixels, "keep", out_fmt)
+    target = output_color(decoded.color, decoded.pixels, "keep", out_fmt)
     assert target.is_srgb and f"cannot describe a {out_fmt.upper()} output" in target.warnings[0]
-    out = encode(upscale_x4(decoded.pixels), out_fmt, 95, colour=decoded.colour, color_space="keep")
+    out = encode(upscale_x4(decoded.pixels), out_fmt, 95, color=decoded.color, color_space="keep")
     assert embedded_icc(out) == (None if out_fmt == "png" else srgb_profile_bytes())
-    assert colour_drift(render_srgb(data), render_srgb(out)) <= 1.0
+    assert color_drift(render_srgb(data), render_srgb(out)) <= 1.0
 
 
-def test_s3_metadata_names_the_output_colour_space() -> None:
+def test_s3_metadata_names_the_output_color_space() -> None:
     data, _icc = wide_gamut_input("adobe-rgb")
     decoded = decode(data, "in.jpg", LIMITS)
-    srgb = output_colour(decoded.colour, decoded.pixels, "srgb")
+    srgb = output_color(decoded.color, decoded.pixels, "srgb")
     assert srgb.s3_metadata() == {"color-space": SRGB_DESCRIPTION}
-    assert output_colour(decoded.colour, decoded.pixels, "keep").s3_metadata() == {
+    assert output_color(decoded.color, decoded.pixels, "keep").s3_metadata() == {
         "color-space": "Compatible with Adobe RGB (1998)"}
     with pytest.raises(ValueError, match="color_space 'p3'"):
-        encode(decoded.pixels, "png", colour=decoded.colour, color_space="p3")
+        encode(decoded.pixels, "png", color=decoded.color, color_space="p3")
 
 
 def photo_with_metadata(fmt: str) -> bytes:
@@ -154,7 +154,7 @@ def photo_with_metadata(fmt: str) -> bytes:
 def test_credits_survive_gps_goes_orientation_is_reset(out_fmt: str) -> None:
     decoded = decode(photo_with_metadata("JPEG"), "photo.jpg", LIMITS)
     assert decoded.pixels.shape[:2] == (40, 24)  # the orientation was applied
-    out = encode(upscale_x4(decoded.pixels), out_fmt, 90, colour=decoded.colour)
+    out = encode(upscale_x4(decoded.pixels), out_fmt, 90, color=decoded.color)
     with Image.open(io.BytesIO(out)) as img:
         exif = img.getexif()
         assert exif.get(0x8298) == "(c) Stone & Co 2026" and exif.get(0x013B) == "A. Mason"
@@ -171,7 +171,7 @@ def test_credits_survive_gps_goes_orientation_is_reset(out_fmt: str) -> None:
 
 def test_gps_is_kept_when_asked() -> None:
     decoded = decode(photo_with_metadata("JPEG"), "photo.jpg", LIMITS)
-    out = encode(decoded.pixels, "jpeg", 90, colour=decoded.colour, keep_gps=True)
+    out = encode(decoded.pixels, "jpeg", 90, color=decoded.color, keep_gps=True)
     with Image.open(io.BytesIO(out)) as img:
         assert img.getexif().get_ifd(0x8825)[1] == "N"
         assert b"GPSLatitude" in img.info["xmp"]
@@ -189,7 +189,7 @@ def test_untagged_encode_is_unchanged() -> None:
 
 
 def test_a_large_profile_is_split_over_jpeg_app2_segments() -> None:
-    from upscaler.file_tags import FileTags, tag_jpeg
+    from upscaler.imageio.file_tags import FileTags, tag_jpeg
 
     big = cmyk_profile()  # 187 KB: three APP2 segments
     plain = encode(cv2.imread(str(SWATCHES[0]), cv2.IMREAD_UNCHANGED), "jpeg", 90)

@@ -1,4 +1,4 @@
-"""Colour fidelity: keep the network's detail, restore the input's colour.
+"""Color fidelity: keep the network's detail, restore the input's colour.
 
 Real-ESRGAN-family models shift colour (the study: yellow tones come out whiter). With
 ``preserve_color`` the output's low-frequency Lab components are replaced by those of the
@@ -6,7 +6,7 @@ input enlarged with bicubic interpolation: everything finer than the low-pass (t
 texture and detail) stays the model's, the colour cast and any brightness drift go. Chroma
 alone is not enough: the measured drift (CIEDE2000) also counts lightness, which these models
 shift too. The low-pass is a Gaussian of ``sigma_input_px`` input
-pixels, the same scale at which :func:`upscaler.quality.colour_drift` measures drift.
+pixels, the same scale at which :func:`upscaler.evaluation.image_metrics.color_drift` measures drift.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ no 16-bit RGB image mode, so a 16-bit photo would lose its depth; it also wants 
 copy into a Pillow image and back. LittleCMS itself transforms any layout: BGR and BGRA (alpha
 copied untouched), gray and CMYK, 8 and 16 bits. So we call the very library Pillow loaded
 (its wheels bundle one; a system Pillow links the system's), through ctypes: same code, same
-results as ImageCms for 8-bit (tests/test_colour_lcms.py checks it), and 16-bit kept.
+results as ImageCms for 8-bit (tests/test_color_lcms.py checks it), and 16-bit kept.
 Foreign calls release the GIL, and transforms are built without LittleCMS's one-pixel cache,
 so several threads may convert at once.
 """
@@ -134,7 +134,7 @@ class Profile:
         return self._handle
 
     @property
-    def colour_space(self) -> int:
+    def color_space(self) -> int:
         return _library().cmsGetColorSpace(self.handle)
 
     def supports_intent(self, intent: int, as_output: bool = False) -> bool:
@@ -262,23 +262,23 @@ def transform(pixels: np.ndarray, source: Profile, target: Profile, intent: int 
     pixels = np.ascontiguousarray(pixels)
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     if out_channels is None:
-        out_channels = 3 if source.colour_space == SIG_CMYK else channels
+        out_channels = 3 if source.color_space == SIG_CMYK else channels
     shape = pixels.shape[:2] if out_channels == 1 else (*pixels.shape[:2], out_channels)
     result = np.empty(shape, pixels.dtype)
-    alpha = channels == 4 and out_channels == 4 and source.colour_space == SIG_RGB
+    alpha = channels == 4 and out_channels == 4 and source.color_space == SIG_RGB
     floating = pixels.dtype == np.uint16
-    colour_in = 3 if alpha else channels
-    colour_out = 3 if alpha else out_channels
+    color_in = 3 if alpha else channels
+    color_out = 3 if alpha else out_channels
     itemsize = 4 if floating else 1
-    in_format = _format_of(source.colour_space, colour_in if floating else channels, itemsize)
-    out_format = _format_of(target.colour_space, colour_out if floating else out_channels, itemsize)
+    in_format = _format_of(source.color_space, color_in if floating else channels, itemsize)
+    out_format = _format_of(target.color_space, color_out if floating else out_channels, itemsize)
     flags = _FLAG_NOCACHE | (_FLAG_COPY_ALPHA if alpha and not floating else 0)
     flags |= _FLAG_BLACK_POINT_COMPENSATION if black_point_compensation else 0
     lib = _library()
     handle = lib.cmsCreateTransform(source.handle, in_format, target.handle, out_format, intent, flags)
     if not handle:
         raise LittleCMSError("LittleCMS could not build a transform between these profiles")
-    in_scale, out_scale = _float_scale(source.colour_space) / 65535, 65535 / _float_scale(target.colour_space)
+    in_scale, out_scale = _float_scale(source.color_space) / 65535, 65535 / _float_scale(target.color_space)
     try:
         width = pixels.shape[1]
         for top in range(0, pixels.shape[0], rows_per_call):
@@ -289,7 +289,7 @@ def transform(pixels: np.ndarray, source: Profile, target: Profile, intent: int 
                 continue
             strip = pixels[top:stop, :, :3] if alpha else pixels[top:stop]
             values = np.ascontiguousarray(strip, np.float32) * np.float32(in_scale)
-            converted = np.empty((stop - top, width, colour_out) if colour_out > 1 else (stop - top, width),
+            converted = np.empty((stop - top, width, color_out) if color_out > 1 else (stop - top, width),
                                  np.float32)
             lib.cmsDoTransform(handle, values.ctypes.data, converted.ctypes.data, count)
             out = result[top:stop, :, :3] if alpha else result[top:stop]

@@ -5,11 +5,11 @@ output, and the ground truth when there is one (with ``ground_truth``, each inpu
 as high resolution and downscaled x4 first). Written as a PNG contact sheet, a self-contained
 HTML page (images embedded, click a cell to zoom), and ``metrics.json``: per image, per model
 and per material category, NIQE and colour drift, and with ground truth PSNR/SSIM on Y plus
-the texture measures of :mod:`upscaler.quality`: detail ratio (fine-band energy against the
+the texture measures of :mod:`upscaler.evaluation.image_metrics`: detail ratio (fine-band energy against the
 truth's, 1 = right) and spectral distance (0 = the truth's high-frequency spectrum).
 
 Ground truths on which the texture measures mislead (palette, dithered, JPEG-blocked: see
-:func:`upscaler.quality.texture_caveats`) are flagged per image and left out of the category
+:func:`upscaler.evaluation.image_metrics.texture_caveats`) are flagged per image and left out of the category
 averages of those two measures. Category averages are arithmetic means, except the detail
 ratio's: a geometric mean, so that 0.5 and 2 average to 1.
 """
@@ -29,10 +29,16 @@ import cv2
 import numpy as np
 
 from upscaler.engine import Engine
-
+from upscaler.evaluation.image_metrics import (
+    color_drift,
+    detail_ratio,
+    niqe,
+    psnr_y,
+    spectral_distance,
+    texture_caveats,
+)
+from upscaler.imageio import INPUT_SUFFIXES, Limits, decode, to_8bit
 from upscaler.jobspec import JobParams
-from upscaler.images import INPUT_SUFFIXES, Limits, decode, to_8bit
-from upscaler.quality import colour_drift, detail_ratio, niqe, psnr_y, spectral_distance, texture_caveats
 
 CELL = 192          # pixels of each cell in the contact sheet (a centre crop of the 4x output)
 NIQE_MIN_SIZE = 192
@@ -90,6 +96,7 @@ def ssim_y_bgr(a: np.ndarray, b: np.ndarray) -> float:
     import upscaler.compat  # noqa: F401
     from basicsr.metrics.psnr_ssim import calculate_ssim
 
+
     return float(calculate_ssim(a, b, crop_border=0, input_order="HWC", test_y_channel=True))
 
 
@@ -110,7 +117,7 @@ def evaluate(engine: Engine, images: list[tuple[Path, str]], models: list[str], 
         for model in models:
             out = engine.upscale(pixels, JobParams(model=model, **(options or {})))
             result.outputs[model] = out
-            metrics = {"colour_drift": colour_drift(pixels, out)}
+            metrics = {"color_drift": color_drift(pixels, out)}
             if min(out.shape[:2]) >= NIQE_MIN_SIZE:  # NIQE's statistics need enough 96 px patches
                 try:
                     metrics["niqe"] = niqe(out)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from tests.test_colour_decode import RGB_PROFILES, profile
-from upscaler import lcms
-from upscaler.colour_management import srgb_profile_bytes
+from tests.test_color_decode import RGB_PROFILES, profile
+from upscaler.imageio.color import lcms
+from upscaler.imageio.color.management import srgb_profile_bytes
 
 
 def random_rgb(seed: int = 0, size: int = 64) -> np.ndarray:

@@ -1,11 +1,11 @@
-"""Colour profiles and metadata written into encoded files, without re-encoding their pixels.
+"""Color profiles and metadata written into encoded files, without re-encoding their pixels.
 
 OpenCV encodes JPEG and WebP (the encoders and settings outputs have always had) but cannot
 embed an ICC profile or metadata; both containers are simple enough to add them to the encoded
 bytes: JPEG as APP1 (EXIF, XMP), APP2 (ICC, split into 64 KB segments as ICC.1 Annex B says)
 and APP13 (IPTC) segments after the JFIF header; WebP by turning the simple RIFF into the
 extended one (VP8X header, ICCP before the bitstream, EXIF and XMP after). PNG chunks are
-written by :mod:`upscaler.png`; TIFF by tifffile, which writes the ICC tag (34675) itself.
+written by :mod:`upscaler.imageio.png`; TIFF by tifffile, which writes the ICC tag (34675) itself.
 """
 
 from __future__ import annotations

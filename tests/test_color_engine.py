@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_colour_decode import LIMITS, SWATCHES, render_srgb
-from tests.test_colour_encode import embedded_icc, wide_gamut_input
+from tests.test_color_decode import LIMITS, SWATCHES, render_srgb
+from tests.test_color_encode import embedded_icc, wide_gamut_input
 from upscaler.engine import Engine
-from upscaler.images import decode, encode
+from upscaler.evaluation.image_metrics import color_drift
+from upscaler.imageio import decode, encode
 from upscaler.jobspec import JobParams
-from upscaler.quality import colour_drift
 
 
 @pytest.mark.slow
@@ -18,10 +18,10 @@ def test_x4plus_on_a_prophoto_swatch(engine: Engine, color_space: str) -> None:
     data, icc = wide_gamut_input("prophoto", "PNG", SWATCHES[2])
     decoded = decode(data, "swatch.png", LIMITS)
     crop = decoded.pixels[40:88, 40:88]  # 48 x 48: the engine sees sRGB, as with any input
-    crop_data = encode(crop, "png", colour=decoded.colour, color_space="keep")
+    crop_data = encode(crop, "png", color=decoded.color, color_space="keep")
     # preserve_color takes the model's own colour cast out, so what is measured is colour management.
     upscaled = engine.upscale(crop, JobParams(preserve_color=True))
     assert upscaled.shape == (192, 192, 3)
-    out = encode(upscaled, "png", colour=decoded.colour, color_space=color_space)
+    out = encode(upscaled, "png", color=decoded.color, color_space=color_space)
     assert (embedded_icc(out) == icc) is (color_space == "keep")
-    assert colour_drift(render_srgb(crop_data), render_srgb(out)) <= 1.0
+    assert color_drift(render_srgb(crop_data), render_srgb(out)) <= 1.0

@@ -1,9 +1,9 @@
-"""Colour management end to end, with the real x4plus network: through ``upscaler upscale`` and
+"""Color management end to end, with the real x4plus network: through ``upscaler upscale`` and
 through the S3 job path (moto, the job runner, S3 object metadata).
 
 Each input is a 48x48 crop of a bundled sRGB swatch converted into a wide-gamut or CMYK space
 with its profile embedded. The output, rendered through the profile it carries, is compared with
-the input rendered through its own, both low-passed at sigma 2 input pixels (quality.colour_drift).
+the input rendered through its own, both low-passed at sigma 2 input pixels (quality.color_drift).
 """
 
 from __future__ import annotations
@@ -19,10 +19,19 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.test_colour_decode import (RGB_PROFILES, SWATCHES, cmyk_jpeg, default_cmyk, from_srgb_with_imagecms,  # noqa: F401
-                                      pil_bytes, png_with_iccp, render_srgb, swatch_rgb)
-from tests.test_colour_encode import embedded_icc, photo_with_metadata
-from upscaler.quality import colour_drift
+from tests.test_color_decode import (  # noqa: F401
+    RGB_PROFILES,
+    SWATCHES,
+    cmyk_jpeg,
+    default_cmyk,
+    from_srgb_with_imagecms,
+    pil_bytes,
+    png_with_iccp,
+    render_srgb,
+    swatch_rgb,
+)
+from tests.test_color_encode import embedded_icc, photo_with_metadata
+from upscaler.evaluation.image_metrics import color_drift
 from upscaler.settings import get_settings
 from workers.core import runtime
 
@@ -76,12 +85,12 @@ def drifts(src: Path, out: Path, output_suffix: str = ".png") -> dict[str, float
     found = {}
     for source in sorted(src.iterdir()):
         result = out / (source.stem + (output_suffix if source.suffix == ".png" else source.suffix))
-        found[source.stem] = colour_drift(render_srgb(source.read_bytes()), render_srgb(result.read_bytes()))
+        found[source.stem] = color_drift(render_srgb(source.read_bytes()), render_srgb(result.read_bytes()))
     return found
 
 
 @pytest.mark.slow
-def test_upscale_command_keeps_the_colour_of_every_profile(tmp_path: Path, default_cmyk: bytes,  # noqa: F811
+def test_upscale_command_keeps_the_color_of_every_profile(tmp_path: Path, default_cmyk: bytes,  # noqa: F811
                                                             cpu_x4plus) -> None:
     src = tmp_path / "in"
     profiles = make_inputs(src, default_cmyk)
@@ -150,7 +159,7 @@ def test_s3_job_path_tags_keeps_and_records(tmp_path: Path, s3, s3_endpoint: str
             out = s3.get_object(Bucket="colour", Key=key)
             data, metadata = out["Body"].read(), out["Metadata"]
             source = next(p for p in src.iterdir() if p.stem == name).read_bytes()
-            measured[name] = colour_drift(render_srgb(source), render_srgb(data))
+            measured[name] = color_drift(render_srgb(source), render_srgb(data))
             if run == "keep" and name in profiles:
                 assert embedded_icc(data) == profiles[name]
             elif run != "keep":

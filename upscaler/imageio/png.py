@@ -39,7 +39,7 @@ PNG_ZLIB_LEVEL = 3            # within a few percent of the smallest size at a f
 # (workers/runtime.py, set_png_threads): there, inference is the bottleneck an encode would slow.
 PNG_THREADS = max(1, min(8, len(os.sched_getaffinity(0))))
 ZLIB_WINDOW = 32 * 2**10      # how far back deflate may refer: the history each strip is primed with
-_PNG_COLOUR_TYPES = {1: 0, 3: 2, 4: 6}   # channels -> gray, RGB, RGBA
+_PNG_COLOR_TYPES = {1: 0, 3: 2, 4: 6}   # channels -> gray, RGB, RGBA
 _TO_PNG_ORDER = {3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGBA}
 
 
@@ -56,11 +56,11 @@ def write_png(pixels: np.ndarray, out: BinaryIO, chunks: Sequence[tuple[bytes, b
         pixels = pixels[:, :, 0]
     channels = 1 if pixels.ndim == 2 else pixels.shape[-1]
     if (pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim not in (2, 3) or pixels.size == 0
-            or channels not in _PNG_COLOUR_TYPES):
+            or channels not in _PNG_COLOR_TYPES):
         raise InvalidImageError(f"could not encode a {pixels.shape} {pixels.dtype} image as png")
     height, width = pixels.shape[:2]
     pixel_bytes = channels * pixels.dtype.itemsize
-    header = struct.pack(">IIBBBBB", width, height, 8 * pixels.dtype.itemsize, _PNG_COLOUR_TYPES[channels],
+    header = struct.pack(">IIBBBBB", width, height, 8 * pixels.dtype.itemsize, _PNG_COLOR_TYPES[channels],
                          0, 0, 0)  # deflate, adaptive filtering, no interlace
     out.write(PNG_SIGNATURE)
     written = len(PNG_SIGNATURE) + _write_png_chunk(out, b"IHDR", header)

@@ -1,0 +1,23 @@
+"""How storage fails: permanent (missing, changed, refused) or transient (S3 unavailable)."""
+
+from __future__ import annotations
+
+from upscaler.errors import PermanentError, TransientError
+
+
+class StorageError(PermanentError):
+    code = "storage_error"
+
+
+class SourceMissingError(StorageError):
+    code = "source_missing"
+
+
+class SourceChangedError(StorageError):
+    """The source is not the version the job was created for (its ETag changed since)."""
+
+    code = "source_changed"
+
+
+class StorageUnavailableError(TransientError):
+    code = "storage_unavailable"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -40,15 +39,9 @@ def _run_row(run) -> dict:
 
 
 def _find_run(session, ref: str):
-    from sqlalchemy import select
+    from db.runs import find
 
-    from db.models import TrainingRun
-
-    try:
-        return session.get(TrainingRun, uuid.UUID(ref))
-    except ValueError:
-        matches = [r for r in session.scalars(select(TrainingRun)) if r.id.hex.startswith(ref) or r.name == ref]
-        return matches[0] if len(matches) == 1 else None
+    return find(session, ref)
 
 
 @app.command("prepare")
@@ -127,15 +120,9 @@ def _run_in_process(run_id: uuid.UUID) -> None:
 
 
 def _wait(run_id: uuid.UUID) -> None:
-    from db.models import FINISHED, TrainingRun
-    from db.session import session_scope
+    from db.runs import wait_until_finished
 
-    while True:
-        with session_scope() as session:
-            run = session.get(TrainingRun, run_id)
-            if run.status in FINISHED:
-                return
-        time.sleep(1.0)
+    wait_until_finished(run_id)
 
 
 
@@ -145,9 +132,7 @@ def status_cmd(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Stage, status, iteration, latest losses and validation metrics of training runs."""
-    from sqlalchemy import select
-
-    from db.models import TrainingRun
+    from db.runs import newest_first
     from db.session import session_scope
 
     ensure_schema()
@@ -158,7 +143,7 @@ def status_cmd(
                 raise fail(f"no training run {run!r}")
             rows = [_run_row(found)]
         else:
-            rows = [_run_row(r) for r in session.scalars(select(TrainingRun).order_by(TrainingRun.created_at.desc()))]
+            rows = [_run_row(r) for r in newest_first(session)]
     if as_json:
         print_json(rows[0] if run else rows)
         return

@@ -7,14 +7,38 @@ holder died finds it expired and takes over from the newest checkpoint.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from db.models import JobStatus, TrainingRun, utcnow
+from db.models import FINISHED, JobStatus, TrainingRun, utcnow
+from db.session import session_scope
+
+
+def find(session: Session, ref: str) -> TrainingRun | None:
+    """A run by id, or by unique id prefix or name; None if none or several match."""
+    try:
+        return session.get(TrainingRun, uuid.UUID(ref))
+    except ValueError:
+        matches = [r for r in session.scalars(select(TrainingRun)) if r.id.hex.startswith(ref) or r.name == ref]
+        return matches[0] if len(matches) == 1 else None
+
+
+def newest_first(session: Session) -> list[TrainingRun]:
+    return list(session.scalars(select(TrainingRun).order_by(TrainingRun.created_at.desc())))
+
+
+def wait_until_finished(run_id: uuid.UUID, poll_seconds: float = 1.0) -> None:
+    """Block until the run succeeded, failed or was cancelled, reading its status every ``poll_seconds``."""
+    while True:
+        with session_scope() as session:
+            if session.scalar(select(TrainingRun.status).where(TrainingRun.id == run_id)) in FINISHED:
+                return
+        time.sleep(poll_seconds)
 
 
 def claim(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: int) -> TrainingRun | None:

@@ -12,11 +12,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from upscaler.settings import get_settings
 
 _engines: dict[tuple[int, str], Engine] = {}
+
+# The database could not be reached or dropped the connection mid-statement: worth retrying.
+TransientDatabaseError = OperationalError
+__all__ = ["Session", "TransientDatabaseError", "get_engine", "session_scope", "unpooled_connection"]
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -61,3 +67,9 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def unpooled_connection(url: str):
+    """A DBAPI connection of its own, outside every pool: closing it really ends its server session
+    (and the session-level locks it holds)."""
+    return create_engine(url, poolclass=NullPool).raw_connection()

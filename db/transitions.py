@@ -9,6 +9,7 @@ status and then writes it in a second statement.
       +---release--------+
       +---expire (sweeper: lease ran out, the worker died)
     queued/running --cancel--> cancelled
+    (new) --refuse--> failed   (before it is inserted: it will never run)
 
 A running job holds a lease that its worker renews (``heartbeat``). A claim also succeeds on
 a running job whose lease has expired: that is how a redelivered message takes over the job
@@ -24,6 +25,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from db.jobs import NewJob
 from db.models import Job, JobStatus, utcnow
 
 MAX_ERROR_MESSAGE = 2000
@@ -48,6 +50,16 @@ def claim(session: Session, job_id: uuid.UUID, worker: str, lease_seconds: int =
     if result.rowcount != 1:
         return None
     return session.get(Job, job_id, populate_existing=True)
+
+
+def refuse(job: NewJob, code: str, message: str) -> None:
+    """(new) -> failed: a job that will never run (its output key leaves its prefix, another
+    source writes its output), inserted failed with the reason so that the operator sees it
+    beside the batch's other jobs. Only a job not yet inserted, and not yet refused."""
+    if job.status is not JobStatus.queued:
+        raise ValueError(f"job for {job.source_uri} is already {job.status.value} ({job.error_code})")
+    job.status, job.finished_at = JobStatus.failed, utcnow()
+    job.error_code, job.error_message = code[:64], message[:MAX_ERROR_MESSAGE]
 
 
 def heartbeat(session: Session, job_id: uuid.UUID, worker: str, lease_seconds: int) -> bool:

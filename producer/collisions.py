@@ -16,18 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Iterable
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from db.models import Job, JobStatus, utcnow
+from db import transitions
+from db.jobs import NewJob
 from upscaler.storage import collision_key
 
 POLICIES = ("fail", "suffix")
-CHUNK = 500
-# Jobs whose output object exists or will: a failed or cancelled job wrote nothing that stays.
-LIVE = (JobStatus.queued, JobStatus.running, JobStatus.succeeded)
 
 
 def suffixed(output_uri: str, source_uri: str) -> str:
@@ -35,35 +29,24 @@ def suffixed(output_uri: str, source_uri: str) -> str:
     return f"{stem}~{hashlib.sha256(source_uri.encode()).hexdigest()[:8]}{extension}"
 
 
-def owners_in_sql(session: Session, keys: Iterable[str]) -> dict[str, str]:
-    """collision key -> source URI of a live job already writing there."""
-    keys, found = list(keys), {}
-    for start in range(0, len(keys), CHUNK):
-        for key, source in session.execute(select(Job.output_key, Job.source_uri).where(
-                Job.output_key.in_(keys[start : start + CHUNK]), Job.status.in_(LIVE))):
-            found.setdefault(key, source)
-    return found
-
-
-def settle(rows: list[dict], taken: dict[str, str], policy: str) -> int:
-    """Give each row its ``output_key``; fail or rename rows whose key another source holds
+def settle(rows: list[NewJob], taken: dict[str, str], policy: str) -> int:
+    """Give each row its ``output_key``; refuse or rename rows whose key another source holds
     (``taken``: key -> source, from SQL; grows as rows claim keys). In place; how many clashed."""
     clashes = 0
     if policy not in POLICIES:
         raise ValueError(f"on_collision {policy!r}: choose {' or '.join(POLICIES)}")
-    for row in sorted((r for r in rows if r["output_uri"]), key=lambda r: r["source_uri"]):
-        key = collision_key(row["output_uri"])
+    for row in sorted((r for r in rows if r.output_uri), key=lambda r: r.source_uri):
+        key = collision_key(row.output_uri)
         owner = taken.get(key)
-        if owner is not None and owner != row["source_uri"] and row["status"] == JobStatus.queued:
+        if owner is not None and owner != row.source_uri and not row.refused:
             clashes += 1
             if policy == "suffix":
-                row["output_uri"] = suffixed(row["output_uri"], row["source_uri"])
-                key = collision_key(row["output_uri"])
+                row.output_uri = suffixed(row.output_uri, row.source_uri)
+                key = collision_key(row.output_uri)
             else:
-                row.update(status=JobStatus.failed, error_code="output_collision", finished_at=utcnow(),
-                           error_message=f"{row['source_uri']} and {owner} would both write "
-                                         f"{row['output_uri']}; submit with --on-collision suffix, or give "
-                                         "one of them an output_key in a manifest")
-        row["output_key"] = key
-        taken.setdefault(key, row["source_uri"])
+                transitions.refuse(row, "output_collision",
+                                   f"{row.source_uri} and {owner} would both write {row.output_uri}; submit with "
+                                   "--on-collision suffix, or give one of them an output_key in a manifest")
+        row.output_key = key
+        taken.setdefault(key, row.source_uri)
     return clashes

@@ -13,14 +13,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
-
-from db.models import Batch, Job, JobStatus, Watch
-from db.session import session_scope
+from db import jobs as jobs_table
+from db import watches
+from db.models import Watch
+from db.session import Session, session_scope
 from producer.sources import SourceImage, from_listing, refuse_output_inside_sources
-from producer.submit import existing_keys, insert_new, job_rows
+from producer.submit import job_rows
 from upscaler.errors import PermanentError
 from upscaler.jobspec import JobParams
 from upscaler.storage import Storage
@@ -50,57 +48,39 @@ def add_watch(name: str, source_prefix: str, output_prefix: str, params: JobPara
         source_prefix += "/"
     refuse_output_inside_sources(output_prefix, [source_prefix])
     with session_scope() as session:
-        if session.scalar(select(Watch).where(Watch.name == name)):
+        if watches.named(session, name) is not None:
             raise PermanentError(f"a watch named {name!r} exists; remove it first", code="duplicate_watch")
-        watch = Watch(name=name, source_prefix=source_prefix, output_prefix=output_prefix, model=params.model,
-                      params=params.to_json())
-        session.add(watch)
-    return watch
+        return watches.create(session, name, source_prefix, output_prefix, params.model, params.to_json())
 
 
 def list_watches(session: Session, enabled_only: bool = False) -> list[Watch]:
-    query = select(Watch).order_by(Watch.name)
-    if enabled_only:
-        query = query.where(Watch.enabled.is_(True))
-    return list(session.scalars(query))
+    return watches.listed(session, enabled_only)
 
 
 def remove_watch(name: str) -> bool:
     with session_scope() as session:
-        watch = session.scalar(select(Watch).where(Watch.name == name))
-        if watch is None:
-            return False
-        session.delete(watch)
-    return True
+        return watches.remove(session, name)
 
 
 # -- batches of intake -------------------------------------------------------------------------------
-def _intake_batch(session: Session, watch: Watch, intake_key: str) -> Batch:
-    """Tonight's batch for this watch, created once even when two scans race."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(insert(Batch).values(
-        id=uuid.uuid4(), name=f"{watch.name} {intake_key}", source=watch.source_prefix,
-        output_prefix=watch.output_prefix, model=watch.model, params=watch.params, watch_id=watch.id,
-        intake_key=intake_key, created_at=datetime.now(UTC),
-    ).on_conflict_do_nothing(index_elements=["watch_id", "intake_key"]))
-    return session.scalar(select(Batch).where(Batch.watch_id == watch.id, Batch.intake_key == intake_key))
-
-
 def add_to_intake(session: Session, watch: Watch, intake_key: str, images: list[SourceImage]) -> IntakeResult:
     """New jobs for ``images`` in the watch's batch for ``intake_key``; queued ids to enqueue."""
     params = JobParams.from_json(watch.params, watch.model)
     probe_rows, _, _ = job_rows(uuid.uuid4(), images, watch.output_prefix, params, session)
 
-    fresh = {r["idempotency_key"] for r in probe_rows} - existing_keys(session, probe_rows)
-    existing_batch = session.scalar(select(Batch).where(Batch.watch_id == watch.id, Batch.intake_key == intake_key))
+    fresh = {r.idempotency_key for r in probe_rows} - jobs_table.existing_keys(
+        session, [r.idempotency_key for r in probe_rows])
+    existing_batch = watches.intake_batch(session, watch, intake_key)
     if not fresh and existing_batch is None:
         return IntakeResult(watch.name, None, 0, [])  # nothing new: no empty batch
-    batch = existing_batch or _intake_batch(session, watch, intake_key)
-    rows = [dict(r, batch_id=batch.id) for r in probe_rows if r["idempotency_key"] in fresh]
-    created = insert_new(session, rows) if rows else []  # unsafe keys arrive failed: never queued
+    batch = existing_batch or watches.ensure_intake_batch(session, watch, intake_key)
+    rows = [r for r in probe_rows if r.idempotency_key in fresh]
+    for row in rows:
+        row.batch_id = batch.id
+    created = jobs_table.insert_new(session, rows) if rows else []  # refused ones arrive failed: never queued
     # A scan that crashed between commit and enqueue left queued jobs: they go out again too
     # (a second message for a job is harmless: only one delivery can claim it).
-    queued = list(session.scalars(select(Job.id).where(Job.batch_id == batch.id, Job.status == JobStatus.queued)))
+    queued = jobs_table.queued_in_batch(session, batch.id)
     return IntakeResult(watch.name, batch.id, len(created), queued)
 
 

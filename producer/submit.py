@@ -19,13 +19,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
-
-from db.models import Batch, Job, JobStatus, utcnow
+from db import jobs as jobs_table
+from db import transitions
+from db.jobs import NewJob
+from db.models import Batch
 from db.profiles import profiles_in_effect
-from db.session import session_scope
+from db.session import Session, session_scope
 from producer import collisions
 from producer.sources import (
     InPlaceOutputError,
@@ -37,8 +36,6 @@ from producer.sources import (
 from upscaler.jobspec import JobParams, idempotency_key
 from upscaler.profiles import default_profiles, params_for_material
 from upscaler.storage import Storage, StorageError, collision_key, safe_join
-
-INSERT_CHUNK = 500
 
 
 @dataclass
@@ -73,18 +70,19 @@ def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | No
 
 def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params: JobParams,
              session: Session | None = None, on_collision: str = "fail",
-             warnings: list[str] | None = None) -> tuple[list[dict], int, int]:
-    """Job rows, how many sources were listed more than once, and how many outputs clashed.
+             warnings: list[str] | None = None) -> tuple[list[NewJob], int, int]:
+    """New jobs, how many sources were listed more than once, and how many outputs clashed.
 
     A source with a material (its manifest row's, else ``params.material``) runs that category's
     profile, as set in SQL when a ``session`` is given (else the shipped defaults); a material
     that is no category runs the ``other`` profile, and its warning is added to ``warnings``.
 
     A source whose output key would leave the output prefix (``..`` segments in an S3 key or a
-    manifest's output_key) becomes a job failed from the start, with the reason, so the rest of
+    manifest's output_key) becomes a job refused from the start, with the reason, so the rest of
     the batch goes on and the operator sees why; so does one whose output another source has
     (producer/collisions.py; checked against the jobs in SQL when a ``session`` is given)."""
-    rows, seen = [], set()
+    rows: list[NewJob] = []
+    seen = set()
     profiles = profiles_in_effect(session) if session is not None else default_profiles()
     params_of: dict[uuid.UUID, JobParams] = {}  # each row's parameters, for its idempotency key
     for image in images:
@@ -92,75 +90,38 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         if warning and warnings is not None and warning not in warnings:
             warnings.append(warning)
         relative = image.output_key or posixpath.splitext(image.relative_key)[0] + job_params.extension(image.uri)
-        failure = {}
         try:
-            out_uri = safe_join(output, relative)
+            out_uri, unsafe = safe_join(output, relative), None
         except StorageError as exc:
-            out_uri = ""
-            failure = {"status": JobStatus.failed, "error_code": "unsafe_key", "error_message": f"{image.uri}: {exc}",
-                       "finished_at": utcnow()}
+            out_uri, unsafe = "", f"{image.uri}: {exc}"
         if (image.uri, image.etag, out_uri) in seen:
             continue  # the same source listed twice in one submission
         seen.add((image.uri, image.etag, out_uri))
-        row_id = uuid.uuid4()
-        params_of[row_id] = job_params
-        rows.append({
-            "id": row_id, "batch_id": batch_id, "source_uri": image.uri, "source_etag": image.etag,
-            "source_size": image.size, "output_uri": out_uri, "output_key": None, "model": job_params.model,
-            "params": job_params.to_json(), "supplier": image.supplier, "material": image.material or params.material,
-            "profile": job_params.profile, "detail": job_params.detail if job_params.profile else None,
-            "status": JobStatus.queued, "error_code": None, "error_message": None, "finished_at": None, **failure,
-        })
+        job = NewJob(uuid.uuid4(), batch_id, image.uri, image.etag, image.size, out_uri, job_params.model,
+                     job_params.to_json(), image.supplier, image.material or params.material, job_params.profile,
+                     job_params.detail if job_params.profile else None)
+        if unsafe:
+            transitions.refuse(job, "unsafe_key", unsafe)
+        params_of[job.id] = job_params
+        rows.append(job)
     refuse_writing_into_sources(rows)
-    taken = collisions.owners_in_sql(session, {collision_key(r["output_uri"]) for r in rows if r["output_uri"]}) \
+    taken = jobs_table.output_owners(session, {collision_key(r.output_uri) for r in rows if r.output_uri}) \
         if session is not None else {}
     clashes = collisions.settle(rows, taken, on_collision)
     for row in rows:
-        row["idempotency_key"] = idempotency_key(row["source_uri"], row["source_etag"], params_of[row["id"]],
-                                                 row["output_uri"])
+        row.idempotency_key = idempotency_key(row.source_uri, row.source_etag, params_of[row.id], row.output_uri)
     return rows, len(images) - len(rows), clashes
 
 
-def refuse_writing_into_sources(rows: list[dict]) -> None:
+def refuse_writing_into_sources(rows: list[NewJob]) -> None:
     """No output may replace a source of the same submission (a manifest pointing its outputs at
     its inputs): refused whole, before any job exists."""
-    sources = {collision_key(r["source_uri"]): r["source_uri"] for r in rows}
+    sources = {collision_key(r.source_uri): r.source_uri for r in rows}
     for row in rows:
-        source = sources.get(collision_key(row["output_uri"])) if row["output_uri"] else None
+        source = sources.get(collision_key(row.output_uri)) if row.output_uri else None
         if source is not None:
-            raise InPlaceOutputError(f"{row['source_uri']} would be written to {row['output_uri']}, over the source "
+            raise InPlaceOutputError(f"{row.source_uri} would be written to {row.output_uri}, over the source "
                                      f"{source}: choose an output prefix outside the sources")
-
-
-def insert_new(session: Session, rows: list[dict]) -> list[uuid.UUID]:
-    """Insert, skipping rows whose idempotency key exists (also one inserted concurrently)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    created: list[uuid.UUID] = []
-    for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[start : start + INSERT_CHUNK]
-        statement = insert(Job).values(chunk).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        created += session.scalars(statement.returning(Job.id)).all()
-    return created
-
-
-def existing_keys(session: Session, rows: list[dict]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(rows), INSERT_CHUNK):
-        keys = [r["idempotency_key"] for r in rows[start : start + INSERT_CHUNK]]
-        found |= set(session.scalars(select(Job.idempotency_key).where(Job.idempotency_key.in_(keys))))
-    return found
-
-
-def never_sent(session: Session, rows: list[dict]) -> list[uuid.UUID]:
-    """Queued jobs among ``rows`` (by idempotency key) that no message was ever sent for: a
-    submit whose broker was down. Resubmitting sends them."""
-    found: list[uuid.UUID] = []
-    for start in range(0, len(rows), INSERT_CHUNK):
-        keys = [r["idempotency_key"] for r in rows[start : start + INSERT_CHUNK]]
-        found += session.scalars(select(Job.id).where(Job.idempotency_key.in_(keys), Job.status == JobStatus.queued,
-                                                      Job.enqueued_at.is_(None)))
-    return found
 
 
 def create_batch(sources: list[str], output: str, *, manifest: Path | None = None, params: JobParams | None = None,
@@ -184,9 +145,9 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
     with session_scope(database_url) as session:
         warnings: list[str] = []
         rows, repeated, clashes = job_rows(batch_id, images, output, params, session, on_collision, warnings)
-        existing = existing_keys(session, rows)
-        new_rows = [r for r in rows if r["idempotency_key"] not in existing]
-        unsent = [] if dry_run else never_sent(session, [r for r in rows if r["idempotency_key"] in existing])
+        existing = jobs_table.existing_keys(session, [r.idempotency_key for r in rows])
+        new_rows = [r for r in rows if r.idempotency_key not in existing]
+        unsent = [] if dry_run else jobs_table.never_sent(session, existing)
         if dry_run or not new_rows:
             session.rollback()
             return SubmitResult(None, len(new_rows) if dry_run else 0, len(rows) - len(new_rows), skipped,
@@ -194,11 +155,11 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
         session.add(Batch(id=batch_id, name=name or description[:200], source=description,
                           output_prefix=output, model=params.model, params=params.to_json()))
         session.flush()
-        created = insert_new(session, new_rows)
+        created = jobs_table.insert_new(session, new_rows)
         if not created:  # a concurrent submit of the same sources inserted them all first: no empty batch
             session.rollback()
             return SubmitResult(None, 0, len(rows), skipped, unsent, repeated, clashes, len(unsent), warnings)
-        failed_at_start = {r["id"] for r in new_rows if r["status"] == JobStatus.failed}
+        failed_at_start = {r.id for r in new_rows if r.refused}
     runnable = [job_id for job_id in created if job_id not in failed_at_start]
     return SubmitResult(batch_id, len(created), len(rows) - len(created), skipped, runnable + unsent,
                         repeated, clashes, len(unsent), warnings)

@@ -88,3 +88,18 @@ def test_no_import_circles(graph: grimp.ImportGraph) -> None:
     graph.add_import(importer="upscaler.errors", imported="upscaler.settings", line_number=1, line_contents="x")
     graph.add_import(importer="upscaler.settings", imported="upscaler.errors", line_number=1, line_contents="x")
     assert ["upscaler.errors", "upscaler.settings"] in _strongly_connected(graph)
+
+
+def _sql_importers(graph: grimp.ImportGraph) -> set[str]:
+    """Modules outside db that import SQLAlchemy or Alembic themselves."""
+    (contract,) = [c for c in CONFIG["contracts"] if c["type"] == "forbidden"]
+    return {importer for forbidden in contract["forbidden_modules"]
+            for importer in graph.find_modules_that_directly_import(forbidden)
+            if importer.split(".")[0] in contract["source_modules"]}
+
+
+def test_only_db_imports_sqlalchemy() -> None:
+    graph = grimp.build_graph(*CONFIG["root_packages"], include_external_packages=True)
+    assert _sql_importers(graph) == set()
+    graph.add_import(importer="producer.submit", imported="sqlalchemy", line_number=1, line_contents="x")
+    assert _sql_importers(graph) == {"producer.submit"}

@@ -175,12 +175,12 @@ def test_status_escapes_control_characters_and_names_ambiguity(embedded: Path) -
 
 def test_a_submit_that_creates_nothing_leaves_no_batch(embedded: Path, monkeypatch) -> None:
     """Two submits of the same sources at once: the one whose inserts all conflict makes no batch."""
-    from producer import submit as producer_submit
+    from db import jobs as jobs_table
 
     src = embedded / "src"
     image(src / "a.png")
     submit(str(src), "--output", str(embedded / "out"))
-    monkeypatch.setattr(producer_submit, "existing_keys", lambda session, rows: set())  # the race's view
+    monkeypatch.setattr(jobs_table, "existing_keys", lambda session, keys: set())  # the race's view
     raced = submit(str(src), "--output", str(embedded / "out"))
     assert raced["batch_id"] is None and raced["created"] == 0
     assert len(json.loads(runner.invoke(app, ["status", "--json"]).stdout)) == 1

@@ -34,11 +34,11 @@ def test_the_output_uri_is_a_pure_function_of_the_job() -> None:
     prefix, with the format's extension; a manifest's output_key replaces the relative part."""
     slate = SourceImage("s3://in/cat/tiles/slate.JPG", "tiles/slate.JPG", "e1", 10)
     params = JobParams(model="m", format="png")
-    rows = [job_rows(uuid.uuid4(), [slate], "s3://out/2026/", params)[0][0]["output_uri"] for _ in range(2)]
+    rows = [job_rows(uuid.uuid4(), [slate], "s3://out/2026/", params)[0][0].output_uri for _ in range(2)]
     assert rows == ["s3://out/2026/tiles/slate.png"] * 2
     renamed = SourceImage(slate.uri, slate.relative_key, "e1", 10, output_key="boards/slate-x4.png")
     (row,), _, _ = job_rows(uuid.uuid4(), [renamed], "s3://out/2026/", params)
-    assert row["output_uri"] == "s3://out/2026/boards/slate-x4.png"
+    assert row.output_uri == "s3://out/2026/boards/slate-x4.png"
 
 
 def test_idempotency_key_changes_with_every_part() -> None:
@@ -90,8 +90,8 @@ def test_manifest_rows(tmp_path: Path) -> None:
     assert items[1] == str(tmp_path / "spec.pdf")
     (row,), repeated, clashes = job_rows(__import__("uuid").uuid4(), [items[0]], "s3://out/p/", JobParams(model="m"))
     assert (repeated, clashes) == (0, 0)
-    assert row["output_uri"] == "s3://out/p/boards/slate.png"
-    assert (row["supplier"], row["material"]) == ("Acme", "stone")
+    assert row.output_uri == "s3://out/p/boards/slate.png"
+    assert (row.supplier, row.material) == ("Acme", "stone")
 
 
 def test_manifest_without_source_column_is_refused(tmp_path: Path) -> None:

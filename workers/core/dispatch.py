@@ -17,9 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from contextlib import closing
 
-from sqlalchemy import update
-
-from db.models import Job, utcnow
+from db import jobs as jobs_table
 from db.session import session_scope
 from upscaler.errors import TransientError
 from upscaler.in_flight import map_in_flight
@@ -62,10 +60,8 @@ def enqueue(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], No
 
 
 def _mark_sent(job_ids: list[uuid.UUID]) -> None:
-    """When the messages went out: the sweeper re-sends those that the broker loses."""
     with session_scope() as session:
-        session.execute(update(Job).execution_options(synchronize_session=False)
-                        .where(Job.id.in_(job_ids)).values(enqueued_at=utcnow()))
+        jobs_table.mark_sent(session, job_ids)
 
 
 def run_in_process(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], None] | None = None) -> None:

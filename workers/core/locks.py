@@ -14,9 +14,7 @@ import logging
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine
-from sqlalchemy.pool import NullPool
-
+from db.session import unpooled_connection
 from upscaler.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -34,7 +32,7 @@ class SchedulerLock:
     def try_acquire(self) -> bool:
         if self.url.startswith("postgresql"):
             # Its own unpooled connection: closing it must really end the session (and the lock).
-            connection = create_engine(self.url, poolclass=NullPool).raw_connection()
+            connection = unpooled_connection(self.url)
             cursor = connection.cursor()
             cursor.execute("SELECT pg_try_advisory_lock(%s)", (self.key,))
             acquired = bool(cursor.fetchone()[0])

@@ -17,10 +17,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.exc import OperationalError
-
 from db import transitions
-from db.session import session_scope
+from db.session import TransientDatabaseError, session_scope
 from upscaler.errors import TransientError
 from upscaler.settings import get_settings
 from workers.core import runtime
@@ -53,7 +51,7 @@ def attempt_job(job_id: uuid.UUID, worker: str, retries_so_far: int,
     """Run the job once and decide what comes next: the whole policy, for every caller."""
     try:
         return Attempt(run_job(job_id, runtime.engine(), runtime.storage(), worker, on_overrun=on_overrun).value)
-    except (TransientError, OperationalError) as exc:
+    except (TransientError, TransientDatabaseError) as exc:
         limit = get_settings().transient_retries
         if retries_so_far >= limit:
             fail_job(job_id, "transient_exhausted", f"gave up after {retries_so_far} retries: {exc}", worker)

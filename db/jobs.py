@@ -1,0 +1,162 @@
+"""The jobs table as intake, dispatch and recovery read and write it, many jobs at a time.
+
+One job's status change is a transition (db/transitions.py); here: new jobs inserted (skipping
+those that exist), which exist, which were never sent, who writes an output, whose lease expired,
+which queued jobs may have lost their message, and when messages went out. Lists of keys or ids
+go to the database in chunks of ``CHUNK`` (one statement each), whatever their length.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, literal, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from db.models import Base, Batch, Job, JobStatus, utcnow
+
+# Rows or keys per statement: well under SQLite's 32766 bound parameters and PostgreSQL's 65535.
+CHUNK = 500
+# Jobs whose output object exists or will: a failed or cancelled job wrote nothing that stays.
+LIVE = (JobStatus.queued, JobStatus.running, JobStatus.succeeded)
+
+T = TypeVar("T")
+
+
+@dataclass
+class NewJob:
+    """A job about to be inserted. Born ``queued``, unless refused first (``db.transitions.refuse``:
+    an output key that leaves its prefix, an output another source has)."""
+
+    id: uuid.UUID
+    batch_id: uuid.UUID
+    source_uri: str
+    source_etag: str | None
+    source_size: int | None
+    output_uri: str
+    model: str
+    params: dict[str, Any]
+    supplier: str | None = None
+    material: str | None = None
+    profile: str | None = None
+    detail: float | None = None
+    output_key: str | None = None        # upscaler.storage.collision_key of output_uri
+    idempotency_key: str = ""
+    status: JobStatus = JobStatus.queued
+    error_code: str | None = None
+    error_message: str | None = None
+    finished_at: datetime | None = None
+    queued_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def refused(self) -> bool:
+        return self.status is not JobStatus.queued
+
+    def values(self) -> dict[str, Any]:
+        """The row's columns (shallow: cheap for a hundred thousand rows)."""
+        return {name: getattr(self, name) for name in _NEW_JOB_FIELDS}
+
+
+_NEW_JOB_FIELDS = tuple(f.name for f in fields(NewJob))
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def insert_ignoring(session: Session, model: type[Base], rows: Sequence[dict[str, Any]], conflict: list[str],
+                    returning: Any = None) -> list[Any]:
+    """INSERT ... ON CONFLICT (``conflict``) DO NOTHING, on PostgreSQL and SQLite alike, in chunks;
+    the ``returning`` column of the rows inserted (rows another transaction inserted first, even
+    concurrently, are skipped)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    inserted: list[Any] = []
+    for chunk in chunks(rows):
+        statement = insert(model).values(list(chunk)).on_conflict_do_nothing(index_elements=conflict)
+        if returning is None:
+            session.execute(statement)
+        else:
+            inserted += session.scalars(statement.returning(returning)).all()
+    return inserted
+
+
+def insert_new(session: Session, jobs: Sequence[NewJob]) -> list[uuid.UUID]:
+    """Insert the jobs whose idempotency key does not exist yet; the ids inserted."""
+    return insert_ignoring(session, Job, [job.values() for job in jobs], ["idempotency_key"], Job.id)
+
+
+def existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
+    """Which of these idempotency keys have a job (unique index: one index probe per key)."""
+    found: set[str] = set()
+    for chunk in chunks(list(keys)):
+        found |= set(session.scalars(select(Job.idempotency_key).where(Job.idempotency_key.in_(chunk))))
+    return found
+
+
+def never_sent(session: Session, keys: Iterable[str]) -> list[uuid.UUID]:
+    """Queued jobs among these idempotency keys that no message was ever sent for (a submit whose
+    broker was down): resubmitting sends them."""
+    found: list[uuid.UUID] = []
+    for chunk in chunks(list(keys)):
+        found += session.scalars(select(Job.id).where(Job.idempotency_key.in_(chunk), Job.status == JobStatus.queued,
+                                                      Job.enqueued_at.is_(None)))
+    return found
+
+
+def output_owners(session: Session, output_keys: Iterable[str]) -> dict[str, str]:
+    """collision key -> source URI of a live job already writing there."""
+    found: dict[str, str] = {}
+    for chunk in chunks(list(output_keys)):
+        for key, source in session.execute(select(Job.output_key, Job.source_uri).where(
+                Job.output_key.in_(chunk), Job.status.in_(LIVE))):
+            found.setdefault(key, source)
+    return found
+
+
+def known_versions(session: Session, watch_id: uuid.UUID) -> set[tuple[str, str | None]]:
+    """(source URI, ETag) of every job a watch's batches hold: the versions its scans already took."""
+    return set(session.execute(select(Job.source_uri, Job.source_etag).join(Batch, Job.batch_id == Batch.id)
+                               .where(Batch.watch_id == watch_id)).tuples())
+
+
+def queued_in_batch(session: Session, batch_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(session.scalars(select(Job.id).where(Job.batch_id == batch_id, Job.status == JobStatus.queued)))
+
+
+def expired_leases(session: Session, now: datetime, limit: int) -> list[uuid.UUID]:
+    """Running jobs whose lease ran out before ``now`` (their worker died or was cut off)."""
+    return list(session.scalars(select(Job.id).where(Job.status == JobStatus.running, Job.lease_expires_at < now)
+                                .limit(limit)))
+
+
+# Where a page of queued jobs ended: (queued_at, id), the order the partial index ix_jobs_queued keeps.
+Cursor = tuple[datetime, uuid.UUID]
+
+
+def stale_queued(session: Session, stale: datetime, after: Cursor | None, limit: int) -> list[tuple[uuid.UUID, Cursor]]:
+    """One page of queued jobs whose last message went out before ``stale`` (or never, and queued
+    before it), in (queued_at, id) order after ``after``: each id with its cursor. Paging on the
+    cursor (never by offset) reaches every such job however many of them the caller skips."""
+    query = select(Job.id, Job.queued_at).where(
+        Job.status == JobStatus.queued,
+        or_(Job.enqueued_at < stale, and_(Job.enqueued_at.is_(None), Job.queued_at < stale)))
+    if after is not None:
+        queued_at, job_id = after
+        query = query.where(tuple_(Job.queued_at, Job.id) > tuple_(literal(queued_at, Job.queued_at.type),
+                                                                     literal(job_id, Job.id.type)))
+    rows = session.execute(query.order_by(Job.queued_at, Job.id).limit(limit)).all()
+    return [(job_id, (queued_at, job_id)) for job_id, queued_at in rows]
+
+
+def mark_sent(session: Session, job_ids: Iterable[uuid.UUID]) -> None:
+    """When their messages went out: the sweeper re-sends those that the broker loses."""
+    now = utcnow()
+    for chunk in chunks(list(job_ids)):
+        session.execute(update(Job).execution_options(synchronize_session=False)
+                        .where(Job.id.in_(chunk)).values(enqueued_at=now))

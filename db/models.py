@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -89,7 +90,10 @@ class Batch(Base):
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_batch_status", "batch_id", "status"), Index("ix_jobs_status_lease", "status", "lease_expires_at"),
-                      Index("ix_jobs_output_key", "output_key"))
+                      Index("ix_jobs_output_key", "output_key"),
+                      # The sweeper's pages of queued jobs (db.jobs.stale_queued): the queued rows only.
+                      Index("ix_jobs_queued", "queued_at", "id", postgresql_where=text("status = 'queued'"),
+                            sqlite_where=text("status = 'queued'")))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))

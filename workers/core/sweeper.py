@@ -15,13 +15,13 @@ and as beat's task, one sweep at a time under a lock:
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
-
+from db import jobs as jobs_table
 from db import transitions
-from db.models import Job, JobStatus, utcnow
+from db.models import utcnow
 from db.session import session_scope
 from upscaler.settings import get_settings
 from workers.core.broker_contents import job_ids_in_broker
@@ -29,7 +29,8 @@ from workers.core.celery_app import GPU_QUEUE
 from workers.core.dispatch import enqueue
 
 log = logging.getLogger(__name__)
-BATCH = 1000
+# Jobs read per query (and sent per enqueue call): each page is one indexed range read.
+PAGE = 1000
 
 
 @dataclass
@@ -42,39 +43,51 @@ class SweepResult:
         return self.__dict__.copy()
 
 
-def sweep() -> SweepResult:
+def sweep(page_size: int | None = None) -> SweepResult:
+    """One sweep: every expired lease, then every queued job whose message is lost, ``page_size``
+    jobs per query (default ``PAGE``)."""
     settings = get_settings()
+    page_size = page_size or PAGE
     result, now = SweepResult(), utcnow()
-    with session_scope() as session:
-        expired = list(session.scalars(select(Job.id).where(
-            Job.status == JobStatus.running, Job.lease_expires_at < now).limit(BATCH)))
-        to_send = []
-        for job_id in expired:
-            outcome = transitions.expire(session, job_id, settings.max_attempts)
-            if outcome == "queued":
-                result.requeued_expired += 1
-                to_send.append(job_id)
-            elif outcome == "failed":
-                result.failed_exhausted += 1
-        lost = _lost_messages(session, now - timedelta(seconds=settings.requeue_after))
-        result.resent_lost = len(lost)
-        to_send += lost
-    if to_send:
-        enqueue(to_send)
-    if to_send or result.failed_exhausted:
+    while True:
+        with session_scope() as session:
+            expired = jobs_table.expired_leases(session, now, page_size)
+            to_send = []
+            for job_id in expired:
+                outcome = transitions.expire(session, job_id, settings.max_attempts)
+                if outcome == "queued":
+                    result.requeued_expired += 1
+                    to_send.append(job_id)
+                elif outcome == "failed":
+                    result.failed_exhausted += 1
+        if to_send:
+            enqueue(to_send)
+        if len(expired) < page_size:
+            break
+    result.resent_lost = _resend_lost(now - timedelta(seconds=settings.requeue_after), page_size)
+    if result.requeued_expired or result.resent_lost or result.failed_exhausted:
         log.warning("sweep: %s", result.to_json())
     return result
 
 
-def _lost_messages(session, stale) -> list:
-    """Queued jobs last sent before ``stale`` (or never sent) whose message the broker lacks."""
-    candidates = list(session.scalars(select(Job.id).where(
-        Job.status == JobStatus.queued,
-        or_(Job.enqueued_at < stale, Job.enqueued_at.is_(None) & (Job.queued_at < stale)))
-        .order_by(Job.queued_at).limit(BATCH)))
-    if not candidates:
-        return []
+def _resend_lost(stale: datetime, page_size: int) -> int:
+    """Send again every queued job last sent before ``stale`` (or never) whose id the broker lacks.
+
+    The broker's ids are read once; the candidates are paged through in (queued_at, id) order,
+    so jobs whose message is still waiting (a long backlog) are skipped over, never found again
+    and again in place of the lost ones behind them. Jobs sent here stop being candidates (their
+    ``enqueued_at`` is now), and jobs queued during the pass are not stale yet: the pass ends."""
     in_broker = job_ids_in_broker(GPU_QUEUE)
-    if in_broker is None:
-        return candidates
-    return [job_id for job_id in candidates if str(job_id) not in in_broker]
+    cursor, resent = None, 0
+    while True:
+        with session_scope() as session:
+            page = jobs_table.stale_queued(session, stale, cursor, page_size)
+        if not page:
+            return resent
+        cursor = page[-1][1]
+        lost: list[uuid.UUID] = [job_id for job_id, _ in page if in_broker is None or job_id not in in_broker]
+        if lost:
+            enqueue(lost)
+            resent += len(lost)
+        if len(page) < page_size:
+            return resent

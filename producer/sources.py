@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from upscaler.errors import PermanentError
-from upscaler.imageio import INPUT_SUFFIXES
+from upscaler.image_suffixes import INPUT_SUFFIXES
 from upscaler.storage import ObjectInfo, Storage, StorageError, is_inside, is_s3
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 PROBE = """
-import runpy, sys
+import re, runpy, sys
 sys.argv = ["upscaler", *sys.argv[1:]]
 try:
     runpy.run_module("cli.main", run_name="__main__")
@@ -21,12 +21,16 @@ else:
     code = 0
 heavy = sorted(m for m in ("torch", "torchvision", "basicsr", "cv2") if m in sys.modules)
 print("IMPORTED:" + ",".join(heavy), file=sys.stderr)
+# The peak resident set of this program (VmHWM: unlike ru_maxrss, not the forking parent's).
+peak_kb = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+print(f"RSS_MB:{peak_kb / 1024:.0f}", file=sys.stderr)
 sys.exit(code or 0)
 """
 
 
-def run(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
-    env = {"UPSCALER_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "HOME": str(data_dir)}
+def run(args: list[str], data_dir: Path, **settings: str) -> subprocess.CompletedProcess:
+    env = {"UPSCALER_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "HOME": str(data_dir),
+           **{f"UPSCALER_{k.upper()}": v for k, v in settings.items()}}
     return subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True,
                           timeout=120, cwd=Path(__file__).resolve().parents[1])
 
@@ -38,6 +42,32 @@ def test_light_commands_import_no_torch(args: list[str], tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr[-2000:]
     imported = result.stderr.rsplit("IMPORTED:", 1)[1].strip()
     assert "torch" not in imported.split(","), (args, imported)
+
+
+# Peak resident memory of a command that only talks to SQL and the broker, megabytes: the
+# interpreter, SQLAlchemy, Celery, boto3 and the settings come to about 90 on x86-64 Linux.
+PRODUCER_RSS_MB = 150
+
+
+@pytest.mark.parametrize("command", ["submit", "status", "watch scan"])
+def test_producer_commands_import_no_torch(command: str, tmp_path: Path, redis_url: str) -> None:
+    """Commands that create, send or count jobs, with a broker (so that nothing runs in this
+    process): no torch, no OpenCV, and small."""
+    import cv2
+
+    from tests.textures import texture
+
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "one.png"), texture(16, 16))
+    args = {"submit": ["submit", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--json"],
+            "status": ["status"], "watch scan": ["watch", "scan"]}[command]
+    result = run(args, tmp_path, broker_url=redis_url)
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = result.stderr.rsplit("IMPORTED:", 1)[1].split("\n", 1)[0].strip()
+    assert imported == "", (command, imported)
+    assert int(result.stderr.rsplit("RSS_MB:", 1)[1].split()[0]) < PRODUCER_RSS_MB
+    if command == "submit":
+        assert json.loads(result.stdout)["created"] == 1
 
 
 def test_models_list_shows_imported_models_without_torch(tmp_path: Path) -> None:

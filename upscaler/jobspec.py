@@ -14,7 +14,7 @@ import posixpath
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-from upscaler.imageio import EXTENSIONS, OUTPUT_FORMATS
+from upscaler.image_suffixes import EXTENSIONS, OUTPUT_FORMATS
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, Settings
 from upscaler.validation import check_quality, check_upscale_params
 from upscaler.zoo.names import DEFAULT_MODEL, TEXTURE_MODEL

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from upscaler.imageio.color.management import SourceColor
+from upscaler.image_suffixes import EXTENSIONS, INPUT_SUFFIXES, OUTPUT_FORMATS
 
 # We enforce our own, configurable, limits before decoding (see check_limits); Pillow's global
 # bomb guard would otherwise raise its own error type for images our settings allow.
@@ -20,10 +21,9 @@ Image.MAX_IMAGE_PIXELS = None
 # Pillow's format name -> our canonical format name.
 PILLOW_FORMATS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp", "TIFF": "tiff",
             "BMP": "bmp", "GIF": "gif"}
-OUTPUT_FORMATS = ("png", "jpeg", "webp", "tiff")
-EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif"}
-INPUT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
 EXIF_ORIENTATION = 0x0112
+__all__ = ["EXIF_ORIENTATION", "EXTENSIONS", "INPUT_SUFFIXES", "OUTPUT_FORMATS", "PILLOW_FORMATS", "DecodedImage",
+           "ImageHeader", "Limits"]
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,22 @@ or, to handle each map yourself (one at a time, dropped after each step):
     maps.warnings
 """
 
-from upscaler.materials.formats import MaterialFiles, gltf_document, materialx_document
-from upscaler.materials.pipeline import MAP_NAMES, MapOptions, MaterialMap, MaterialMaps
-from upscaler.materials.presets import CATEGORIES, PRESETS, Preset, preset_for
-from upscaler.materials.preview import preview_html
-from upscaler.materials.writer import FORMATS, MaterialResult, folder_writer, write_material
+from importlib import import_module
 
-__all__ = ["CATEGORIES", "FORMATS", "MAP_NAMES", "PRESETS", "MapOptions", "MaterialFiles", "MaterialMap",
-           "MaterialMaps", "MaterialResult", "Preset", "folder_writer", "gltf_document", "materialx_document",
-           "preset_for", "preview_html", "write_material"]
+# Each name from the submodule that defines it, imported on first use: importing a light part
+# (``upscaler.materials.names``, the category synonyms the producer needs) must not bring OpenCV
+# and the map pipeline along.
+_HOMES = {
+    "MaterialFiles": "formats", "gltf_document": "formats", "materialx_document": "formats",
+    "MAP_NAMES": "pipeline", "MapOptions": "pipeline", "MaterialMap": "pipeline", "MaterialMaps": "pipeline",
+    "CATEGORIES": "presets", "PRESETS": "presets", "Preset": "presets", "preset_for": "presets",
+    "preview_html": "preview",
+    "FORMATS": "writer", "MaterialResult": "writer", "folder_writer": "writer", "write_material": "writer",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'upscaler.materials' has no attribute {name!r}")
+    return getattr(import_module(f"upscaler.materials.{_HOMES[name]}"), name)

@@ -24,7 +24,6 @@ from upscaler.in_flight import map_in_flight
 from upscaler.settings import get_settings
 from workers.core import runtime
 from workers.core.celery_app import GPU_QUEUE, UPSCALE_TASK, sender
-from workers.core.retry import attempt_job
 
 log = logging.getLogger(__name__)
 # The in-process worker retries sooner than a queue worker: someone is waiting at a terminal.
@@ -80,6 +79,10 @@ def run_in_process(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, s
 
 
 def _run_until_settled(job_id: uuid.UUID, worker: str) -> str:
+    # Here, not at the top: running a job brings the engine and torch (a gigabyte, seconds to
+    # import), which a process that only sends messages (submit, intake, the sweeper) never needs.
+    from workers.core.retry import attempt_job
+
     retries = 0
     while True:
         attempt = attempt_job(job_id, worker, retries)

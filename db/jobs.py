@@ -18,7 +18,7 @@ from sqlalchemy import and_, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import Base, Batch, Job, JobStatus, utcnow
+from db.models import Base, Batch, IntakeLock, Job, JobStatus, utcnow
 
 # Rows or keys per statement: well under SQLite's 32766 bound parameters and PostgreSQL's 65535.
 CHUNK = 500
@@ -107,6 +107,19 @@ def never_sent(session: Session, keys: Iterable[str]) -> list[uuid.UUID]:
         found += session.scalars(select(Job.id).where(Job.idempotency_key.in_(chunk), Job.status == JobStatus.queued,
                                                       Job.enqueued_at.is_(None)))
     return found
+
+
+def lock_outputs(session: Session) -> None:
+    """Hold the output lock until this transaction ends: taken before the collision check of new
+    jobs and held through their insert, so that two intakes racing for the same output keys run
+    one after the other, the second seeing the first one's jobs.
+
+    A row lock (UPDATE of the ``outputs`` row) on PostgreSQL; on SQLite the same UPDATE takes the
+    database's write lock (``busy_timeout`` bounds the wait). Readers are never blocked."""
+    taken = session.execute(update(IntakeLock).execution_options(synchronize_session=False)
+                            .where(IntakeLock.name == "outputs").values(taken_at=utcnow())).rowcount
+    if taken != 1:
+        raise RuntimeError("the intake_locks table has no 'outputs' row: run `upscaler db upgrade`")
 
 
 def output_owners(session: Session, output_keys: Iterable[str]) -> dict[str, str]:

@@ -162,6 +162,16 @@ class MaterialProfile(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class IntakeLock(Base):
+    """Rows whose row lock serializes a kind of intake (db.jobs.lock_outputs): ``outputs`` is held
+    from the collision check of new jobs to their commit."""
+
+    __tablename__ = "intake_locks"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    taken_at: Mapped[datetime | None]
+
+
 class TrainingRun(Base):
     """One training run (one stage); its segments run as tasks on the ``training`` queue."""
 

@@ -80,7 +80,8 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
     A source whose output key would leave the output prefix (``..`` segments in an S3 key or a
     manifest's output_key) becomes a job refused from the start, with the reason, so the rest of
     the batch goes on and the operator sees why; so does one whose output another source has
-    (producer/collisions.py; checked against the jobs in SQL when a ``session`` is given)."""
+    (producer/collisions.py; checked against the jobs in SQL when a ``session`` is given, under
+    the output lock that the session's transaction then holds until it ends)."""
     rows: list[NewJob] = []
     seen = set()
     profiles = profiles_in_effect(session) if session is not None else default_profiles()
@@ -105,8 +106,12 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         params_of[job.id] = job_params
         rows.append(job)
     refuse_writing_into_sources(rows)
-    taken = jobs_table.output_owners(session, {collision_key(r.output_uri) for r in rows if r.output_uri}) \
-        if session is not None else {}
+    taken: dict[str, str] = {}
+    if session is not None:
+        # From here to the caller's commit, no other intake checks or inserts outputs: the keys
+        # seen free stay free until these jobs hold them.
+        jobs_table.lock_outputs(session)
+        taken = jobs_table.output_owners(session, {collision_key(r.output_uri) for r in rows if r.output_uri})
     clashes = collisions.settle(rows, taken, on_collision)
     for row in rows:
         row.idempotency_key = idempotency_key(row.source_uri, row.source_etag, params_of[row.id], row.output_uri)

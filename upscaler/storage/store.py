@@ -101,11 +101,18 @@ class Storage:
         return client
 
     # -- listing -----------------------------------------------------------------------------
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str, start_after: str | None = None, recursive: bool = True) -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` in key order. S3 only: from the first key after ``start_after``
+        (a full key), and with ``recursive=False`` only those directly under it (no deeper "/")."""
         if is_s3(prefix):
             bucket, key_prefix = split_s3(prefix)
+            options = {"Bucket": bucket, "Prefix": key_prefix}
+            if start_after:
+                options["StartAfter"] = start_after
+            if not recursive:
+                options["Delimiter"] = "/"
             try:
-                for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix):
+                for page in self.s3.get_paginator("list_objects_v2").paginate(**options):
                     for obj in page.get("Contents", []):
                         if obj["Key"].endswith("/"):
                             continue  # "folder" placeholder objects

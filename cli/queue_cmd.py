@@ -164,7 +164,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Counts per status, throughput, and the failures with their reasons."""
-    from db.queries import recent_batches, summarize
+    from db.queries import summarize, summarize_recent
     from db.session import session_scope
 
     ensure_schema()
@@ -173,7 +173,7 @@ def status(
             found = _batch(session, batch)
             summaries = [summarize(session, found)]
         else:
-            summaries = [summarize(session, b, failure_limit=0) for b in recent_batches(session)]
+            summaries = summarize_recent(session)
     if as_json:
         print_json([asdict(s) for s in summaries] if not batch else asdict(summaries[0]))
         return

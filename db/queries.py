@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from db.models import STAGES, Batch, Job, JobStatus
@@ -65,45 +65,85 @@ def _median(values: list[float]) -> float | None:
     return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
-def summarize(session: Session, batch: Batch, failure_limit: int = 50) -> BatchSummary:
-    counts = {status.value: 0 for status in JobStatus}
-    for status, count in session.execute(
-        select(Job.status, func.count()).where(Job.batch_id == batch.id).group_by(Job.status)
-    ):
-        counts[JobStatus(status).value] = count
-    first, last = session.execute(
-        select(func.min(Job.started_at), func.max(Job.finished_at)).where(Job.batch_id == batch.id)
-    ).one()
-    seconds = (last - first).total_seconds() if first and last else None
-    done = counts["succeeded"]
+# Succeeded jobs whose stage timings make the medians: all of them up to this many, else a
+# uniform sample of about this many (so that ``status`` reads a bounded number of rows).
+MEDIAN_SAMPLE = 20_000
+
+
+def _stage_medians(session: Session, batch_id: uuid.UUID, succeeded: int) -> dict[str, float]:
+    """Median milliseconds per stage over the batch's succeeded jobs, or over a sample of about
+    ``MEDIAN_SAMPLE`` of them. Job ids are random (UUID4), so the jobs whose id falls in the first
+    ``MEDIAN_SAMPLE / succeeded`` of the id space are a uniform sample, chosen inside the query."""
+    where = [Job.batch_id == batch_id, Job.status == JobStatus.succeeded]
+    if succeeded > MEDIAN_SAMPLE:
+        where.append(Job.id < uuid.UUID(int=(2**128 * MEDIAN_SAMPLE) // succeeded))
     stage_columns = [getattr(Job, f"{stage}_ms") for stage in STAGES]
-    stage_rows = session.execute(
-        select(*stage_columns).where(Job.batch_id == batch.id, Job.status == JobStatus.succeeded)
-    ).all()
-    medians = {stage: _median([row[i] for row in stage_rows]) for i, stage in enumerate(STAGES)}
+    rows = session.execute(select(*stage_columns).where(*where)).all()
+    medians = {stage: _median([row[i] for row in rows]) for i, stage in enumerate(STAGES)}
+    return {stage: value for stage, value in medians.items() if value is not None}
+
+
+def _counts(session: Session, batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+    counts = {batch_id: {status.value: 0 for status in JobStatus} for batch_id in batch_ids}
+    for batch_id, status, count in session.execute(
+            select(Job.batch_id, Job.status, func.count()).where(Job.batch_id.in_(batch_ids))
+            .group_by(Job.batch_id, Job.status)):
+        counts[batch_id][JobStatus(status).value] = count
+    return counts
+
+
+def _spans(session: Session, batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[float | None, int]]:
+    """Seconds from the first start to the last finish, and succeeded jobs with a material set."""
+    with_set = func.sum(case((and_(Job.status == JobStatus.succeeded, Job.maps.is_not(None)), 1), else_=0))
+    spans = {}
+    for batch_id, first, last, sets in session.execute(
+            select(Job.batch_id, func.min(Job.started_at), func.max(Job.finished_at), with_set)
+            .where(Job.batch_id.in_(batch_ids)).group_by(Job.batch_id)):
+        spans[batch_id] = ((last - first).total_seconds() if first and last else None, int(sets or 0))
+    return spans
+
+
+def _summary(batch: Batch, counts: dict[str, int], seconds: float | None, material_sets: int, **detail) -> BatchSummary:
+    done = counts["succeeded"]
+    return BatchSummary(
+        str(batch.id), batch.name, batch.output_prefix, batch.model, batch.created_at.isoformat(), counts,
+        sum(counts.values()), seconds, round(done / seconds, 3) if seconds and done else None,
+        report_uri=batch.report_uri, material_sets=material_sets, **detail)
+
+
+def summarize(session: Session, batch: Batch, failure_limit: int = 50) -> BatchSummary:
+    """Counts, timings, failures and warnings of one batch, in aggregate queries: the rows read
+    into memory are bounded (``failure_limit`` failures and warnings, ``MEDIAN_SAMPLE`` timings)
+    whatever the batch's size."""
+    counts = _counts(session, [batch.id])[batch.id]
+    seconds, material_sets = _spans(session, [batch.id]).get(batch.id, (None, 0))
     failures = [
         {"job_id": str(j.id), "source_uri": j.source_uri, "error_code": j.error_code, "error": j.error_message,
          "attempts": j.attempts}
         for j in session.scalars(select(Job).where(Job.batch_id == batch.id, Job.status == JobStatus.failed)
                                  .order_by(Job.source_uri).limit(failure_limit))
-    ]
+    ] if failure_limit else []
     succeeded = (Job.batch_id == batch.id, Job.status == JobStatus.succeeded)
-    material_sets = session.scalar(select(func.count()).where(*succeeded, Job.maps.is_not(None)))
     warnings = [{"job_id": str(j.id), "source_uri": j.source_uri, "warnings": j.warnings}
                 for j in session.scalars(select(Job).where(*succeeded, Job.warnings.is_not(None))
-                                         .order_by(Job.source_uri).limit(failure_limit))]
+                                         .order_by(Job.source_uri).limit(failure_limit))] if failure_limit else []
     profiles = [{"profile": profile, "model": model, "detail": detail, "jobs": jobs}
                 for profile, model, detail, jobs in session.execute(
                     select(Job.profile, Job.model, Job.detail, func.count())
                     .where(Job.batch_id == batch.id, Job.profile.is_not(None))
                     .group_by(Job.profile, Job.model, Job.detail).order_by(Job.profile, Job.model, Job.detail))]
-    return BatchSummary(
-        str(batch.id), batch.name, batch.output_prefix, batch.model, batch.created_at.isoformat(),
-        counts, sum(counts.values()), seconds,
-        round(done / seconds, 3) if seconds and done else None,
-        {k: v for k, v in medians.items() if v is not None}, failures, batch.report_uri, material_sets, warnings,
-        profiles,
-    )
+    return _summary(batch, counts, seconds, material_sets,
+                    median_stage_ms=_stage_medians(session, batch.id, counts["succeeded"]),
+                    failures=failures, warnings=warnings, profiles=profiles)
+
+
+def summarize_recent(session: Session, limit: int = 20) -> list[BatchSummary]:
+    """The newest batches, newest first, with their counts, span and rate (two grouped queries
+    for all of them; no medians, failures, warnings or profiles: ``summarize`` one batch for those)."""
+    batches = recent_batches(session, limit)
+    ids = [b.id for b in batches]
+    counts, spans = _counts(session, ids), _spans(session, ids)
+    return [_summary(b, counts[b.id], *spans.get(b.id, (None, 0))) for b in batches]
 
 
 def recent_batches(session: Session, limit: int = 20) -> list[Batch]:

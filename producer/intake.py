@@ -4,6 +4,9 @@ Both paths add jobs to one batch per watch per day and kind (``nightly:2026-11-2
 ``events:2026-11-25``), a unique key in SQL, and rely on the jobs' idempotency keys (source
 URI + ETag + model + parameters + destination): a rerun, a repeated event or an event for an
 image the nightly scan already took creates nothing; a replaced image (new ETag) is redone.
+A nightly scan sets aside, before anything else, the versions (URI, ETag) that the watch's jobs
+already hold, so its cost beyond the listing is that of the new images; an image already taken
+is not redone because an operator changed its material's profile since.
 """
 
 from __future__ import annotations
@@ -92,7 +95,11 @@ def scan_watch(watch_id: uuid.UUID, night: date | None = None, storage: Storage 
     images = [i for i in from_listing(storage, prefix) if isinstance(i, SourceImage)]
     with session_scope() as session:
         watch = session.get(Watch, watch_id)
-        result = add_to_intake(session, watch, f"nightly:{(night or today()).isoformat()}", images)
+        # Only versions this watch has not taken yet go on (one query for all): a night's work
+        # is the new and changed images, however many the inbox holds.
+        known = jobs_table.known_versions(session, watch.id)
+        fresh = [i for i in images if (i.uri, i.etag) not in known]
+        result = add_to_intake(session, watch, f"nightly:{(night or today()).isoformat()}", fresh)
     log.info("nightly scan of %s: %d new jobs", name, result.created, extra={"watch": name})
     return result
 

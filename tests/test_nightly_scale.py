@@ -1,0 +1,54 @@
+"""A nightly scan's work beyond the listing is the new images, not the whole inbox (embedded
+SQLite, a local inbox: nothing is run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from upscaler.jobspec import JobParams
+from upscaler.settings import get_settings
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, monkeypatch) -> Path:
+    for name in ("UPSCALER_BROKER_URL", "UPSCALER_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("UPSCALER_DATA_DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    from db.migrate import upgrade
+
+    upgrade()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_a_rescan_builds_jobs_for_the_new_images_only(embedded: Path, monkeypatch) -> None:
+    from producer import intake
+
+    inbox = embedded / "inbox"
+    inbox.mkdir()
+    for i in range(40):
+        (inbox / f"tile-{i:02d}.png").write_bytes(b"x" * (i + 1))  # never decoded: nothing runs here
+    intake.add_watch("acme", str(inbox), str(embedded / "out"), JobParams(model="m"))
+    watch_id = intake_watch_id()
+    first = intake.scan_watch(watch_id)
+    assert first.created == 40
+
+    built = []
+    job_rows = intake.job_rows
+    monkeypatch.setattr(intake, "job_rows", lambda batch_id, images, *a, **k: built.append(len(images))
+                        or job_rows(batch_id, images, *a, **k))
+    (inbox / "tile-new.png").write_bytes(b"new")
+    (inbox / "tile-07.png").write_bytes(b"replaced, so a new version")
+    again = intake.scan_watch(watch_id)
+    assert again.created == 2 and built == [2]
+
+
+def intake_watch_id():
+    from db.session import session_scope
+    from producer.intake import list_watches
+
+    with session_scope() as session:
+        return list_watches(session)[0].id

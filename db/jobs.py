@@ -71,24 +71,29 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 
 
 def insert_ignoring(session: Session, model: type[Base], rows: Sequence[dict[str, Any]], conflict: list[str],
-                    returning: Any = None) -> list[Any]:
-    """INSERT ... ON CONFLICT (``conflict``) DO NOTHING, on PostgreSQL and SQLite alike, in chunks;
-    the ``returning`` column of the rows inserted (rows another transaction inserted first, even
-    concurrently, are skipped)."""
+                    returning: str | None = None) -> list[Any]:
+    """INSERT ... ON CONFLICT (``conflict``) DO NOTHING, on PostgreSQL and SQLite alike; the
+    ``returning`` column of the rows inserted (rows another transaction inserted first, even
+    concurrently, are skipped).
+
+    One statement, compiled once, executed for many rows: SQLAlchemy sends them as multi-row
+    INSERTs of a few hundred rows each ("insertmanyvalues"), where building one VALUES clause per
+    chunk would compile a new statement of thousands of parameters each time."""
+    table = model.__table__
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table).on_conflict_do_nothing(index_elements=conflict)
     inserted: list[Any] = []
-    for chunk in chunks(rows):
-        statement = insert(model).values(list(chunk)).on_conflict_do_nothing(index_elements=conflict)
+    for chunk in chunks(rows, 10 * CHUNK):  # rows held by the driver at once
         if returning is None:
-            session.execute(statement)
+            session.execute(statement, list(chunk))
         else:
-            inserted += session.scalars(statement.returning(returning)).all()
+            inserted += session.execute(statement.returning(table.c[returning]), list(chunk)).scalars().all()
     return inserted
 
 
 def insert_new(session: Session, jobs: Sequence[NewJob]) -> list[uuid.UUID]:
     """Insert the jobs whose idempotency key does not exist yet; the ids inserted."""
-    return insert_ignoring(session, Job, [job.values() for job in jobs], ["idempotency_key"], Job.id)
+    return insert_ignoring(session, Job, [job.values() for job in jobs], ["idempotency_key"], "id")
 
 
 def existing_keys(session: Session, keys: Iterable[str]) -> set[str]:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import posixpath
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from typing import Any, Literal
 
 from upscaler.image_suffixes import EXTENSIONS, OUTPUT_FORMATS
@@ -101,14 +102,8 @@ class JobParams:
 
     def to_json(self) -> dict[str, Any]:
         """What the jobs table stores (and the idempotency key hashes)."""
-        stored = {name: value for name, value in asdict(self).items() if name not in NOT_STORED}
-        for name, default in ADDED_LATER.items():
-            if stored[name] == default:
-                del stored[name]
-        for name in ("maps", "fixed"):
-            if name in stored:
-                stored[name] = list(stored[name])
-        return stored
+        return {name: list(value) if isinstance(value, list) else value
+                for name, value in _stored_form(self).items()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], model: str = DEFAULT_MODEL) -> JobParams:
@@ -126,6 +121,20 @@ class JobParams:
 
     def extension(self, source_uri: str) -> str:
         return EXTENSIONS[self.output_format(source_uri)]
+
+
+@lru_cache(maxsize=1024)
+def _stored_form(params: JobParams) -> dict[str, Any]:
+    """``to_json``'s answer, made once per distinct parameters (a catalogue of 10^5 images has a
+    handful: one per material profile): ``asdict`` copies every field, each time."""
+    stored = {name: value for name, value in asdict(params).items() if name not in NOT_STORED}
+    for name, default in ADDED_LATER.items():
+        if stored[name] == default:
+            del stored[name]
+    for name in ("maps", "fixed"):
+        if name in stored:
+            stored[name] = list(stored[name])
+    return stored
 
 
 def format_of_uri(uri: str) -> str:

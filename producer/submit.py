@@ -86,8 +86,11 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
     seen = set()
     profiles = profiles_in_effect(session) if session is not None else default_profiles()
     params_of: dict[uuid.UUID, JobParams] = {}  # each row's parameters, for its idempotency key
+    by_material: dict[str | None, tuple[JobParams, str | None]] = {}  # a catalogue has few materials
     for image in images:
-        job_params, warning = params_for_material(params, image.material, profiles)
+        if image.material not in by_material:
+            by_material[image.material] = params_for_material(params, image.material, profiles)
+        job_params, warning = by_material[image.material]
         if warning and warnings is not None and warning not in warnings:
             warnings.append(warning)
         relative = image.output_key or posixpath.splitext(image.relative_key)[0] + job_params.extension(image.uri)

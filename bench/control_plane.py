@@ -21,25 +21,24 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import logging
+import os
 import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import boto3  # noqa: E402
-import redis  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+import boto3
+import redis
+from sqlalchemy import create_engine, text
 
-from tests.services import BIN, create_pg_schema, drop_pg_schema, free_port, service_env  # noqa: E402
+from tests.services import BIN, create_pg_schema, drop_pg_schema, free_port, service_env
 
 BUCKET = "bench"
 PER_FOLDER = 1000          # images per S3 folder or local folder, as suppliers' catalogues come

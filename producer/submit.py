@@ -86,11 +86,14 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
     seen = set()
     profiles = profiles_in_effect(session) if session is not None else default_profiles()
     params_of: dict[uuid.UUID, JobParams] = {}  # each row's parameters, for its idempotency key
-    by_material: dict[str | None, tuple[JobParams, str | None]] = {}  # a catalogue has few materials
+    # A catalogue has few materials: each one's parameters (and their stored form, one dict shared
+    # by its rows) are made once.
+    by_material: dict[str | None, tuple[JobParams, str | None, dict]] = {}
     for image in images:
         if image.material not in by_material:
-            by_material[image.material] = params_for_material(params, image.material, profiles)
-        job_params, warning = by_material[image.material]
+            made, warned = params_for_material(params, image.material, profiles)
+            by_material[image.material] = made, warned, made.to_json()
+        job_params, warning, stored = by_material[image.material]
         if warning and warnings is not None and warning not in warnings:
             warnings.append(warning)
         relative = image.output_key or posixpath.splitext(image.relative_key)[0] + job_params.extension(image.uri)
@@ -102,7 +105,7 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
             continue  # the same source listed twice in one submission
         seen.add((image.uri, image.etag, out_uri))
         job = NewJob(uuid.uuid4(), batch_id, image.uri, image.etag, image.size, out_uri, job_params.model,
-                     job_params.to_json(), image.supplier, image.material or params.material, job_params.profile,
+                     stored, image.supplier, image.material or params.material, job_params.profile,
                      job_params.detail if job_params.profile else None)
         if unsafe:
             transitions.refuse(job, "unsafe_key", unsafe)

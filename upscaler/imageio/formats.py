@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from upscaler.imageio.color.management import SourceColor
 from upscaler.image_suffixes import EXTENSIONS, INPUT_SUFFIXES, OUTPUT_FORMATS
+from upscaler.imageio.color.management import SourceColor
 
 # We enforce our own, configurable, limits before decoding (see check_limits); Pillow's global
 # bomb guard would otherwise raise its own error type for images our settings allow.

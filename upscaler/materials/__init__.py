@@ -28,7 +28,9 @@ _HOMES = {
     "preview_html": "preview",
     "FORMATS": "writer", "MaterialResult": "writer", "folder_writer": "writer", "write_material": "writer",
 }
-__all__ = sorted(_HOMES)
+__all__ = ["CATEGORIES", "FORMATS", "MAP_NAMES", "PRESETS", "MapOptions", "MaterialFiles", "MaterialMap",
+           "MaterialMaps", "MaterialResult", "Preset", "folder_writer", "gltf_document", "materialx_document",
+           "preset_for", "preview_html", "write_material"]
 
 
 def __getattr__(name: str):

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from itertools import islice
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, literal, or_, select, tuple_, update
@@ -28,7 +29,7 @@ LIVE = (JobStatus.queued, JobStatus.running, JobStatus.succeeded)
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(slots=True)
 class NewJob:
     """A job about to be inserted. Born ``queued``, unless refused first (``db.transitions.refuse``:
     an output key that leaves its prefix, an output another source has)."""
@@ -70,7 +71,7 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def insert_ignoring(session: Session, model: type[Base], rows: Sequence[dict[str, Any]], conflict: list[str],
+def insert_ignoring(session: Session, model: type[Base], rows: Iterable[dict[str, Any]], conflict: list[str],
                     returning: str | None = None) -> list[Any]:
     """INSERT ... ON CONFLICT (``conflict``) DO NOTHING, on PostgreSQL and SQLite alike; the
     ``returning`` column of the rows inserted (rows another transaction inserted first, even
@@ -83,17 +84,18 @@ def insert_ignoring(session: Session, model: type[Base], rows: Sequence[dict[str
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = insert(table).on_conflict_do_nothing(index_elements=conflict)
     inserted: list[Any] = []
-    for chunk in chunks(rows, 10 * CHUNK):  # rows held by the driver at once
+    rows = iter(rows)
+    while chunk := list(islice(rows, 10 * CHUNK)):  # rows made and held by the driver at once
         if returning is None:
-            session.execute(statement, list(chunk))
+            session.execute(statement, chunk)
         else:
-            inserted += session.execute(statement.returning(table.c[returning]), list(chunk)).scalars().all()
+            inserted += session.execute(statement.returning(table.c[returning]), chunk).scalars().all()
     return inserted
 
 
 def insert_new(session: Session, jobs: Sequence[NewJob]) -> list[uuid.UUID]:
     """Insert the jobs whose idempotency key does not exist yet; the ids inserted."""
-    return insert_ignoring(session, Job, [job.values() for job in jobs], ["idempotency_key"], "id")
+    return insert_ignoring(session, Job, (job.values() for job in jobs), ["idempotency_key"], "id")
 
 
 def existing_keys(session: Session, keys: Iterable[str]) -> set[str]:

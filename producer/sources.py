@@ -40,7 +40,7 @@ def refuse_output_inside_sources(output: str, sources: list[str]) -> None:
                                      "prefix outside every source")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceImage:
     uri: str
     relative_key: str          # path under the output prefix, before the extension change

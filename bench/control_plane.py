@@ -231,7 +231,7 @@ def main() -> None:
     env = service_env(work / "state", database_url=pg_url, broker_url=f"redis://127.0.0.1:6379/{REDIS_DB}",
                       s3_endpoint_url=endpoint)
     sweep_every = 60
-    results: dict = {"sizes": {}}
+    results: dict = {"sizes": {}, "load": [os.getloadavg()[1]]}
     try:
         from db.migrate import upgrade
 
@@ -249,6 +249,7 @@ def main() -> None:
         print(results["nightly"], flush=True)
         results["status"] = status_batch(args.status_jobs, env, pg_url)
         print(results["status"], flush=True)
+        results["load"].append(os.getloadavg()[1])
     finally:
         moto.stop()
         drop_pg_schema(schema, pg_url)
@@ -268,7 +269,8 @@ def write(results: dict, sizes: list[int]) -> None:
     recovery, nightly, status = results["recovery"], results["nightly"], results["status"]
     passes = ", ".join(f"{seconds:.1f} s ({sent:,} sent)" for seconds, sent in recovery["passes"])
     body = f"""
-PostgreSQL, Redis and moto's S3 server on this machine, shared with other work while it ran;
+PostgreSQL, Redis and moto's S3 server on this machine, shared with other work while it ran (load
+average over 5 minutes {results['load'][0]:.1f} at the start, {results['load'][-1]:.1f} at the end, on 2 cores);
 no inference. Each number is one run of the command as an operator types it, as its own process:
 seconds of wall clock, the command's own CPU seconds (user + system; the servers' work is in the
 wall clock only), MB of its peak resident memory.

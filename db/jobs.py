@@ -141,8 +141,8 @@ def output_owners(session: Session, output_keys: Iterable[str]) -> dict[str, str
 
 def known_versions(session: Session, watch_id: uuid.UUID) -> set[tuple[str, str | None]]:
     """(source URI, ETag) of every job a watch's batches hold: the versions its scans already took."""
-    return set(session.execute(select(Job.source_uri, Job.source_etag).join(Batch, Job.batch_id == Batch.id)
-                               .where(Batch.watch_id == watch_id)).tuples())
+    return {(uri, etag) for uri, etag in session.execute(
+        select(Job.source_uri, Job.source_etag).join(Batch, Job.batch_id == Batch.id).where(Batch.watch_id == watch_id))}
 
 
 def queued_in_batch(session: Session, batch_id: uuid.UUID) -> list[uuid.UUID]:

@@ -10,6 +10,9 @@ not what is measured.
     .venv/bin/python bench/control_plane.py                     # 1k, 10k, 100k; status on 1M jobs
     .venv/bin/python bench/control_plane.py --sizes 1000 --status-jobs 10000 --no-write   # a quick look
 
+Redis database 12 is used and flushed (``UPSCALER_BENCH_REDIS_DB`` picks another); no worker may
+consume from it meanwhile.
+
 Measured, per size: manifest submit (a CSV of S3 URIs, 1000 per folder) and its resubmit (creates
 nothing); folder submit (local files); then, for the largest folder batch, the broker flushed with
 every job queued and sweeps run until every job has a message again; a nightly scan of the

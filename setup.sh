@@ -35,3 +35,13 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
         || echo "setup.sh: could not install chromium (the HTML report test needs it)" >&2
 fi
+
+# The container test (deploy/verify.sh) builds the images and runs the compose stack with Debian's
+# podman and runc; debootstrap makes the base image (no container registry is used). Installed when
+# we can (root with apt, as on CI); elsewhere that test is skipped and says why.
+if ! { command -v podman && command -v runc && command -v debootstrap && command -v curl; } >/dev/null 2>&1 \
+        && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        podman runc debootstrap curl) >/dev/null \
+        || echo "setup.sh: could not install podman (the container test needs it)" >&2
+fi

@@ -68,7 +68,7 @@ build() {  # image, base image, containerfile, context, podman build arguments..
             --build-arg "BASE_IMAGE=$base" --build-arg PIP_NO_INDEX=1 --build-arg PIP_FIND_LINKS=/wheelhouse \
             "$@" -f "$file" -t "$image" "$context" >"$log" 2>&1; then
         printf 'verify.sh: building %s from %s failed. The end of its log (all of it: %s):\n' "$image" "${file#"$ROOT"/}" "$log" >&2
-        grep -v '^time=' "$log" | tail -n 15 | sed 's/^/    /' >&2
+        grep -v -e '^time=' -e '^STEP ' -e '^--> ' -e '^Error: building at STEP' "$log" | tail -n 12 | sed 's/^/    /' >&2
         exit 1
     fi
 }

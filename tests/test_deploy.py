@@ -130,7 +130,7 @@ def test_dockerfiles_pass_hadolint() -> None:
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     worker = (DEPLOY / "Dockerfile.worker").read_text()
-    assert worker.startswith("#") and "FROM nvidia/cuda:" in worker and "USER 10001" in worker
+    assert worker.startswith("#") and "ARG BASE_IMAGE=nvidia/cuda:" in worker and "USER 10001" in worker
     assert "HEALTHCHECK" in worker and "upscaler\", \"models\", \"import" not in worker and "RUN upscaler models import" in worker
 
 
@@ -196,3 +196,66 @@ def test_local_stack_runs_a_batch(tmp_path: Path, isolated_data_dir: Path) -> No
     assert stopped.returncode == 0
     assert subprocess.run([script, "status"], env=env, capture_output=True, text=True).returncode == 1
     assert not list(stack_dir.glob("*.pid"))
+
+
+SHARED_START, SHARED_END = "# ---- shared:", "# ---- end of the shared part"
+
+
+def shared_part(dockerfile: str) -> str:
+    text = (DEPLOY / dockerfile).read_text()
+    assert text.count(SHARED_START) == 1 and text.count(SHARED_END) == 1, dockerfile
+    return text[text.index(SHARED_START):text.index(SHARED_END)]
+
+
+def test_both_images_build_the_same_way_up_to_their_own_steps() -> None:
+    """Built on one base, the two images share these layers (deploy/verify.sh builds both)."""
+    assert shared_part("Dockerfile.cpu") == shared_part("Dockerfile.worker")
+
+
+def test_images_copy_every_package_that_pyproject_installs() -> None:
+    """The console script `upscaler` is cli.main:app: an image without cli/ stops at every start."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = {p.rstrip("*.") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert project["project"]["scripts"]["upscaler"].split(".")[0] in packages
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", shared_part("Dockerfile.cpu"), re.MULTILINE))
+    assert copied == packages
+    for package in packages:   # whole top-level packages, not lists of their modules
+        assert (REPO / package / "__init__.py").is_file()
+
+
+def test_images_install_the_versions_pyproject_pins() -> None:
+    """torch, torchvision and basicsr go in before the project (their build order), at its pins."""
+    import tomllib
+
+    pins = {d for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"] if "==" in d}
+    installed = set(re.findall(r"\b((?:torch|torchvision|basicsr)==[\d.]+)", shared_part("Dockerfile.cpu")))
+    assert installed == {p for p in pins if p.split("==")[0] in ("torch", "torchvision", "basicsr")}
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """YAML with the compose override tags: !reset (drop the base file's value) and !override."""
+
+
+_ComposeLoader.add_constructor("!reset", lambda loader, node: ("!reset",))
+_ComposeLoader.add_multi_constructor("", lambda loader, suffix, node: (
+    loader.construct_mapping(node, deep=True) if isinstance(node, yaml.MappingNode)
+    else loader.construct_sequence(node, deep=True)))
+
+
+def test_verify_override_covers_every_service_of_the_compose_file() -> None:
+    """deploy/verify.sh runs every service on the host's network; a service the override forgot
+    would start on a network of its own, unreachable from the others."""
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    override = yaml.load((DEPLOY / "verify" / "compose.override.yml").read_text(), Loader=_ComposeLoader)
+    assert set(override["services"]) == set(compose["services"])
+    for name, service in override["services"].items():
+        assert service["network_mode"] == "host" and service["hostname"] == name, name
+        if service.get("image", "").startswith("localhost/upscaler-verify/"):   # a stand-in
+            assert compose["services"][name]["image"] not in OUR_IMAGES, name
+        else:                                                                 # ours, as users run it
+            assert "image" not in service and "volumes" not in service, name
+            assert "command" not in service or name == "flower", name   # flower: its address and port
+    for name in ("gpu-worker", "training-worker"):
+        assert override["services"][name]["deploy"] == ("!reset",)

@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.container, pytest.mark.slow]
 
 DEPLOY = REPO / "deploy"
 VERIFY = DEPLOY / "verify.sh"
-# From nothing (no base, stand-in or project image, no wheelhouse) a run takes about ten minutes
-# on two cores; with its layers cached, a few.
+# A run from nothing (no base, stand-in or project image, no wheelhouse) builds every layer; the
+# limit leaves room for that on a busy two-core machine.
 VERIFY_TIMEOUT = 1800
 
 

@@ -150,7 +150,12 @@ def delight(pixels: np.ndarray, seamless: bool, scale: float = DELIGHT_SCALE) ->
     value in 65,536 steps, under a tenth of a 16-bit level apart in the darks): exact transfer
     functions at the speed of a lookup.
     """
-    gain = shading_field(pixels, seamless, scale)
+    return apply_gain(pixels, shading_field(pixels, seamless, scale))
+
+
+def apply_gain(pixels: np.ndarray, gain: SmoothField) -> np.ndarray:
+    """A copy of ``pixels`` whose colour channels are multiplied by ``gain`` (a field the size of
+    the image) in linear light, strip by strip; alpha is kept. Tables as in :func:`delight`."""
     decode, encode = _decode_table(pixels.dtype), _encode_table(pixels.dtype)
     out = pixels.copy()
     color = color_planes(out)

@@ -1,0 +1,140 @@
+"""Turning a photo into a tile: its own content, overlapped with itself and cut where it matches.
+
+Along each axis the tile is ``length`` px of the image, starting at ``start``, plus ``overlap``
+px more that wrap round onto the tile's first ``overlap`` px: there two copies of the image
+overlap, one continuing the tile's far edge (``a``: what lies past it in the photo) and one
+continuing into the tile (``b``: the photo's own pixels there). A minimum-error cut
+(``seams.py``) decides which copy each pixel of that band shows, so every pair of neighbours in
+the tiled result is either a pair of neighbours in the photo or a pair the cut chose because the
+two copies agree there. The photo's own edges never meet.
+
+The columns are cut first, over the full height (a plain 1-D seam from top to bottom); then the
+rows, on the result, with a seam that closes round the already horizontal-tileable strip. Where
+the two seams cross, the four copies meet along those two cuts. Before cutting, the photo's
+light ramp is divided out (``lighting.py``); after each cut, what mismatch is left across it is
+spread smoothly away in the gradient domain (``fusion.py``).
+
+The result is rolled by half the overlap so that the cut bands straddle the tile's edges: the
+output is the photo's ``start + overlap/2 ... start + overlap/2 + length`` on each axis, its
+pixels unchanged except in the bands round its border (and by the light correction).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from upscaler.board.fusion import fuse_strip
+from upscaler.board.lighting import ramp_field
+from upscaler.board.seams import MAX_GRAPH_NODES, cut_cost, cut_labels, mismatch
+from upscaler.materials.maps import apply_gain
+
+OVERLAP_FRACTION = 1 / 8   # of each side: the plain tile loses this much of the photo, half per edge
+MIN_OVERLAP = 4            # px: narrower bands leave a cut no room to go round anything
+MIN_TILE = 16              # px: the smallest tile side worth cutting
+MIN_SIDE = MIN_TILE + MIN_OVERLAP * 2   # px: smaller images are returned as they are
+
+
+@dataclass(frozen=True)
+class AxisLayout:
+    """Where a tile lies on one axis of the image, in px."""
+
+    start: int
+    length: int    # the tile's side
+    overlap: int   # px past the tile that wrap round onto its first ``overlap`` px
+
+    @classmethod
+    def plain(cls, size: int, fraction: float = OVERLAP_FRACTION) -> AxisLayout:
+        """The whole side: a tile ``size - overlap`` long, the overlap a ``fraction`` of it."""
+        overlap = max(MIN_OVERLAP, round(size * fraction))
+        return cls(0, size - overlap, overlap)
+
+    @classmethod
+    def repeats(cls, size: int, period: float, smallest: bool) -> tuple[AxisLayout, int] | None:
+        """Whole repeats of ``period`` px: the fewest that make a tile of at least MIN_TILE px
+        (``smallest``), else as many as fit with room for the overlap; centred in the side. The
+        overlap is OVERLAP_FRACTION of the tile (the copies it joins are whole periods apart, so
+        they agree: little room is needed), at least MIN_OVERLAP, at most half the tile. None
+        when not even one repeat fits. Also returns the count."""
+        count = max(1, math.ceil(MIN_TILE / period)) if smallest else math.floor((size - MIN_OVERLAP) / period)
+        while count >= 1:
+            length = round(count * period)
+            overlap = min(size - length, max(MIN_OVERLAP, round(length * OVERLAP_FRACTION)), length // 2)
+            if length >= MIN_TILE and overlap >= MIN_OVERLAP:
+                return cls((size - length - overlap) // 2, length, overlap), count
+            count -= 1
+        return None
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length + self.overlap
+
+    def kept(self) -> tuple[int, int]:
+        """(first px, px count) of the image the output shows, once rolled."""
+        return self.start + self.overlap // 2, self.length
+
+
+@dataclass(frozen=True)
+class TileResult:
+    pixels: np.ndarray
+    seam_cost: float          # mean mismatch the cuts cross (0..channels, full scale)
+    light_correction: float   # largest change of brightness (fraction, e.g. 0.08 = 8%) the field made
+    # With ``trace``: for every output pixel, the row and column of the image it came from.
+    source_rows: np.ndarray | None = None
+    source_cols: np.ndarray | None = None
+
+
+def make_tile(pixels: np.ndarray, rows: AxisLayout, cols: AxisLayout, max_nodes: int = MAX_GRAPH_NODES,
+              trace: bool = False) -> TileResult:
+    """A tile ``rows.length`` x ``cols.length`` from ``pixels`` (OpenCV layout, uint8/uint16, not
+    modified); see the module docstring. Each layout must fit in the image, with an overlap of at
+    least 2 px and at most half its tile. ``trace``: also say where each pixel came from (two
+    int32 planes of the output's size, for measuring the cuts)."""
+    for layout, size, name in ((rows, pixels.shape[0], "rows"), (cols, pixels.shape[1], "columns")):
+        if layout.start < 0 or layout.end > size or not 2 <= 2 * layout.overlap <= layout.length:
+            raise ValueError(f"{name} {layout} do not fit an image of {size} px")
+    region = pixels[rows.start:rows.end, cols.start:cols.end]
+    gain = ramp_field(region, (rows.length, cols.length))
+    work = apply_gain(region, gain) if gain is not None else region.copy()
+    correction = float(np.abs(gain.small - 1).max()) if gain is not None else 0.0
+    planes = [work if work.ndim == 3 else work[:, :, None]]
+    sources = [a.astype(np.int32)[:, :, None] for a in np.mgrid[rows.start:rows.end, cols.start:cols.end]] \
+        if trace else []
+
+    # Columns first, over every row: the band runs down the image (axis 0), the cut crosses it.
+    costs = [_seam([*planes, *sources], cols.length, cols.overlap, False, max_nodes)]
+    # Then rows, over the tile's columns only (which now wrap round): transposed views, so that
+    # the band runs along axis 0 again.
+    tile_columns = [p[:, :cols.length].transpose(1, 0, 2) for p in (*planes, *sources)]
+    costs.append(_seam(tile_columns, rows.length, rows.overlap, True, max_nodes))
+    shift = (-(rows.overlap // 2), -(cols.overlap // 2))
+    out = np.roll(work[:rows.length, :cols.length], shift, axis=(0, 1))
+    traced = [np.roll(p[:rows.length, :cols.length, 0], shift, axis=(0, 1)) for p in sources] or [None, None]
+    return TileResult(out, float(np.mean(costs)), correction, *traced)
+
+
+def _seam(views: list[np.ndarray], length: int, overlap: int, cyclic: bool, max_nodes: int) -> float:
+    """Make band ``[0, overlap)`` (axis 1) of ``views[0]`` (``(along, across, C)``, a view into
+    the image, changed in place) show the copy ``[length, length + overlap)`` on the near side of
+    a minimum-error cut, and fuse the cut (``fusion.py``). Further views (the trace) get the
+    same labels. Returns the mean mismatch the cut crosses."""
+    image = views[0]
+    a, b = image[:, length:length + overlap], image[:, :overlap]
+    cost = mismatch(a, b)
+    take_b = cut_labels(cost, cyclic=cyclic, max_nodes=max_nodes)
+    color = 3 if image.shape[2] == 4 else image.shape[2]
+    margin = max(1, overlap // 2)
+    as_float = lambda x: x[:, :, :color].astype(np.float32)  # noqa: E731
+    fused = fuse_strip(as_float(a), as_float(b), take_b, as_float(image[:, length - margin:length]),
+                       as_float(image[:, overlap:overlap + margin]), cyclic)
+    if color < image.shape[2]:   # alpha: cut, not fused
+        b[:, :, color:] = np.where(take_b[:, :, None], b[:, :, color:], a[:, :, color:])
+    np.rint(np.clip(fused, 0, np.iinfo(image.dtype).max, out=fused), out=fused)
+    image[:, length - margin:length, :color] = fused[:, :margin]
+    image[:, :overlap + margin, :color] = fused[:, margin:]
+    for plane in views[1:]:
+        near = plane[:, :overlap]
+        near[~take_b] = plane[:, length:length + overlap][~take_b]
+    return cut_cost(cost, take_b, cyclic)

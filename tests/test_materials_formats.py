@@ -134,3 +134,49 @@ def test_materialx_parses_with_the_color_spaces_and_the_normal_map(tmp_path: Pat
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown formats"):
         write_material(texture(16, 16), folder_writer(tmp_path), formats=("usdz",))
+
+
+def test_a_real_size_reaches_gltf_materialx_and_the_preview(tmp_path: Path, gltf_validator: Path) -> None:
+    write_material(texture(64, 96, seed=5), folder_writer(tmp_path), MapOptions(category="fabric", seamless=True),
+                   name="linen", size_mm=(600.0, 400.0), warnings=["base colour outside the plausible range"])
+    report = validate_gltf(gltf_validator, tmp_path / "material.gltf", tmp_path)
+    assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0, report["issues"]["messages"]
+    doc = json.loads((tmp_path / "material.gltf").read_text())
+    assert doc["extensionsUsed"] == ["KHR_texture_transform"] and "extensionsRequired" not in doc
+    material = doc["materials"][0]
+    infos = [material["pbrMetallicRoughness"]["baseColorTexture"], material["pbrMetallicRoughness"]["metallicRoughnessTexture"],
+             material["normalTexture"], material["occlusionTexture"]]
+    # One texture unit is one metre: a 600 x 400 mm swatch repeats 1000/600 times across, 1000/400 down.
+    assert all(info["extensions"]["KHR_texture_transform"]["scale"] == pytest.approx([1000 / 600, 1000 / 400])
+               for info in infos)
+    assert material["extras"] == {"size_mm": [600.0, 400.0]}
+
+    mtlx = mx.createDocument()
+    mx.readFromXmlFile(mtlx, str(tmp_path / "material.mtlx"))
+    library = mx.createDocument()
+    mx.loadLibraries(mx.getDefaultDataLibraryFolders(), mx.getDefaultDataSearchPath(), library)
+    mtlx.importLibrary(library)
+    ok, message = mtlx.validate()
+    assert ok, message
+    images = [n for n in mtlx.getNodes() if n.getCategory() == "tiledimage"]
+    assert {n.getInput("file").getValueString() for n in images} == {"basecolor.png", "roughness.png", "normal.png",
+                                                                        "height.png"}
+    for node in images:
+        size, tile = node.getInput("realworldimagesize"), node.getInput("realworldtilesize")
+        assert list(size.getValue()) == [600.0, 400.0] and list(tile.getValue()) == [1000.0, 1000.0]
+        assert size.getUnit() == tile.getUnit() == "millimeter" and size.getUnitType() == "distance"
+    displacement = next(n for n in mtlx.getNodes() if n.getCategory() == "displacement")
+    assert displacement.getInputValue("scale") == pytest.approx(0.004 * 0.6)   # fabric depth x 600 mm, in metres
+
+    page = (tmp_path / "preview.html").read_text()
+    assert "3 x 3 tiles of 600 x 400 mm: 1.80 x 1.20 m" in page
+    assert 'class="warning">base colour outside the plausible range' in page
+    assert '"aspect": 1.5' in page
+
+
+def test_without_a_size_the_documents_are_as_before(tmp_path: Path) -> None:
+    write_material(texture(32, 32), folder_writer(tmp_path), MapOptions(category="wood"), name="oak")
+    doc = json.loads((tmp_path / "material.gltf").read_text())
+    assert "extensionsUsed" not in doc and "extensions" not in doc["materials"][0]["pbrMetallicRoughness"]["baseColorTexture"]
+    mtlx = (tmp_path / "material.mtlx").read_text()
+    assert "tiledimage" not in mtlx and "realworld" not in mtlx

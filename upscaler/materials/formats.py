@@ -3,17 +3,27 @@
 Both reference the map PNGs written next to them by relative file name, so the folder can be
 moved or uploaded as a whole. glTF and MaterialX both expect +Y-up (OpenGL) normal maps: with a
 DirectX normal map the caller passes the OpenGL copy's name (``normal_opengl.png``).
+
+Real size: when the material's real width and height are known (``MaterialFiles.size_mm``), both
+documents say so in the way 3D tools apply it, taking one unit of texture coordinates as one
+metre (the glTF plane is 1 m with UVs 0..1): glTF's ``KHR_texture_transform`` scales every
+texture's coordinates by 1000 / size in mm (a 600 mm swatch repeats 1.67 times per metre), and
+MaterialX reads every map through a ``tiledimage`` whose ``realworldimagesize`` is the size (in
+millimetres, MaterialX's distance units) and ``realworldtilesize`` one metre.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pygltflib as gl
 
 PLANE_SIZE = 1.0  # the glTF plane's side in metres (a material board's swatch): depth fractions are of this
+UV_UNIT_MM = 1000.0  # one unit of texture coordinates is one metre, in both documents
+TEXTURE_TRANSFORM = "KHR_texture_transform"
 
 
 @dataclass(frozen=True)
@@ -29,14 +39,35 @@ class MaterialFiles:
     ao: str = "ao.png"
     height: str = "height.png"
     has_alpha: bool = False
-    depth: float = 0.005                # relief depth of the height's 0..1, fraction of the plane's side
+    depth: float = 0.005                # relief depth of the height's 0..1, fraction of the image's longer side
+    size_mm: tuple[float, float] | None = None   # real (width, height) the maps cover; None: unknown
+
+    def __post_init__(self) -> None:
+        if self.size_mm is not None and not all(v > 0 for v in self.size_mm):
+            raise ValueError(f"size_mm must be two positive lengths in mm, not {self.size_mm!r}")
+
+    @property
+    def uv_scale(self) -> tuple[float, float] | None:
+        """Repeats of the maps per unit of texture coordinates (per metre), across and down."""
+        if self.size_mm is None:
+            return None
+        return UV_UNIT_MM / self.size_mm[0], UV_UNIT_MM / self.size_mm[1]
+
+    @property
+    def relief_m(self) -> float:
+        """The height map's full range in metres: the depth fraction of the real longer side, or
+        of the 1 m plane when the size is unknown."""
+        longer_m = max(self.size_mm) / 1000 if self.size_mm is not None else PLANE_SIZE
+        return self.depth * longer_m
 
 
 def gltf_document(files: MaterialFiles) -> str:
     """A .gltf (JSON) with one square plane (UVs, normals, tangents) wearing the material.
 
     Base colour is sRGB (glTF's rule for that slot), the others are linear data; roughness and
-    metallic come from the ORM texture's G and B, occlusion from its R (glTF's packing).
+    metallic come from the ORM texture's G and B, occlusion from its R (glTF's packing). With a
+    real size, every texture carries a ``KHR_texture_transform`` scale and the material's
+    ``extras`` the size in mm.
     """
     half = PLANE_SIZE / 2
     # glTF's UV origin is the image's top-left corner: v grows downwards, towards -y.
@@ -62,15 +93,20 @@ def gltf_document(files: MaterialFiles) -> str:
     ]
     images = [gl.Image(uri=files.basecolor), gl.Image(uri=files.orm), gl.Image(uri=files.normal)]
     textures = [gl.Texture(sampler=0, source=i) for i in range(3)]
+    scale = files.uv_scale
+    # Every texture reference is transformed alike (glTF has no material-wide transform).
+    extensions = {TEXTURE_TRANSFORM: {"scale": list(scale)}} if scale else {}
     material = gl.Material(
         name=files.name,
         pbrMetallicRoughness=gl.PbrMetallicRoughness(
-            baseColorTexture=gl.TextureInfo(index=0), metallicRoughnessTexture=gl.TextureInfo(index=1),
+            baseColorTexture=gl.TextureInfo(index=0, extensions=dict(extensions)),
+            metallicRoughnessTexture=gl.TextureInfo(index=1, extensions=dict(extensions)),
             metallicFactor=1.0, roughnessFactor=1.0),
-        normalTexture=gl.NormalMaterialTexture(index=2, scale=1.0),
-        occlusionTexture=gl.OcclusionTextureInfo(index=1, strength=1.0),
+        normalTexture=gl.NormalMaterialTexture(index=2, scale=1.0, extensions=dict(extensions)),
+        occlusionTexture=gl.OcclusionTextureInfo(index=1, strength=1.0, extensions=dict(extensions)),
         alphaMode=gl.MASK if files.has_alpha else gl.OPAQUE,
         alphaCutoff=0.5 if files.has_alpha else None,
+        extras={"size_mm": list(files.size_mm)} if files.size_mm else {},
     )
     doc = gl.GLTF2(
         asset=gl.Asset(version="2.0", generator="material-upscaler"),
@@ -85,6 +121,7 @@ def gltf_document(files: MaterialFiles) -> str:
         materials=[material],
         samplers=[gl.Sampler(magFilter=gl.LINEAR, minFilter=gl.LINEAR_MIPMAP_LINEAR, wrapS=gl.REPEAT, wrapT=gl.REPEAT)],
         images=images, textures=textures,
+        extensionsUsed=[TEXTURE_TRANSFORM] if scale else [],
     )
     return doc.to_json(indent=1) + "\n"
 
@@ -94,7 +131,8 @@ def materialx_document(files: MaterialFiles) -> str:
 
     Base colour is read as ``srgb_texture``, the data maps as ``raw``; the normal map goes
     through a ``normalmap`` node; the height drives a ``displacement`` whose scale is the relief
-    depth on a 1-unit tile. standard_surface has no occlusion input, so AO is not connected.
+    depth in metres (``relief_m``). standard_surface has no occlusion input, so AO is not
+    connected. With a real size the maps are ``tiledimage`` nodes at that size (module docstring).
     """
     import MaterialX as mx
 
@@ -102,9 +140,14 @@ def materialx_document(files: MaterialFiles) -> str:
     safe = mx.createValidName(files.name)
 
     def image(name: str, type_: str, filename: str, colorspace: str) -> mx.Node:
-        node = doc.addNode("image", f"{safe}_{name}", type_)
+        node = doc.addNode("tiledimage" if files.size_mm else "image", f"{safe}_{name}", type_)
         file_input = node.setInputValue("file", filename, "filename")
         file_input.setColorSpace(colorspace)
+        if files.size_mm:
+            for input_name, size in (("realworldimagesize", files.size_mm), ("realworldtilesize", (UV_UNIT_MM,) * 2)):
+                value = node.setInputValue(input_name, mx.Vector2(*map(float, size)), "vector2")
+                value.setUnitType("distance")
+                value.setUnit("millimeter")
         return node
 
     shader = doc.addNode("standard_surface", f"{safe}_surface", "surfaceshader")
@@ -117,22 +160,36 @@ def materialx_document(files: MaterialFiles) -> str:
     normalmap.setConnectedNode("in", image("normal", "vector3", files.normal, "raw"))
     shader.setConnectedNode("normal", normalmap)
     if files.has_alpha:
-        shader.setConnectedNode("opacity", _alpha_as_color(doc, safe, files.basecolor))
+        shader.setConnectedNode("opacity", _alpha_as_color(doc, safe, image("basecolor_rgba", "color4",
+                                                                              files.basecolor, "srgb_texture")))
     displacement = doc.addNode("displacement", f"{safe}_displacement", "displacementshader")
     displacement.setConnectedNode("displacement", image("height", "float", files.height, "raw"))
-    displacement.setInputValue("scale", float(files.depth * PLANE_SIZE))
+    displacement.setInputValue("scale", float(files.relief_m))
     material = doc.addMaterialNode(f"{safe}_material", shader)
     material.setConnectedNode("displacementshader", displacement)
-    ok, message = doc.validate()
+    # Validated against the standard library's node and unit definitions, which the written
+    # document leaves to the reader's own copy.
+    check = mx.createDocument()
+    check.copyContentFrom(doc)
+    check.importLibrary(_standard_library())
+    ok, message = check.validate()
     if not ok:
         raise ValueError(f"invalid MaterialX document: {message}")
     return mx.writeToXmlString(doc)
 
 
-def _alpha_as_color(doc, safe: str, filename: str):
-    """standard_surface's opacity is a color3: the base colour's alpha channel, as grey."""
-    rgba = doc.addNode("image", f"{safe}_basecolor_rgba", "color4")
-    rgba.setInputValue("file", filename, "filename").setColorSpace("srgb_texture")
+@functools.cache
+def _standard_library():
+    import MaterialX as mx
+
+    library = mx.createDocument()
+    mx.loadLibraries(mx.getDefaultDataLibraryFolders(), mx.getDefaultDataSearchPath(), library)
+    return library
+
+
+def _alpha_as_color(doc, safe: str, rgba):
+    """standard_surface's opacity is a color3: the base colour's alpha channel (``rgba``, its
+    color4 image node), as grey."""
     alpha = doc.addNode("extract", f"{safe}_alpha", "float")
     alpha.setConnectedNode("in", rgba)
     alpha.setInputValue("index", 3)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Sequence
 from importlib import resources
 
 import cv2
@@ -46,24 +47,35 @@ def three_js_source() -> str:
 
 
 def preview_html(name: str, maps: dict[str, np.ndarray], normal_convention: str = "opengl",
-                 tiles: int = 3, note: str = "") -> str:
+                 tiles: int = 3, note: str = "", size_mm: tuple[float, float] | None = None,
+                 warnings: Sequence[str] = ()) -> str:
     """The page, as a string.
 
     ``maps``: 8-bit (or 16-bit, converted) arrays in OpenCV layout, ideally already shrunk by
     ``shrink_for_preview``: ``basecolor`` (required, BGR or BGRA), ``normal`` (BGR, in
     ``normal_convention``), ``roughness``, ``ao``, ``metallic`` (gray; each optional).
-    ``tiles``: how many times the plane repeats the material each way (seams show here).
+    ``tiles``: how many times the plane repeats the material each way (seams show here); the
+    plane has the material's proportions (its real ones when ``size_mm``, the material's real
+    (width, height), is given; the page then states the plane's real size, ``tiles`` times it).
+    ``warnings``: shown under the title (a PBR check's, for instance).
     """
     if "basecolor" not in maps:
         raise ValueError("the preview needs at least the base colour")
     urls = {key: _png_data_url(shrink_for_preview(value)) for key, value in maps.items()}
     three_url = "data:text/javascript;base64," + base64.b64encode(three_js_source().encode()).decode()
+    height, width = maps["basecolor"].shape[:2]
+    real = list(size_mm) if size_mm else [width, height]
     config = {"maps": urls, "directx": normal_convention == "directx", "tiles": tiles,
-              "alpha": maps["basecolor"].ndim == 3 and maps["basecolor"].shape[2] == 4}
+              "alpha": maps["basecolor"].ndim == 3 and maps["basecolor"].shape[2] == 4,
+              "aspect": real[0] / real[1]}
     title = html.escape(name)
     listed = ", ".join(k for k in ("basecolor", "normal", "roughness", "ao", "metallic") if k in maps)
+    if size_mm:
+        note += (f" - {tiles} x {tiles} tiles of {size_mm[0]:g} x {size_mm[1]:g} mm: "
+                 f"{tiles * size_mm[0] / 1000:.2f} x {tiles * size_mm[1] / 1000:.2f} m")
+    shown = "".join(f'<br><span class="warning">{html.escape(w)}</span>' for w in warnings)
     return _PAGE.format(title=title, importmap=json.dumps({"imports": {"three": three_url}}),
-                        config=json.dumps(config), listed=html.escape(listed), note=html.escape(note))
+                        config=json.dumps(config), listed=html.escape(listed), note=html.escape(note), warnings=shown)
 
 
 _PAGE = """<!doctype html>
@@ -74,11 +86,12 @@ html, body {{ margin: 0; height: 100%; background: #1d2126; color: #d8dde3; font
 #view {{ position: fixed; inset: 0; }}
 #label {{ position: fixed; left: 12px; top: 10px; text-shadow: 0 1px 2px #000; }}
 #label small {{ color: #9aa3ad; }}
+#label .warning {{ color: #ffb454; }}
 </style>
 <script type="importmap">{importmap}</script>
 </head><body>
 <div id="view"></div>
-<div id="label"><b>{title}</b><br><small>{listed}{note}</small></div>
+<div id="label"><b>{title}</b><br><small>{listed}{note}</small>{warnings}</div>
 <script type="module">
 import * as THREE from "three";
 const CONFIG = {config};
@@ -122,7 +135,9 @@ async function material(repeatX, repeatY) {{
 
 const sphere = new THREE.Mesh(new THREE.SphereGeometry(1.1, 128, 64), await material(2, 1));
 sphere.position.set(-1.5, 0, 0);
-const plane = new THREE.Mesh(new THREE.PlaneGeometry(2.6, 2.6), await material(CONFIG.tiles, CONFIG.tiles));
+// The plane keeps the material's real aspect (its longer side fits the view).
+const planeW = CONFIG.aspect >= 1 ? 2.6 : 2.6 * CONFIG.aspect, planeH = CONFIG.aspect >= 1 ? 2.6 / CONFIG.aspect : 2.6;
+const plane = new THREE.Mesh(new THREE.PlaneGeometry(planeW, planeH), await material(CONFIG.tiles, CONFIG.tiles));
 plane.position.set(1.5, 0, 0);
 plane.rotation.set(-0.55, -0.35, 0);
 scene.add(sphere, plane);

@@ -11,7 +11,7 @@ only small copies for the preview and the 8-bit planes glTF's ORM packing needs 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,14 +48,17 @@ def folder_writer(folder: str | os.PathLike) -> OpenWrite:
 
 def write_material(pixels: np.ndarray, open_write: OpenWrite, options: MapOptions = MapOptions(),
                    name: str = "material", formats: Iterable[str] = FORMATS,
-                   on_map: Callable[[MaterialMap], None] | None = None) -> MaterialResult:
+                   on_map: Callable[[MaterialMap], None] | None = None, size_mm: tuple[float, float] | None = None,
+                   warnings: Sequence[str] = ()) -> MaterialResult:
     """Make the maps of ``pixels`` (base colour, OpenCV layout, uint8/16) and write the set.
 
     Files: ``basecolor.png``, ``height.png`` (16-bit), ``normal.png`` (in
     ``options.normal_convention``), ``ao.png``, ``roughness.png``, ``metallic.png`` (metal only),
     and with ``formats``: ``gltf`` -> ``orm.png`` + ``material.gltf`` (+ ``normal_opengl.png``
     for a DirectX set), ``mtlx`` -> ``material.mtlx``, ``preview`` -> ``preview.html``.
-    ``on_map`` sees each map before it is dropped (progress, metrics).
+    ``on_map`` sees each map before it is dropped (progress, metrics). ``size_mm``: the real
+    (width, height) the image covers, for glTF, MaterialX and the preview (see formats.py);
+    ``warnings``: shown on the preview page with the maps' own (a board report's PBR check, say).
     """
     formats = tuple(formats)
     unknown = set(formats) - set(FORMATS)
@@ -80,7 +83,8 @@ def write_material(pixels: np.ndarray, open_write: OpenWrite, options: MapOption
 
     files = MaterialFiles(name=name, normal="normal_opengl.png" if needs_opengl else "normal.png",
                           metallic="metallic.png" if "metallic.png" in result.files else None,
-                          has_alpha=pixels.ndim == 3 and pixels.shape[2] == 4, depth=stream.preset.depth)
+                          has_alpha=pixels.ndim == 3 and pixels.shape[2] == 4, depth=stream.preset.depth,
+                          size_mm=size_mm)
     texts = {"gltf": ("material.gltf", gltf_document), "mtlx": ("material.mtlx", materialx_document)}
     for fmt in formats:
         if fmt in texts:
@@ -88,7 +92,8 @@ def write_material(pixels: np.ndarray, open_write: OpenWrite, options: MapOption
             _write_text(open_write, filename, render(files), result)
     if "preview" in formats:
         note = f" - {stream.preset.category}" + ("" if options.seamless else " (not seamless: the tiles show seams)")
-        page = preview_html(name, previews, options.normal_convention, note=note)
+        page = preview_html(name, previews, options.normal_convention, note=note, size_mm=size_mm,
+                            warnings=[*warnings, *result.warnings])
         _write_text(open_write, "preview.html", page, result)
     return result
 

@@ -151,11 +151,12 @@ def upscale(
 
     seconds = time.perf_counter() - started
     failed = [r for r in results if "error" in r]
+    network = engine.network(model)
     summary = {
         "images": len(results) - len(failed), "failed": len(failed), "seconds": round(seconds, 2),
         "megapixels_per_second": round(input_megapixels / seconds, 4) if seconds else 0.0,
-        "model": model, "precision": engine.network(model).precision, "device": str(engine.device),
-        "detail": params.detail, "profile": params.profile,
+        "model": model, "precision": network.precision, "device": str(engine.device),
+        "runtime": network.runtime, "detail": params.detail, "profile": params.profile,
     }
     if as_json:
         print_json({**summary, "results": results})
@@ -164,7 +165,7 @@ def upscale(
             f"{summary['images']} images upscaled, {summary['failed']} failed, {seconds:.1f} s, "
             f"{summary['megapixels_per_second']:.3f} input megapixels/s "
             f"({model}{f' + {params.detail:g} {params.detail_model}' if params.detail else ''}, "
-            f"{summary['device']}, {summary['precision']}"
+            f"{summary['device']}, {summary['runtime']}, {summary['precision']}"
             f"{f', {params.profile} profile' if params.profile else ''}) -> {output_dir}"
         )
     if failed:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from tests.support import TINY_RRDB, random_network_file, texture
-from upscaler.engine import Engine, network
+from upscaler.engine import Engine, network, openvino_network
 from upscaler.engine.calibration import CalibrationCache
 from upscaler.settings import get_settings
 from upscaler.zoo.registry import ModelZoo
@@ -85,15 +85,20 @@ def own_data_dir(tmp_path: Path, monkeypatch) -> Path:
     get_settings.cache_clear()
 
 
+@pytest.mark.parametrize("runtime", ["torch", "openvino"])
 def test_a_second_upscale_says_it_used_the_cached_choice(own_data_dir: Path, tmp_path: Path,
-                                                         monkeypatch) -> None:
-    """What a user sees at the default log level: the first run measures, the second one does not."""
+                                                         monkeypatch, runtime: str) -> None:
+    """What a user sees at the default log level: the first run measures, the second one does not,
+    whichever runtime runs the network on the CPU."""
+    monkeypatch.setenv("UPSCALER_CPU_RUNTIME", runtime)
+    get_settings.cache_clear()
     weights = random_network_file(tmp_path, TINY_RRDB)
     cv2.imwrite(str(tmp_path / "swatch.png"), texture(12, 12))
     measured: list[str] = []
-    real_pick = network.pick_precision
-    monkeypatch.setattr(network, "pick_precision",
-                        lambda net, device: measured.append(net.name) or real_pick(net, device))
+    module = network if runtime == "torch" else openvino_network
+    real_pick = module.pick_precision
+    monkeypatch.setattr(module, "pick_precision", lambda net, device, *candidates:
+                        measured.append(net.name) or real_pick(net, device, *candidates))
     command = ["upscale", str(tmp_path / "swatch.png"), "-o", str(tmp_path / "out"), "--model", str(weights),
                "--device", "cpu", "--precision", "auto"]
     first, second = CliRunner().invoke(app, command), CliRunner().invoke(app, command)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 DeviceName = Literal["auto", "cpu", "cuda"]
+CpuRuntime = Literal["auto", "openvino", "torch"]
 
 # 200 input pixels per tile, as the study ran; 12 pixels of context per side keeps the tiled
 # x4plus output >= 45 dB from the whole-image output on the hardest texture we have (grass,
@@ -56,6 +57,9 @@ class Settings(BaseSettings):
     # CUDA: RRDBNet's dense blocks on fused Triton kernels (engine/fused/): off until a GPU
     # benchmark measures them faster than the eager network (docs/engine.md).
     fused_kernels: bool = False
+    # What runs the network on a CPU: OpenVINO where it imports (auto), or torch; GPUs run torch
+    # (engine/backends.py).
+    cpu_runtime: CpuRuntime = "auto"
     # Refuse inputs before decoding them: pixel counts from the header, bytes from the file.
     # 8000 x 8000 in, 32000 x 32000 out: the output array (3 GiB for 8-bit RGB) is the one
     # full-size thing a job holds; the PNG is encoded and uploaded from it in strips.
@@ -69,7 +73,8 @@ class Settings(BaseSettings):
     # Jobs one GPU worker process holds at once (threads): one on the device, the next one
     # downloading and decoding, the last one encoding and uploading. Memory grows with it.
     worker_jobs_in_flight: int = Field(3, ge=1, le=16)
-    torch_threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch's default")
+    torch_threads: int = Field(0, ge=0, description="CPU threads for the network on a CPU (torch or OpenVINO); "
+                               "0 = the runtime's default")
     png_threads: int = Field(0, ge=0, description="threads per PNG encode in a worker; 0 = up to 8 cores, but "
                              "where the network runs on the CPU the cores torch_threads leaves free, or 1")
     transient_retries: int = Field(5, ge=0, description="retries after storage/database hiccups")

@@ -8,6 +8,8 @@ them: the CPU (model name and torch's vector capability) or the GPU (name and co
 the device type, the weights' SHA-256, and the torch (and with it oneDNN), CUDA and cuDNN versions. A change in any
 of them is a new key, measured anew; a later process with the same key loads the choice in
 milliseconds. ``--precision`` (or ``UPSCALER_PRECISION``) other than auto never reads or writes it.
+A network on OpenVINO keys its choices by the runtime's version and its CPU plugin's view of the
+machine instead (engine/openvino_network.py: ``openvino_identity``), without importing torch.
 """
 
 from __future__ import annotations
@@ -21,16 +23,17 @@ import tempfile
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
+if TYPE_CHECKING:
+    from upscaler.engine.devices import Device
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 @lru_cache(maxsize=None)
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -40,9 +43,11 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine_identity(device: torch.device) -> dict[str, str]:
-    """What decides the arithmetic's speed and rounding on ``device``."""
-    identity = {"device": device.type, "torch": torch.__version__, "cpu": _cpu_name(),
+def machine_identity(device: Device) -> dict[str, str]:
+    """What decides torch's arithmetic's speed and rounding on ``device``."""
+    import torch
+
+    identity = {"device": device.type, "torch": torch.__version__, "cpu": cpu_name(),
                 "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
@@ -58,8 +63,9 @@ class CalibrationCache:
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
 
-    def key(self, device: torch.device, weights_sha256: str) -> dict[str, str]:
-        return {**machine_identity(device), "weights": weights_sha256}
+    def key(self, device: Device, weights_sha256: str, identity: dict[str, str] | None = None) -> dict[str, str]:
+        """``identity``: what decides the arithmetic (default: torch's, :func:`machine_identity`)."""
+        return {**(identity or machine_identity(device)), "weights": weights_sha256}
 
     def _path(self, key: dict[str, str]) -> Path:
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
@@ -87,9 +93,11 @@ class CalibrationCache:
         except OSError as exc:  # a read-only data dir: measure again next time, say why
             log.warning("could not store the precision calibration in %s: %s", self.folder, exc)
 
-    def choose(self, name: str, device: torch.device, weights_sha256: str, measure: Callable[[], str]) -> str:
-        """The stored choice for this model here, or ``measure()``'s, stored for next time."""
-        key = self.key(device, weights_sha256)
+    def choose(self, name: str, device: Device, weights_sha256: str, measure: Callable[[], str],
+               identity: dict[str, str] | None = None) -> str:
+        """The stored choice for this model here, or ``measure()``'s, stored for next time;
+        ``identity``: as for :meth:`key`."""
+        key = self.key(device, weights_sha256, identity)
         cached = self.get(key)
         if cached is not None:
             log.info("%s on %s: precision %s, from the cached calibration for this machine and model "

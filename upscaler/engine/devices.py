@@ -4,15 +4,20 @@
 hardware supports (fp16 and bf16 on CUDA, bf16 on CPUs with native bf16) run a small fixed
 texture patch next to fp32; the fastest one whose output stays within ``MIN_PSNR_DB`` of fp32
 wins, fp32 otherwise.
+
+Nothing here imports torch until a torch device needs it: a CPU run on OpenVINO (engine/
+backends.py) resolves its device, measures its precision and sizes its batches without it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import time
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
-import torch
 
 from upscaler.evaluation.image_metrics import psnr
 
@@ -23,23 +28,59 @@ CALIBRATION_SIZE = 64  # input pixels per side: big enough to exercise every lay
 CALIBRATION_ROUNDS = 3
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but no CUDA device is available")
-    if name not in ("cpu", "cuda"):
+@dataclass(frozen=True)
+class Device:
+    """Where a network runs, spelled as torch spells it ("cpu", "cuda", "cuda:1") but without
+    importing torch; ``torch.device(str(device))`` is the torch one."""
+
+    type: str
+    index: int | None = None
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+
+def cuda_driver_loadable() -> bool:
+    """Whether the NVIDIA driver's library can be loaded: without it torch has no CUDA device
+    either, so ``auto`` can say "cpu" without importing torch (seconds) just to ask."""
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
+def cuda_available() -> bool:
+    if not cuda_driver_loadable():
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_device(name: str) -> Device:
+    """``auto``, ``cpu`` or ``cuda`` -> the device (``auto``: CUDA where torch sees one)."""
+    if name not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device {name!r}: choose auto, cpu or cuda")
-    return torch.device(name)
+    if name == "auto":
+        return Device("cuda" if cuda_available() else "cpu")
+    if name == "cuda" and not cuda_available():
+        raise ValueError("device 'cuda' requested but no CUDA device is available")
+    return Device(name)
 
 
 def cpu_has_native_bf16() -> bool:
+    import torch
+
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def candidate_precisions(device: torch.device) -> list[str]:
-    """Reduced precisions worth trying on this device, fastest first; fp32 is always possible."""
+def candidate_precisions(device: Device) -> list[str]:
+    """Reduced precisions worth trying on this device with torch, fastest first; fp32 is always
+    possible. (OpenVINO asks its own CPU plugin: engine/openvino_network.py.)"""
     if device.type == "cuda":
+        import torch
+
         return ["fp16", "bf16"] if torch.cuda.is_bf16_supported() else ["fp16"]
     return ["bf16"] if cpu_has_native_bf16() else []
 
@@ -54,9 +95,10 @@ def calibration_patch(size: int = CALIBRATION_SIZE) -> np.ndarray:
     return np.clip(patch, 0, 1).astype(np.float32)[None]
 
 
-def pick_precision(network, device: torch.device) -> str:
-    """The fastest precision whose output on the calibration patch is >= MIN_PSNR_DB from fp32."""
-    candidates = candidate_precisions(device)
+def pick_precision(network, device: Device, candidates: Sequence[str] | None = None) -> str:
+    """The fastest precision whose output on the calibration patch is >= MIN_PSNR_DB from fp32;
+    ``candidates``: the reduced precisions to try (default: what torch offers on ``device``)."""
+    candidates = candidate_precisions(device) if candidates is None else list(candidates)
     if not candidates:
         return "fp32"
     patch = calibration_patch()
@@ -78,7 +120,7 @@ def pick_precision(network, device: torch.device) -> str:
     return best
 
 
-def tile_batch_size(device: torch.device, window: int, scale: int, feature_width: int) -> int:
+def tile_batch_size(device: Device, window: int, scale: int, feature_width: int) -> int:
     """How many tiles to run at once: from free memory on CUDA; a small fixed number on CPU."""
     if device.type != "cuda":
         return 1  # measured: on CPU a batch of 2 tiles is slower per tile than one at a time
@@ -89,8 +131,12 @@ def tile_batch_size(device: torch.device, window: int, scale: int, feature_width
     return max(1, min(64, int(0.5 * free / per_tile)))
 
 
-def free_device_memory(device: torch.device) -> int:
-    """Bytes free for our next allocations: the driver's free memory plus what PyTorch's caching
-    allocator holds but no tensor uses (the driver counts that as taken; we would get it back)."""
+def free_device_memory(device: Device) -> int:
+    """Bytes free for our next allocations on a CUDA device: the driver's free memory plus what
+    PyTorch's caching allocator holds but no tensor uses (the driver counts that as taken; we
+    would get it back)."""
+    import torch
+
+    device = torch.device(str(device))
     free, _ = torch.cuda.mem_get_info(device)
     return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)

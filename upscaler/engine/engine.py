@@ -17,6 +17,11 @@ good and the whole image is computed again with every network in fp32, through a
 on the host and the device path alike: :meth:`Engine.upscale` is the one place that does it.
 The result is then exactly an fp32 run's. Progress counts the tiles thrown away into its total,
 so it never passes the total and ends at it.
+
+Runtimes: a network runs on torch, or on a CPU on OpenVINO (engine/backends.py chooses, per
+network); both keep one contract (engine/network_contract.py). The torch network, and torch
+itself, are imported only when a network runs on torch: a CPU process whose networks OpenVINO
+runs from their cached conversion decodes, tiles, runs and assembles on NumPy alone.
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ from typing import Callable, ContextManager, Iterator, NamedTuple
 import cv2
 import numpy as np
 
+from upscaler.engine.backends import NetworkOptions, choose_cpu_runtime, load_network
 from upscaler.engine.calibration import CalibrationCache
 from upscaler.engine.devices import free_device_memory, resolve_device, tile_batch_size
 from upscaler.engine.levels import DeviceLevels, HostLevels, Kind
-from upscaler.engine.network import Network
+from upscaler.engine.network_contract import LoadedNetwork
 from upscaler.engine.output_image import OutputImage
 from upscaler.engine.preserve_color import preserve_color
 from upscaler.engine.row_sink import RowSink
@@ -79,7 +85,14 @@ class Engine:
     # Where ``auto`` precision choices are kept between processes (engine/calibration.py); None:
     # measured by every process.
     calibration_dir: Path | None = None
-    _networks: dict[str, Network] = field(default_factory=dict, init=False, repr=False)
+    # What runs networks on a CPU: "torch", "openvino", or "auto" (OpenVINO where it imports:
+    # engine/backends.py). The engine's own default is torch; the settings' (from_settings) is auto.
+    cpu_runtime: str = "torch"
+    # Where networks converted for OpenVINO are kept (engine/openvino_cache.py); None: converted
+    # by every process.
+    conversion_dir: Path | None = None
+    cpu_threads: int = 0  # threads of a CPU network (torch or OpenVINO); 0: the runtime's default
+    _networks: dict[str, LoadedNetwork] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _device_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
@@ -89,37 +102,40 @@ class Engine:
             raise ValueError(f"precision {self.precision!r}: choose auto, fp32, fp16 or bf16")
         if self.device.type == "cpu" and self.precision == "fp16":
             raise ValueError("fp16 is not supported on CPU; use bf16 or fp32")
+        # On a GPU the CPU runtime is never used: nothing to import or warn about.
+        self.runtime = choose_cpu_runtime(self.cpu_runtime) if self.device.type == "cpu" else "torch"
 
     @classmethod
     def from_settings(cls, zoo: ModelZoo, settings: Settings, device: str | None = None,
                       precision: str | None = None, **options) -> Engine:
-        """The engine as configured (UPSCALER_DEVICE, _PRECISION, _CUDA_GRAPHS, _TORCH_COMPILE);
-        ``device`` and ``precision`` override the settings when given."""
+        """The engine as configured (UPSCALER_DEVICE, _PRECISION, _CUDA_GRAPHS, _TORCH_COMPILE,
+        _CPU_RUNTIME, _TORCH_THREADS); ``device`` and ``precision`` override the settings when given."""
         return cls(zoo, device or settings.device, precision or settings.precision,
                    cuda_graphs=settings.cuda_graphs, torch_compile=settings.torch_compile,
                    fused_kernels=settings.fused_kernels,
-                   calibration_dir=settings.data_dir / "calibration", **options)
+                   calibration_dir=settings.data_dir / "calibration", cpu_runtime=settings.cpu_runtime,
+                   conversion_dir=settings.data_dir / "openvino", cpu_threads=settings.torch_threads, **options)
 
-    def network(self, model: str) -> Network:
+    def network(self, model: str) -> LoadedNetwork:
         """The loaded network for a model name or weight file path (loaded once, then cached)."""
         with self._lock:
             net = self._networks.get(model)
             if net is None:
                 started = time.perf_counter()
-                info, state = self.zoo.load(model)
-                net = Network(info.name, info.spec, state, self.device, self.precision, self.cuda_graphs,
-                              self.torch_compile, CalibrationCache(self.calibration_dir), info.sha256,
-                              fused_kernels=self.fused_kernels)
+                net = load_network(self.zoo, model, NetworkOptions(
+                    self.device, self.precision, self.runtime, CalibrationCache(self.calibration_dir),
+                    self.conversion_dir, self.cpu_threads, self.cuda_graphs, self.torch_compile,
+                    self.fused_kernels))
                 window = DEFAULT_TILE + 2 * DEFAULT_TILE_PAD  # the first compilation is made for it
                 net.compile(self._batch_size(net, window), window)
-                log.info("loaded %s (%s, x%d) on %s in %s", info.name, info.spec.arch, net.scale,
-                         self.device, net.precision)
+                log.info("loaded %s (%s, x%d) on %s in %s, running on %s", net.name, net.spec.arch, net.scale,
+                         self.device, net.precision, net.runtime)
                 self._networks[model] = net
                 if self.on_model_loaded:
                     self.on_model_loaded(model, time.perf_counter() - started)
             return net
 
-    def _batch_size(self, net: Network, window: int) -> int:
+    def _batch_size(self, net: LoadedNetwork, window: int) -> int:
         """Tiles per forward pass for windows of this size, from the device's free memory."""
         return tile_batch_size(self.device, window, net.scale, int(net.spec.params.get("num_feat", 64)))
 
@@ -190,21 +206,24 @@ class Engine:
         def turn() -> ContextManager:
             return waiting_for(self.device_turn(), timings)
 
-        if self._assembles_on_device(plan, tiles.scale):
+        if self._assembles_on_device(plan, tiles):
             run_on_device(tiles, plane, plan, batch_size, DeviceLevels(kind, plane.dtype, sink),
                           count.advance, turn)
         else:
             run_on_host(tiles, plane, plan, batch_size, HostLevels(kind, plane.dtype, sink),
                         count.advance, turn)
 
-    def _assembles_on_device(self, plan: TilePlan, scale: int) -> bool:
+    def _assembles_on_device(self, plan: TilePlan, tiles: TileNetwork) -> bool:
         """On CUDA, unless the float bands of a window row would take a real share of the free
-        device memory (a very wide image on a small card): then the host blends."""
+        device memory (a very wide image on a small card): then the host blends. Only torch
+        networks have a device to blend on."""
+        if any(net.runtime != "torch" for net in tiles.networks):
+            return False
         if self.assemble_on_device is not None:
             return self.assemble_on_device
         if self.device.type != "cuda":
             return False
-        band_bytes = plan.rows.window * scale * plan.cols.length * scale * 3 * 4
+        band_bytes = plan.rows.window * tiles.scale * plan.cols.length * tiles.scale * 3 * 4
         return DEVICE_BANDS * band_bytes < DEVICE_BANDS_SHARE * free_device_memory(self.device)
 
 

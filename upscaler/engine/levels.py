@@ -17,13 +17,15 @@ stage for each path:
 from __future__ import annotations
 
 from collections import deque
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
-import torch
 
 from upscaler.engine.row_sink import RowSink
+
+if TYPE_CHECKING:  # the device path only: HostLevels never needs torch
+    import torch
 
 Kind = Literal["color", "gray", "alpha"]
 # cv2's RGB -> gray coefficients (ITU-R BT.601), which it applies as such to float input.
@@ -47,6 +49,8 @@ def final_levels_numpy(rows: np.ndarray, kind: Kind, maxval: float) -> np.ndarra
 def final_levels_torch(rows: torch.Tensor, kind: Kind, maxval: float) -> torch.Tensor:
     """The same conversion on the device, ending in integers (uint8, or int32 for 16-bit levels:
     torch has no general uint16 arithmetic; the host narrows them)."""
+    import torch
+
     if kind == "gray":  # Python scalars: a weights tensor would be a copy to the device, which waits
         r, g, b = GRAY_WEIGHTS
         values = rows[:, :, 0] * r + rows[:, :, 1] * g + rows[:, :, 2] * b
@@ -85,6 +89,8 @@ class DeviceLevels:
         self._bytes = 0
 
     def write(self, top: int, rows: torch.Tensor) -> None:
+        import torch
+
         levels = final_levels_torch(rows, self.kind, self.maxval)
         cuda = levels.device.type == "cuda"
         host = torch.empty(levels.shape, dtype=levels.dtype, pin_memory=cuda)

@@ -1,4 +1,6 @@
-"""A loaded network behind a fixed contract: NHWC float32 RGB in 0..1 on the host, out the same.
+"""A loaded network on torch, behind the engine's contract (engine/network_contract.py): NHWC
+float32 RGB in 0..1 on the host, out the same. (On CPUs OpenVINO may run it instead:
+engine/openvino_network.py, chosen in engine/backends.py.)
 
 Callers never touch the ``nn.Module``: this wrapper moves batches to the device in the precision
 asked for and the channels_last memory format, pads to the size the network needs, clamps, and
@@ -21,25 +23,27 @@ import torch.nn.functional as F
 
 from upscaler.engine.calibration import CalibrationCache
 from upscaler.engine.compiled import CompiledForward
-from upscaler.engine.devices import pick_precision
+from upscaler.engine.devices import Device, pick_precision
 from upscaler.engine.graphs import GraphCache
+from upscaler.engine.network_contract import BLACK_INPUT_MAX
 from upscaler.zoo.archs import ArchSpec, StateDict, build
 
 log = logging.getLogger(__name__)
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-# An input brighter than this anywhere cannot legitimately come out all black.
-BLACK_INPUT_MAX = 0.02
 
 
 class Network:
-    def __init__(self, name: str, spec: ArchSpec, state: StateDict, device: torch.device, precision: str,
+    runtime = "torch"
+
+    def __init__(self, name: str, spec: ArchSpec, state: StateDict, device: Device | torch.device, precision: str,
                  cuda_graphs: bool = True, torch_compile: bool = False, calibration: CalibrationCache | None = None,
                  weights_sha256: str = "", fused_kernels: bool = False) -> None:
         """``precision``: fp32, fp16, bf16, or auto (the fastest that keeps fp32's quality: engine/
         devices.py; measured now, or read from ``calibration`` where this machine measured it for
         these weights before). ``fused_kernels``: RRDBNet's dense blocks on Triton kernels
         (engine/fused/), CUDA only."""
+        device = torch.device(str(device))
         self.name, self.spec, self.device = name, spec, device
         self.scale = spec.scale
         self._state = state

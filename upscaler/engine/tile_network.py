@@ -13,17 +13,19 @@ so the engine (engine.py) sends only those to fp32 for good.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 
 import numpy as np
-import torch
 
-from upscaler.engine.network import Network, PendingBatch
+from upscaler.engine.network_contract import LoadedNetwork, PendingResult
 from upscaler.jobspec import JobParams
+
+if TYPE_CHECKING:  # the device path only (torch networks on CUDA)
+    import torch
 
 
 class Part(NamedTuple):
-    network: Network
+    network: LoadedNetwork
     weight: float    # its share of the mix; the weights sum to 1
     precision: str   # what this image runs it in
 
@@ -38,7 +40,7 @@ class TileNetwork:
         self.device = parts[0].network.device
 
     @classmethod
-    def for_job(cls, options: JobParams, load: Callable[[str], Network]) -> TileNetwork:
+    def for_job(cls, options: JobParams, load: Callable[[str], LoadedNetwork]) -> TileNetwork:
         """The job's model, its detail model, or both mixed by ``options.detail``, each network
         in its own precision; ``load``: a model name or path -> its network (loaded once)."""
         detail = options.detail if options.detail_model != options.model else 0.0
@@ -52,7 +54,7 @@ class TileNetwork:
         return cls([Part(net, weight, net.precision) for net, weight in networks])
 
     @property
-    def networks(self) -> tuple[Network, ...]:
+    def networks(self) -> tuple[LoadedNetwork, ...]:
         return tuple(part.network for part in self.parts)
 
     @property
@@ -68,7 +70,7 @@ class TileNetwork:
         """Start the batch through every network (on CUDA returning at once, as Network.submit)."""
         return PendingMix(self.parts, [part.network.submit(batch, part.precision) for part in self.parts])
 
-    def launch_on_device(self, batch: np.ndarray) -> tuple[torch.Tensor, list[tuple[Network, torch.Tensor]]]:
+    def launch_on_device(self, batch: np.ndarray) -> tuple[torch.Tensor, list[tuple[LoadedNetwork, torch.Tensor]]]:
         """Queue the batch through every network: the mixed output on the device, and the verdicts
         of the networks in a reduced precision (see Network.launch_on_device; read them late)."""
         mixed, verdicts = None, []
@@ -88,10 +90,10 @@ class TileNetwork:
 class PendingMix:
     """A batch on its way through the networks of a mix (see network.PendingBatch)."""
 
-    def __init__(self, parts: tuple[Part, ...], pending: list[PendingBatch]) -> None:
+    def __init__(self, parts: tuple[Part, ...], pending: list[PendingResult]) -> None:
         self._parts, self._pending = parts, pending
 
-    def result(self) -> tuple[np.ndarray, tuple[Network, ...]]:
+    def result(self) -> tuple[np.ndarray, tuple[LoadedNetwork, ...]]:
         """The mixed output on the host, and the networks whose output came out broken."""
         results = [pending.result() for pending in self._pending]
         broken = tuple(part.network for part, (_, bad) in zip(self._parts, results) if bad)
@@ -104,8 +106,10 @@ class PendingMix:
         return mixed, broken
 
 
-def read_verdicts(verdicts: list[tuple[Network, torch.Tensor]]) -> tuple[Network, ...]:
+def read_verdicts(verdicts: list[tuple[LoadedNetwork, torch.Tensor]]) -> tuple[LoadedNetwork, ...]:
     """The networks any of whose verdicts says broken. Reading them waits for the device."""
+    import torch
+
     networks = list(dict.fromkeys(net for net, _ in verdicts))
     if not networks:
         return ()

@@ -18,15 +18,16 @@ does (engine.py), with a fresh chain.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
-from upscaler.engine.network import Network
 from upscaler.engine.row_sink import RowSink
 from upscaler.engine.tile_network import TileNetwork, read_verdicts
 from upscaler.engine.tiling import RowAssembler, Tile, TilePlan
+
+if TYPE_CHECKING:
+    from upscaler.engine.network_contract import LoadedNetwork
 
 Turn = Callable[[], AbstractContextManager]  # holds the device while a plane's tiles are queued
 Advance = Callable[[int], None]  # told how many more tiles are done
@@ -35,7 +36,7 @@ Advance = Callable[[int], None]  # told how many more tiles are done
 class BrokenOutput(Exception):
     """A batch came out NaN/inf or black in a reduced precision; ``networks``: whose output did."""
 
-    def __init__(self, networks: tuple[Network, ...]) -> None:
+    def __init__(self, networks: tuple[LoadedNetwork, ...]) -> None:
         super().__init__(", ".join(net.name for net in networks))
         self.networks = networks
 
@@ -69,7 +70,10 @@ def run_on_host(tiles: TileNetwork, source: np.ndarray, plan: TilePlan, batch_si
 
 def run_on_device(tiles: TileNetwork, source: np.ndarray, plan: TilePlan, batch_size: int,
                   sink: RowSink, advance: Advance, turn: Turn) -> None:
-    """As :func:`run_on_host`, but ``sink`` gets float RGB rows as tensors on the network's device."""
+    """As :func:`run_on_host`, but ``sink`` gets float RGB rows as tensors on the network's device
+    (torch networks only)."""
+    import torch
+
     assembler = RowAssembler(plan, tiles.scale, 3, sink, device=tiles.device)
     maxval = float(np.iinfo(source.dtype).max)
     verdicts = []

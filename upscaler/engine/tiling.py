@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-import torch
 
 from upscaler.engine.row_sink import RowSink
+
+if TYPE_CHECKING:  # the device path only: the host path (a CPU run on OpenVINO too) never imports torch
+    import torch
 
 # Fraction of an overlap, at each end, that gets (almost) no weight: output pixels that close
 # to a window's edge saw too little context to be trusted.
@@ -123,6 +125,8 @@ class RowAssembler:
             self._zeros = lambda shape: np.zeros(shape, np.float32)
             self._copy = np.copy
         else:
+            import torch
+
             self._zeros = lambda shape: torch.zeros(shape, dtype=torch.float32, device=device)
             self._copy = torch.clone
             self.row_weights = [_to_device(w, device) for w in self.row_weights]
@@ -175,6 +179,8 @@ class RowAssembler:
 def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
     """A host array on the device without waiting: a plain copy from pageable memory would wait for
     all the work queued on the GPU (the previous image's tiles) before it returns."""
+    import torch
+
     tensor = torch.from_numpy(array)
     if device.type != "cuda":
         return tensor.to(device)

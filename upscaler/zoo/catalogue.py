@@ -7,6 +7,7 @@ converting and checking weights is the zoo's (upscaler/zoo/registry.py), which n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -67,6 +68,15 @@ class ModelInfo:
             "description": self.description,
             "imported_at": self.imported_at,
         }
+
+
+def sha256_of(path: Path) -> str:
+    """The file's SHA-256, hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def validate_name(name: str) -> str:

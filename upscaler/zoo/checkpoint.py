@@ -8,7 +8,6 @@ weights (``params_ema`` preferred over ``params``, as Real-ESRGAN does; ``state_
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from pathlib import Path
 
@@ -16,17 +15,10 @@ import torch
 from safetensors.torch import load_file as load_safetensors
 
 from upscaler.errors import ModelFormatError
+from upscaler.zoo.catalogue import sha256_of  # noqa: F401  (re-exported: defined without torch)
 
 StateDict = dict[str, torch.Tensor]
 _WRAPPERS = ("params_ema", "params", "state_dict", "model", "generator")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def unwrap(obj: object, source: str) -> StateDict:

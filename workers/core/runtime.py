@@ -51,10 +51,6 @@ def _engine_for(pid: int):
     from upscaler.zoo.registry import ModelZoo
 
     settings = get_settings()
-    if settings.torch_threads:
-        import torch
-
-        torch.set_num_threads(settings.torch_threads)
     if settings.engine_noop:
         set_png_threads(png_threads(settings.png_threads, False, len(os.sched_getaffinity(0)), 0))
         return NoopEngine(settings.engine_noop_delay_ms)
@@ -68,8 +64,9 @@ def _engine_for(pid: int):
 
 
 def png_threads(configured: int, network_on_cpu: bool, cores: int, torch_threads: int) -> int:
-    """Threads per PNG encode in a worker (``torch_threads``: UPSCALER_TORCH_THREADS, 0 = torch's
-    default, the whole machine). Where the network runs on the CPU, an encode running beside
+    """Threads per PNG encode in a worker (``torch_threads``: UPSCALER_TORCH_THREADS, the network's
+    CPU threads on torch or OpenVINO, which the engine sets; 0 = the runtime's default, the whole
+    machine). Where the network runs on the CPU, an encode running beside
     inference takes its cores from inference, the worker's bottleneck: on 2 cores with torch on
     one (bench/pipeline.py), 2 encode threads gave 0.87-0.92 of the engine alone's images/s,
     1 thread 0.96-0.97. So there the encoder gets the cores torch was told to leave free, or one

@@ -89,3 +89,60 @@ def test_models_list_shows_imported_models_without_torch(tmp_path: Path) -> None
 def test_first_status_prints_no_migration_chatter(tmp_path: Path) -> None:
     result = run(["status"], tmp_path)
     assert result.returncode == 0 and "alembic" not in result.stderr and "INFO" not in result.stderr
+
+
+def _converted_tiny_model(data_dir: Path) -> str:
+    """A tiny model in the zoo, converted for OpenVINO and calibrated in ``data_dir``, as a first
+    run leaves them (done here, in a process that has torch anyway)."""
+    from tests.support import TINY_SRVGG, random_network_file
+    from upscaler.engine import Engine
+    from upscaler.settings import Settings
+    from upscaler.zoo.registry import ModelZoo
+
+    zoo = ModelZoo(data_dir / "models")
+    zoo.import_file(random_network_file(data_dir, TINY_SRVGG), "tiny-cpu")
+    engine = Engine.from_settings(zoo, Settings(data_dir=data_dir), device="cpu")
+    assert engine.network("tiny-cpu").runtime == "openvino"
+    return "tiny-cpu"
+
+
+def _imported(result: subprocess.CompletedProcess) -> set[str]:
+    return set(result.stderr.rsplit("IMPORTED:", 1)[1].strip().split(","))
+
+
+def test_upscale_on_the_cached_cpu_path_imports_no_torch(tmp_path: Path) -> None:
+    """Once the model is converted, `upscaler upscale` on a CPU (the default device, auto) decodes,
+    tiles, runs OpenVINO and assembles without importing torch or basicsr."""
+    import cv2
+
+    from tests.support import texture
+
+    model = _converted_tiny_model(tmp_path)
+    cv2.imwrite(str(tmp_path / "swatch.png"), texture(30, 26, seed=2))
+    result = run(["upscale", str(tmp_path / "swatch.png"), "-o", str(tmp_path / "out"), "--model", model,
+                  "--tile", "16", "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not {"torch", "torchvision", "basicsr"} & _imported(result), result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["images"] == 1 and report["runtime"] == "openvino" and report["device"] == "cpu"
+    assert cv2.imread(str(tmp_path / "out" / "swatch.png")).shape == (120, 104, 3)
+
+
+@pytest.mark.slow
+def test_the_in_process_worker_on_the_cached_cpu_path_imports_no_torch(tmp_path: Path) -> None:
+    """`submit --wait` with no broker: the in-process worker runs the jobs on the same backend,
+    OpenVINO from the cached conversion, without importing torch or basicsr."""
+    import cv2
+
+    from tests.support import texture
+
+    model = _converted_tiny_model(tmp_path)
+    (tmp_path / "catalogue").mkdir()
+    cv2.imwrite(str(tmp_path / "catalogue" / "oak.png"), texture(20, 24, seed=1))
+    result = run(["submit", str(tmp_path / "catalogue"), "--output", str(tmp_path / "out"), "--model", model,
+                  "--wait", "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not {"torch", "torchvision", "basicsr"} & _imported(result), result.stderr[-2000:]
+    assert "running on openvino" in result.stderr
+    assert json.loads(result.stdout)["summary"]["counts"]["succeeded"] == 1
+    assert cv2.imread(str(tmp_path / "out" / "oak.png")).shape == (80, 96, 3)

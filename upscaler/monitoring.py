@@ -6,6 +6,7 @@ Queue-level numbers (messages waiting, per-task rates) come from Flower's own ``
 from __future__ import annotations
 
 import logging
+import sys
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -40,10 +41,8 @@ def record_job(status: str, error_code: str | None, timings_ms: dict[str, float]
         STAGE_SECONDS.labels(stage).observe(ms / 1000)
     if input_pixels:
         MEGAPIXELS.inc(input_pixels / 1e6)
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            GPU_MEMORY_BYTES.set(torch.cuda.memory_allocated())
-    except ImportError:
-        pass
+    # Only where torch is loaded already: a process whose networks run on OpenVINO never imports
+    # it (seconds), and has no CUDA memory to report.
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        GPU_MEMORY_BYTES.set(torch.cuda.memory_allocated())

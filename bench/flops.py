@@ -137,6 +137,63 @@ def achieved(megapixels_per_s: float, macs_per_px: float, peak: float | None) ->
     return tflops, (tflops / peak if peak else None)
 
 
+# --- the CPU's dense peak, from its features and clock ----------------------------------------------
+
+# FLOPs per cycle per core of the widest dense instruction the CPU has for each precision (one
+# multiply-add = 2 FLOPs, int8: 2 ops). x86 server cores of both vendors issue two vector FMAs a
+# cycle; Intel's are 512 bits wide where the core has AVX-512, AMD's Zen 4 runs a 512-bit one as
+# two 256-bit halves, so half of Intel's rate per instruction. AVX-512-BF16's VDPBF16PS does two
+# bf16 products per fp32 lane (2x fp32), AVX-512-VNNI's VPDPBUSD four int8 ones (4x); an AMX
+# tile multiply unit does 1024 bf16 FLOPs or 2048 int8 ops a cycle (Intel's optimization manual).
+_FMA_PORTS = 2
+
+
+def cpu_flops_per_cycle(precision: str, flags: set[str], vendor: str) -> tuple[float, str]:
+    """(FLOPs per cycle per core, the instruction that gives it) for fp32, bf16 or int8."""
+    wide = "avx512f" in flags
+    lanes = (16 if vendor == "GenuineIntel" else 8) if wide else (8 if "fma" in flags else 4)
+    fp32 = _FMA_PORTS * lanes * 2
+    unit = ("AVX-512" if vendor == "GenuineIntel" else "AVX-512 (as 2 x 256 bits)") if wide else "AVX2"
+    if precision == "fp32":
+        return fp32, f"{unit} FMA, {_FMA_PORTS} a cycle"
+    if precision == "bf16":
+        if "amx_bf16" in flags:
+            return 1024.0, "AMX bf16 tiles"
+        if "avx512_bf16" in flags:
+            return 2.0 * fp32, "AVX-512-BF16 dot products"
+        return fp32, "none native: fp32 rate"
+    if precision == "int8":
+        if "amx_int8" in flags:
+            return 2048.0, "AMX int8 tiles"
+        if "avx512_vnni" in flags or "avx_vnni" in flags:
+            return 4.0 * fp32, "VNNI dot products"
+        return fp32, "none native: fp32 rate"
+    raise ValueError(f"precision {precision!r}")
+
+
+def cpu_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
+    """Vendor, feature flags, clock (GHz, the kernel's "cpu MHz") and the cores we may use."""
+    text = cpuinfo.read_text()
+
+    def field(name: str) -> str:
+        found = re.search(rf"^{name}\s*:\s*(.*)$", text, re.M)
+        return found.group(1).strip() if found else ""
+
+    siblings = int(field("siblings") or 1)
+    physical = int(field("cpu cores") or siblings)
+    usable = len(os.sched_getaffinity(0))
+    return {"vendor": field("vendor_id"), "model": field("model name"), "flags": set(field("flags").split()),
+            "ghz": float(field("cpu MHz") or 0) / 1000, "cores": max(1, usable * physical // siblings)}
+
+
+def cpu_dense_peak(precision: str, cpu: dict | None = None) -> tuple[float, str]:
+    """(GFLOP/s, how it was computed) of the usable cores for ``precision``."""
+    cpu = cpu or cpu_description()
+    per_cycle, how = cpu_flops_per_cycle(precision, cpu["flags"], cpu["vendor"])
+    peak = cpu["cores"] * per_cycle * cpu["ghz"]
+    return peak, f"{cpu['cores']} cores x {per_cycle:g} FLOP/cycle ({how}) x {cpu['ghz']:.2f} GHz = {peak:,.0f} GFLOP/s"
+
+
 # --- where the megapixels per second come from ---------------------------------------------------
 
 _ROW = re.compile(r"^\|\s*((?:reference|ours)\b[^|]*?)\s*\|\s*([0-9.]+)\s*\|\s*([0-9.]+)\s*\|", re.M)

@@ -130,3 +130,22 @@ def test_summary_writes_its_results_section(tmp_path, monkeypatch, capsys):
     assert "| 4.50x (9.000 vs 2.000 input MP/s) | >= 4x | MET |" in text
     assert "17,926,848 multiply-adds per input pixel" in text
     assert "not measured (gpu_busy.py did not run)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("vendor,flags,precision,per_cycle", [
+    ("GenuineIntel", {"avx512f", "avx512_bf16", "amx_bf16", "amx_int8"}, "fp32", 64),
+    ("GenuineIntel", {"avx512f", "avx512_bf16", "amx_bf16", "amx_int8"}, "bf16", 1024),
+    ("GenuineIntel", {"avx512f", "avx512_bf16", "amx_bf16", "amx_int8"}, "int8", 2048),
+    ("GenuineIntel", {"avx512f", "avx512_bf16", "avx512_vnni"}, "bf16", 128),
+    ("AuthenticAMD", {"avx512f", "avx512_bf16", "avx512_vnni", "fma"}, "fp32", 32),   # Zen 4
+    ("AuthenticAMD", {"avx512f", "avx512_bf16", "avx512_vnni", "fma"}, "bf16", 64),
+    ("AuthenticAMD", {"avx2", "fma"}, "bf16", 32),   # no native bf16: the fp32 rate
+])
+def test_cpu_flops_per_cycle_follow_the_features(vendor, flags, precision, per_cycle):
+    assert flops.cpu_flops_per_cycle(precision, flags, vendor)[0] == per_cycle
+
+
+def test_cpu_dense_peak_is_cores_times_rate_times_clock():
+    cpu = {"vendor": "AuthenticAMD", "flags": {"avx512f", "avx512_bf16", "fma"}, "ghz": 3.7, "cores": 2}
+    peak, how = flops.cpu_dense_peak("bf16", cpu)
+    assert peak == pytest.approx(2 * 64 * 3.7) and "2 cores x 64 FLOP/cycle" in how and "3.70 GHz" in how

@@ -18,6 +18,7 @@ removes the stale folders of the same model name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -69,11 +70,17 @@ class ConvertedModel:
         return self.folder / "compiled"
 
 
+@functools.cache
+def _process_folder() -> tempfile.TemporaryDirectory:
+    """Where a process without a data dir keeps its conversions: removed when it exits."""
+    return tempfile.TemporaryDirectory(prefix="upscaler-openvino-")
+
+
 class ConversionCache:
     """Converted models under ``folder``; ``None``: a temporary folder for this process alone."""
 
     def __init__(self, folder: Path | None) -> None:
-        self.folder = folder if folder is not None else Path(tempfile.mkdtemp(prefix="upscaler-openvino-"))
+        self.folder = folder if folder is not None else Path(_process_folder().name)
 
     def key(self, weights_sha256: str) -> dict[str, object]:
         return {"weights": weights_sha256, "openvino": openvino_version(), "format": CONVERSION_FORMAT}

@@ -100,9 +100,9 @@ def upscale(
         err_console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
     # The worker's policy: where the network runs on the CPU, an encode beside it gets the cores
-    # torch leaves free (here, torch keeps its default: all of them).
+    # the network's runtime leaves free (UPSCALER_TORCH_THREADS; by default it takes them all).
     set_png_threads(png_threads(cfg.png_threads, engine.device.type == "cpu" and in_flight > 1,
-                                len(os.sched_getaffinity(0)), 0))
+                                len(os.sched_getaffinity(0)), cfg.torch_threads))
 
     storage = Storage()
     limits = limits_from(cfg)

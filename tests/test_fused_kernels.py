@@ -178,6 +178,7 @@ def test_the_setting_reaches_the_engines_networks(tmp_path: Path, tiny_rrdb: Pat
     from upscaler.zoo.registry import ModelZoo
 
     monkeypatch.setenv("UPSCALER_FUSED_KERNELS", "true")
+    monkeypatch.setenv("UPSCALER_CPU_RUNTIME", "torch")  # fused kernels are torch's (a CPU runs OpenVINO by default)
     get_settings.cache_clear()
     try:
         engine = Engine.from_settings(ModelZoo(tmp_path / "models"), get_settings(), "cpu", "fp32")

@@ -12,7 +12,9 @@ image (members of the zip archives some packages ship, a game's .pk3 or a Sweet 
 are read in place), area-downscales it by the manifest's factor, takes the centre square of at
 most 512 px, and writes
 ``bench/.cache/texture_set/<category>/<name>.png``: a folder ``upscaler compare --ground-truth``
-and ``bench/texture.py`` read directly.
+and ``bench/texture.py`` read directly, and ``sources.csv`` beside them: each picture's source, the
+package and the paragraph of its ``debian/copyright`` that covers it (the same authors), which
+``bench/texture.py`` folds its cross-validation by.
 
 Each file's licence is looked up in its package's machine-readable ``debian/copyright`` and
 must equal the manifest's; ``bench/TEXTURE_SET_LICENSES.md`` is written from what was found.
@@ -39,6 +41,7 @@ MANIFEST = BENCH / "texture_set.csv"
 LICENSES = BENCH / "TEXTURE_SET_LICENSES.md"
 CACHE = BENCH / ".cache"
 DEBS, PACKAGES, OUTPUT = CACHE / "debs", CACHE / "pkgs", CACHE / "texture_set"
+SOURCES = OUTPUT / "sources.csv"
 MAX_SIDE = 512   # px: the truths are centre squares of at most this size
 MIN_SIDE = 256   # px: smaller would leave too few frequencies for the spectrum
 
@@ -130,6 +133,27 @@ def copyright_blocks(package: str) -> list[CopyrightBlock]:
     return blocks
 
 
+def source_of(package: str, blocks: list[CopyrightBlock], block: CopyrightBlock) -> str:
+    """A picture's source: its package and the copyright paragraph (1 = the first) covering it."""
+    return f"{package} \u00b6{blocks.index(block) + 1}"
+
+
+def write_sources(path: Path, rows: list[tuple[str, str, str]]) -> None:
+    """``name,category,source`` per picture, for bench/texture.py's folds."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", "category", "source"])
+        writer.writerows(rows)
+
+
+def read_sources(path: Path = SOURCES) -> dict[str, str]:
+    """Picture name -> source, as :func:`write_sources` wrote them."""
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: run bench/texture_set.py first")
+    with path.open(newline="") as f:
+        return {row["name"]: row["source"] for row in csv.DictReader(f)}
+
+
 def licence_of(blocks: list[CopyrightBlock], path: str) -> CopyrightBlock:
     """The last paragraph whose Files patterns match ``path`` (the format's rule)."""
     matching = [b for b in blocks if any(fnmatch.fnmatchcase(path, p) for p in b.patterns)]
@@ -158,7 +182,7 @@ def to_truth(data: bytes, downscale: int) -> np.ndarray:
 
 
 def licences_markdown(entries: list[Entry], found: dict[str, CopyrightBlock], versions: dict[str, str],
-                      sizes: dict[str, int]) -> str:
+                      sizes: dict[str, int], blocks: dict[str, list[CopyrightBlock]]) -> str:
     # debian/copyright groups many files under one paragraph with all their authors: each
     # paragraph is listed once and the images point to it.
     groups: list[tuple[str, CopyrightBlock]] = []
@@ -179,9 +203,11 @@ def licences_markdown(entries: list[Entry], found: dict[str, CopyrightBlock], ve
     for e in entries:
         lines.append(f"| {e.name} | {e.category} | {e.package}: `{e.member}` | {found[e.name].licence} "
                      f"| group {group_of[e.name]} | {e.notes} |")
-    lines += ["", "Authors, as each package's copyright paragraph lists them for all the files it covers:", ""]
+    lines += ["", "Authors, as each package's copyright paragraph lists them for all the files it covers. A group",
+              "is one source for the cross-validation in `bench/texture.py` (never on both sides of a fold):", ""]
     for i, (package, block) in enumerate(groups, 1):
-        lines.append(f"- group {i} ({package}, {block.licence}): {block.copyright or '-'}")
+        lines.append(f"- group {i} (source `{source_of(package, blocks[package], block)}`, {block.licence}): "
+                     f"{block.copyright or '-'}")
     lines += ["", "Licence texts: GPL-2 and GPL-2+ — `/usr/share/common-licenses/GPL-2` on Debian;",
               "CC-BY-3.0 and CC-BY-SA-3.0 — quoted in full in the package's copyright file",
               "(`/usr/share/doc/<package>/copyright`); public-domain — as stated there."]
@@ -216,9 +242,12 @@ def main() -> None:
         cv2.imwrite(str(target), truth)
         flags = texture_caveats(truth).reasons()
         print(f"{e.category:<10} {e.name:<22} {truth.shape[1]}x{truth.shape[0]} {e.licence:<12} {' '.join(flags)}")
+    if not args.licences_only:
+        write_sources(SOURCES, [(e.name, e.category, source_of(e.package, blocks[e.package], found[e.name]))
+                                for e in entries])
     versions = {p: deb_version(p) for p in blocks}
     sizes = {p: deb_file(p).stat().st_size for p in blocks}
-    LICENSES.write_text(licences_markdown(entries, found, versions, sizes))
+    LICENSES.write_text(licences_markdown(entries, found, versions, sizes, blocks))
     counts = {c: sum(e.category == c for e in entries) for c in sorted({e.category for e in entries})}
     print(f"{len(entries)} entries ({', '.join(f'{c} {n}' for c, n in counts.items())}); licences in {LICENSES}")
 

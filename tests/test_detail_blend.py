@@ -103,7 +103,7 @@ def test_host_and_device_blend_alike(engines, models) -> None:
 @pytest.mark.parametrize("stage", ["seamless", "outscale-down", "outscale-up"])
 @pytest.mark.parametrize("on_device", [False, True], ids=["host", "device"])
 def test_the_blend_goes_through_the_stages_after_the_assembler(engines, models, on_device, stage) -> None:
-    image = texture(24, 20, seed=46)   # seamless: wrap-padded to 72 x 60, 5 x 4 tiles
+    image = texture(24, 20, seed=46)   # seamless: wrap-padded to 64 x 60, 2 x 2 tiles on the image
     options = {"seamless": {"seamless": True}, "outscale-down": {"outscale": 3.0},
                "outscale-up": {"outscale": 5.0}}[stage]
     blend, a, b = blend_and_parts(engines[on_device], models, image, 0.6, **TILED, **options)

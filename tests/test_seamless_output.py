@@ -1,6 +1,8 @@
 """Seamless mode and the alpha channel fill the result as rows arrive (engine/output_image.py):
 the same pixels as upscaling the wrap-padded image and cutting its centre out, without the padded
-output ever being whole. Seamless mode at another outscale: tests/test_strip_resize.py."""
+output ever being whole; tiled, the same as the whole padded image up to what the tiles' context
+misses. Seamless mode at another outscale: tests/test_strip_resize.py. Against the real model's
+ideal: tests/test_seamless_ideal.py."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 from tests.memory import peak_bytes
 from tests.support import texture
 from upscaler.engine import Engine
-from upscaler.engine.engine import SEAMLESS_MIN_PAD
+from upscaler.engine.engine import SEAMLESS_PAD
 from upscaler.engine.preserve_color import preserve_color
 from upscaler.engine.strip_resize import resize_in_strips
 from upscaler.jobspec import JobParams
@@ -23,7 +25,7 @@ def engine(zoo) -> Engine:
 
 
 def wrapped(pixels: np.ndarray, tile_pad: int) -> tuple[np.ndarray, int]:
-    pad = min(max(tile_pad, SEAMLESS_MIN_PAD), *pixels.shape[:2])
+    pad = min(max(tile_pad, SEAMLESS_PAD), *pixels.shape[:2])
     return np.pad(pixels, ((pad, pad), (pad, pad)) + ((0, 0),) * (pixels.ndim - 2), mode="wrap"), pad
 
 
@@ -36,11 +38,10 @@ def image(channels: int, dtype=np.uint8, height: int = 61, width: int = 47) -> n
 @pytest.mark.parametrize("channels,alpha", [(1, "bicubic"), (3, "bicubic"), (4, "bicubic"), (4, "model")])
 def test_seamless_is_the_centre_of_the_wrapped_image_upscaled(engine, tiny_rrdb, channels, alpha, dtype) -> None:
     pixels = image(channels, dtype)
-    plain = JobParams(model=str(tiny_rrdb), tile=24, tile_pad=4, alpha=alpha)
+    plain = JobParams(model=str(tiny_rrdb), tile=0, alpha=alpha)   # one window: the plans agree exactly
     padded, pad = wrapped(pixels, plain.tile_pad)
     expected = engine.upscale(padded, plain)[pad * 4 : (pad + 61) * 4, pad * 4 : (pad + 47) * 4]
-    got = engine.upscale(pixels, JobParams(model=str(tiny_rrdb), tile=24, tile_pad=4, alpha=alpha,
-                                                seamless=True))
+    got = engine.upscale(pixels, JobParams(model=str(tiny_rrdb), tile=0, alpha=alpha, seamless=True))
     assert got.shape == (244, 188) + pixels.shape[2:] and got.dtype == dtype and got.flags.c_contiguous
     np.testing.assert_array_equal(got, expected)
 
@@ -50,13 +51,13 @@ def test_the_device_path_cuts_the_same_centre(zoo, tiny_rrdb, outscale) -> None:
     """Blending and levels on the torch device (the CUDA path), here on the CPU device."""
     engine = Engine(zoo, "cpu", "fp32", assemble_on_device=True)
     pixels = image(4, np.uint16)
-    plain = JobParams(model=str(tiny_rrdb), tile=24, tile_pad=4, alpha="model")
+    plain = JobParams(model=str(tiny_rrdb), tile=0, alpha="model")
     padded, pad = wrapped(pixels, plain.tile_pad)
     expected = engine.upscale(padded, plain)[pad * 4 : (pad + 61) * 4, pad * 4 : (pad + 47) * 4]
     if outscale != 4:
         expected = cv2.resize(expected, (round(47 * outscale), round(61 * outscale)), interpolation=cv2.INTER_AREA)
-    got = engine.upscale(pixels, JobParams(model=str(tiny_rrdb), tile=24, tile_pad=4, alpha="model",
-                                                seamless=True, outscale=outscale))
+    got = engine.upscale(pixels, JobParams(model=str(tiny_rrdb), tile=0, alpha="model", seamless=True,
+                                           outscale=outscale))
     np.testing.assert_array_equal(got, expected)
 
 
@@ -64,14 +65,14 @@ def test_the_device_path_cuts_the_same_centre(zoo, tiny_rrdb, outscale) -> None:
 def test_seamless_color_fix_still_looks_across_the_seam(engine, tiny_rrdb, outscale) -> None:
     """The colour fix runs on the whole padded output, with the padded input, then the centre is cut."""
     pixels = image(3)
-    plain = JobParams(model=str(tiny_rrdb), tile=24, tile_pad=4)
+    plain = JobParams(model=str(tiny_rrdb), tile=0)
     padded, pad = wrapped(pixels, plain.tile_pad)
     fixed = preserve_color(padded, engine.upscale(padded, plain))
     expected = fixed[pad * 4 : (pad + 61) * 4, pad * 4 : (pad + 47) * 4]
     if outscale != 4:
         expected = cv2.resize(expected, (round(47 * outscale), round(61 * outscale)), interpolation=cv2.INTER_AREA)
-    got = engine.upscale(pixels, JobParams(model=str(tiny_rrdb), tile=24, tile_pad=4, seamless=True,
-                                                preserve_color=True, outscale=outscale))
+    got = engine.upscale(pixels, JobParams(model=str(tiny_rrdb), tile=0, seamless=True, preserve_color=True,
+                                           outscale=outscale))
     np.testing.assert_array_equal(got, expected)
 
 

@@ -40,6 +40,24 @@ def test_blend_weights_sum_to_one_everywhere(length: int, tile: int, pad: int, s
     np.testing.assert_allclose(total, 1.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("length,tile,pad", [(256, 200, 64), (1000, 200, 32), (150, 48, 20), (57, 16, 5),
+                                             (128, 200, 64), (401, 100, 100)])
+def test_a_wrapped_plan_cuts_only_the_image_and_gives_every_seam_its_context(length: int, tile: int,
+                                                                             pad: int) -> None:
+    """Seamless mode: ``pad`` px of wrap-around margin on each side. The padding gets no cores of its
+    own, and every pixel of the image, next to the wrap-around seam as between tiles, takes its
+    weight only from windows that see at least half the pad around it (the blend's dead margin)."""
+    plan = plan_axis(length, tile, pad, margin=pad)
+    total = length + 2 * pad
+    assert plan.length == total and plan.starts[0] == 0 and plan.starts[-1] + plan.window == total
+    assert len(plan.starts) == (1 if length <= tile else -(-length // tile))  # the image's own cores only
+    weights = plan.output_weights(1)
+    for x in range(pad, pad + length):
+        for start, weight in zip(plan.starts, weights):
+            if start <= x < start + plan.window and weight[x - start] > 1e-3:
+                assert min(x - start, start + plan.window - 1 - x) >= pad // 2, (x, start)
+
+
 def _nearest_x2(window: np.ndarray) -> np.ndarray:
     return window.repeat(2, axis=0).repeat(2, axis=1)
 

@@ -56,11 +56,9 @@ from upscaler.zoo.registry import ModelZoo
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total); done never passes total
-# Input pixels of wrap-around context, at least (capped at the image size). x4plus looks far:
-# on a 64 px tileable pattern 16 px of context gives 20.6 dB to the ideal (the centre of the
-# upscaled 3x3 tiling), 32 px 27.8 dB; on a 160 px tileable meadow 96 px gives a seam score 14%
-# off the ideal's, 128 px 3% off at 47 dB. So: 128 (costs (n + 256)^2 / n^2 of the work).
-SEAMLESS_MIN_PAD = 128
+# Seamless mode: input pixels of wrap-around context around the image, and of context around every
+# tile's core (capped at the image size; a larger tile_pad wins).
+SEAMLESS_PAD = 64
 # Device-side blending keeps about this many float window-row bands alive at once (the row being
 # filled, the overlap kept from the one before, the strip being finished) and is used only while
 # they take under this share of the free device memory.
@@ -162,7 +160,7 @@ class Engine:
             raise ValueError(f"pixels must be HxW, HxWx3 or HxWx4, not {pixels.shape}")
         tiles = self.tile_network(options)
         image = TiledImage.of(pixels, options)
-        plan = TilePlan.for_image(*image.source.shape[:2], options.tile, options.tile_pad)
+        plan = image.plan(options.tile)
         planes = 2 if image.channels == (4,) and options.alpha == "model" else 1
         count = TileCount(progress, planes * plan.count)
         if tiles.reduced:
@@ -182,23 +180,23 @@ class Engine:
         source, s = image.source, tiles.scale
         output = OutputImage(source.shape[:2], s, image.box, image.channels, source.dtype, options.outscale,
                              whole=options.preserve_color)
+        plan = image.plan(options.tile)
         if source.ndim == 2:
-            self._run_plane(tiles, source, "gray", output.plane(), options, count, timings)
+            self._run_plane(tiles, source, "gray", output.plane(), plan, options, count, timings)
         else:
             self._run_plane(tiles, source[:, :, :3], "color", output.plane((Ellipsis, slice(0, 3))),
-                            options, count, timings)
+                            plan, options, count, timings)
         if source.ndim == 3 and source.shape[2] == 4:
             alpha, alpha_sink = source[:, :, 3], output.plane((Ellipsis, 3))
             if options.alpha == "model":
-                self._run_plane(tiles, alpha, "alpha", alpha_sink, options, count, timings)
+                self._run_plane(tiles, alpha, "alpha", alpha_sink, plan, options, count, timings)
             else:
                 resize_in_strips(alpha, alpha.shape[0] * s, alpha.shape[1] * s, cv2.INTER_CUBIC, alpha_sink)
         return output.finish((lambda out: preserve_color(source, out)) if options.preserve_color else None)
 
-    def _run_plane(self, tiles: TileNetwork, plane: np.ndarray, kind: Kind, sink: RowSink,
+    def _run_plane(self, tiles: TileNetwork, plane: np.ndarray, kind: Kind, sink: RowSink, plan: TilePlan,
                    options: JobParams, count: TileCount, timings: dict[str, float] | None) -> None:
-        """``plane``'s tiles through the network(s); ``sink`` gets its finished levels and is closed."""
-        plan = TilePlan.for_image(plane.shape[0], plane.shape[1], options.tile, options.tile_pad)
+        """``plane``'s tiles (``plan``) through the network(s); ``sink`` gets its finished levels and is closed."""
         window = max(plan.rows.window, plan.cols.window)
         # A mix runs its networks one after the other on each batch: the batch must fit the widest.
         batch_size = options.batch_size or min(self._batch_size(net, window) for net in tiles.networks)
@@ -247,17 +245,25 @@ class TiledImage(NamedTuple):
     source: np.ndarray               # the pixels the tiles are cut from
     box: tuple[int, int, int, int]   # (top, left, height, width) of the image in them
     channels: tuple[int, ...]        # the result's last axis: () for gray, (3,) or (4,)
+    tile_pad: int                    # context around each tile's core, in input px
 
     @classmethod
     def of(cls, pixels: np.ndarray, options: JobParams) -> TiledImage:
         height, width = pixels.shape[:2]
         if not options.seamless:
-            return cls(pixels, (0, 0, height, width), pixels.shape[2:])
+            return cls(pixels, (0, 0, height, width), pixels.shape[2:], options.tile_pad)
         # Pad with the image's own opposite edges (wrap-around) and keep the centre: border tiles
-        # see the context they will sit next to when the texture is tiled.
-        pad = min(max(options.tile_pad, SEAMLESS_MIN_PAD), height, width)
+        # see the context they will sit next to when the texture is tiled. The tiles cut only the
+        # image and take as much context from each other as from the padding (engine/tiling.py),
+        # so every seam of the tiled texture, inner or wrap-around, is made alike.
+        pad = min(max(options.tile_pad, SEAMLESS_PAD), height, width)
         padded = np.pad(pixels, ((pad, pad), (pad, pad)) + ((0, 0),) * (pixels.ndim - 2), mode="wrap")
-        return cls(padded, (pad, pad, height, width), pixels.shape[2:])
+        return cls(padded, (pad, pad, height, width), pixels.shape[2:], pad)
+
+    def plan(self, tile: int) -> TilePlan:
+        """Where its tiles go (``tile``: core edge in input px; 0 = one window)."""
+        top, left, height, width = self.box
+        return TilePlan.for_image(height, width, tile, self.tile_pad, margin=top)
 
 
 @contextmanager

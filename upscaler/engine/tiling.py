@@ -63,16 +63,22 @@ class AxisPlan:
         return [w / total[s * scale : s * scale + size] for s, w in zip(self.starts, raw)]
 
 
-def plan_axis(length: int, tile: int, pad: int) -> AxisPlan:
+def plan_axis(length: int, tile: int, pad: int, margin: int = 0) -> AxisPlan:
+    """Windows along one axis of ``length`` image pixels. ``margin``: pixels of wrap-around context
+    the source has on each side of the image (seamless mode; the plan then spans ``length + 2 *
+    margin``): the cores cut only the image, and a window reaches ``pad`` pixels past its core into
+    the margin at the image's edges just as into its neighbours between tiles, so that each seam,
+    the wrap-around one included, gets the same context and the padding costs no cores of its own."""
+    total = length + 2 * margin
     if tile <= 0 or length <= tile:
-        return AxisPlan(length, length, (0,))
+        return AxisPlan(total, total, (0,))
     count = math.ceil(length / tile)
-    core_starts = [round(i * length / count) for i in range(count)]
-    window = max(round((i + 1) * length / count) - s for i, s in enumerate(core_starts)) + 2 * pad
-    if window >= length:  # the context alone covers the image: one window is exact and cheaper
-        return AxisPlan(length, length, (0,))
-    starts = tuple(min(max(s - pad, 0), length - window) for s in core_starts)
-    return AxisPlan(length, window, starts)
+    core_starts = [margin + round(i * length / count) for i in range(count)]
+    window = max(margin + round((i + 1) * length / count) - s for i, s in enumerate(core_starts)) + 2 * pad
+    if window >= total:  # the context alone covers the image: one window is exact and cheaper
+        return AxisPlan(total, total, (0,))
+    starts = tuple(min(max(s - pad, 0), total - window) for s in core_starts)
+    return AxisPlan(total, window, starts)
 
 
 @dataclass(frozen=True)
@@ -89,8 +95,10 @@ class TilePlan:
     cols: AxisPlan
 
     @classmethod
-    def for_image(cls, height: int, width: int, tile: int, pad: int) -> "TilePlan":
-        return cls(plan_axis(height, tile, pad), plan_axis(width, tile, pad))
+    def for_image(cls, height: int, width: int, tile: int, pad: int, margin: int = 0) -> "TilePlan":
+        """``height`` x ``width``: the image; ``margin``: its wrap-around padding in the source
+        (see :func:`plan_axis`), the plan then covers the padded source."""
+        return cls(plan_axis(height, tile, pad, margin), plan_axis(width, tile, pad, margin))
 
     @property
     def count(self) -> int:

@@ -10,7 +10,7 @@ padded circularly, so that each layer sees the image as a torus, which is what a
 is to a translation-invariant network (nearest-neighbour upsampling keeps the period).
 
 For each image the script scores the engine's seamless output against that ideal (PSNR, and the
-wrap-around seam score against the ideal's, ``upscaler.quality.wrap_seam_score``) and times the
+wrap-around seam score against the ideal's, ``upscaler.evaluation.image_metrics.wrap_seam_score``) and times the
 seamless and the plain run of the same image, interleaved, to give the seamless path's cost as a
 ratio. Everything runs in fp32 on the CPU, so that the numbers measure tiling, not precision.
 """
@@ -61,7 +61,7 @@ def images(paths: list[Path]) -> dict[str, np.ndarray]:
 def main() -> None:
     from upscaler.engine import Engine
     from upscaler.jobspec import JobParams
-    from upscaler.quality import psnr, wrap_seam_score
+    from upscaler.evaluation.image_metrics import psnr, wrap_seam_score
     from upscaler.settings import get_settings
     from upscaler.zoo.registry import ModelZoo
 

@@ -40,7 +40,7 @@ class Scored:
     flagged: bool            # texture_caveats flagged the truth: left out of the texture error
     psnr: float              # dB, Y
     texture: float           # spectral distance + |ln detail ratio|
-    colour_drift: float
+    color_drift: float
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def choose_one(rows: Mapping[Hashable, Sequence[Scored]], baseline: Hashable, ru
     under it (the same images in each); ``baseline`` is the model alone (the PSNR reference)."""
     floor = _mean(r.psnr for r in rows[baseline]) - rule.psnr_margin
     feasible = [s for s, scored in rows.items()
-                if _mean(r.psnr for r in scored) >= floor - 1e-9 and _mean(r.colour_drift for r in scored) <= rule.max_drift]
+                if _mean(r.psnr for r in scored) >= floor - 1e-9 and _mean(r.color_drift for r in scored) <= rule.max_drift]
     if not feasible:
         raise ValueError("no setting keeps PSNR and colour drift: not even the model alone")
 

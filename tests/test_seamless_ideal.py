@@ -14,7 +14,7 @@ import pytest
 from bench.seamless import CROPS, torus_ideal
 from tests.support import SAMPLES
 from upscaler.jobspec import JobParams
-from upscaler.quality import psnr, wrap_seam_score
+from upscaler.evaluation.image_metrics import psnr, wrap_seam_score
 from upscaler.zoo.names import DEFAULT_MODEL
 
 IMAGES = sorted(SAMPLES.rglob("*.png")) + sorted(CROPS.glob("*.png"))

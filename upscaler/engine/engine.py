@@ -196,7 +196,8 @@ class Engine:
 
     def _run_plane(self, tiles: TileNetwork, plane: np.ndarray, kind: Kind, sink: RowSink, plan: TilePlan,
                    options: JobParams, count: TileCount, timings: dict[str, float] | None) -> None:
-        """``plane``'s tiles (``plan``) through the network(s); ``sink`` gets its finished levels and is closed."""
+        """``plane``'s tiles (``plan``) through the network(s); ``sink`` gets its finished levels and
+        is closed."""
         window = max(plan.rows.window, plan.cols.window)
         # A mix runs its networks one after the other on each batch: the batch must fit the widest.
         batch_size = options.batch_size or min(self._batch_size(net, window) for net in tiles.networks)

@@ -16,6 +16,7 @@ its supervisor restarts it (a thread stuck in native code cannot be stopped any 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -31,7 +32,8 @@ from upscaler.monitoring import record_job
 from upscaler.processing import decode_image, limits_from, upscale_decoded, write_outputs
 from upscaler.profiles import category_for
 from upscaler.settings import get_settings
-from upscaler.storage import Storage
+from upscaler.storage import Storage, is_s3
+from workers.core.leftovers import discard_failed_job
 from workers.core.morning_report import maybe_write_report
 
 log = logging.getLogger(__name__)
@@ -127,6 +129,7 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
             recorded = transitions.fail(session, job_id, code, str(exc), worker)
         if not recorded:
             return _lost_lease(job_id, context)
+        discard_failed_job(job_id, storage)  # nothing of a failed job's stays behind
         log.info("job %s failed: %s", job_id, exc, extra={**context, "error_code": code})
         record_job("failed", code, {}, None)
         maybe_write_report(batch_id, storage)
@@ -174,13 +177,20 @@ def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag
     timings.update(upscaled.timings_ms)
     deadline.check()
     # The output key is a pure function of the job: a second delivery overwrites the same object.
+    # A material set is staged under the job's id; a local output must not really land in its
+    # source's folder (a folder swapped for a symlink since submit).
     written = write_outputs(upscaled, params, storage, output_uri,
-                            {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""}, material)
+                            {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""}, material,
+                            stage=str(job_id), keep_out_of=local_source_folder(source_uri))
     timings.update(written.timings_ms)
     # A material that is no category ran the fallback profile: the job says so beside its result.
     unknown = category_for(material or params.material)[1] if params.profile else None
     return Sizes(upscaled.input_size, upscaled.output_size, written.output_bytes,
                  ([unknown] if unknown else []) + written.warnings, written.maps), timings
+
+
+def local_source_folder(source_uri: str) -> list[str]:
+    return [] if is_s3(source_uri) else [os.path.dirname(os.path.abspath(source_uri))]
 
 
 @dataclass

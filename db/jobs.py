@@ -156,19 +156,20 @@ class FailedOutputs:
     whether no live job writes that output (a newer job of the same source, say)."""
 
     output_uri: str
+    source_uri: str
     makes_set: bool
     unclaimed: bool
 
 
 def failed_outputs(session: Session, job_id: uuid.UUID) -> FailedOutputs | None:
     """A failed job's outputs, for deleting what it left (None unless the job failed)."""
-    row = session.execute(select(Job.output_uri, Job.output_key, Job.output_set_key, Job.params)
+    row = session.execute(select(Job.output_uri, Job.source_uri, Job.output_key, Job.output_set_key, Job.params)
                           .where(Job.id == job_id, Job.status == JobStatus.failed)).first()
     if row is None or not row.output_uri:
         return None
     claimed = session.scalar(select(Job.id).where(Job.output_key == row.output_key, Job.id != job_id,
                                                   Job.status.in_(LIVE)).limit(1))
-    return FailedOutputs(row.output_uri, bool(row.output_set_key or (row.params or {}).get("maps")), claimed is None)
+    return FailedOutputs(row.output_uri, row.source_uri, bool(row.output_set_key or (row.params or {}).get("maps")), claimed is None)
 
 
 def known_versions(session: Session, watch_id: uuid.UUID) -> set[tuple[str, str | None]]:

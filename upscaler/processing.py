@@ -3,12 +3,14 @@
 The shared path of ``upscaler upscale`` (local files) and of the queue workers (S3 objects):
 decode (with limits, into sRGB), run the engine, then write the outputs: the image, encoded
 straight into its destination and tagged with its colour space, and, when the job asks for
-one, the PBR material set in a folder named after the image (``slate.png`` -> ``slate/``).
+one, the PBR material set in a folder named after the image (``slate.png`` -> ``slate/``),
+staged under the job's id and promoted whole (:func:`write_outputs`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import posixpath
 import time
 import uuid
@@ -23,7 +25,7 @@ from upscaler.imageio import DecodedImage, Limits, choose_format, decode, encode
 from upscaler.imageio.color.management import SourceColor, output_color
 from upscaler.jobspec import JobParams
 from upscaler.settings import Settings
-from upscaler.storage import Storage, set_folder
+from upscaler.storage import RedirectedWriteError, Storage, is_s3, set_folder
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +121,7 @@ def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, 
         if staged is not None:
             start = time.perf_counter()
             result = write_material_set(upscaled.pixels, params, storage, staged, metadata,
-                                        material or params.material, material_name(output_uri))
+                                        material or params.material, material_name(output_uri), keep_out_of)
             folder = material_folder(output_uri)
             for name in result.files:  # in writing order: the documents come last
                 storage.move(staged + name, folder + name, keep_out_of)
@@ -158,19 +160,29 @@ def discard_quietly(storage: Storage, staged: str | None, objects: Sequence[str]
         log.warning("could not delete the partial outputs %s: %s", [staged, *objects], exc)
 
 
-def discard_job_outputs(storage: Storage, output_uri: str, stage: str, makes_set: bool, finished: bool) -> None:
+def source_folders(source_uri: str) -> list[str]:
+    """The local folders a job's outputs must never really land in: its source's."""
+    return [] if is_s3(source_uri) else [os.path.dirname(os.path.abspath(source_uri))]
+
+
+def discard_job_outputs(storage: Storage, output_uri: str, source_uri: str, stage: str, makes_set: bool,
+                        finished: bool) -> None:
     """What a failed job may have left: its staging folder, and with ``finished`` (no other live
-    job writes its output) its image and the files of its set."""
+    job writes its output) its image and the files of its set; never a file that a symlink
+    leads into its source's folder."""
     from upscaler.materials.names import SET_FILES
 
     if makes_set:
         storage.delete_folder(staging_folder(output_uri, stage))
     if not finished:
         return
-    storage.delete(output_uri)
+    objects = [output_uri] + ([material_folder(output_uri) + name for name in SET_FILES] if makes_set else [])
+    for uri in objects:
+        try:
+            storage.delete(uri, keep_out_of=source_folders(source_uri))
+        except RedirectedWriteError:
+            log.warning("%s leads into its source's folder: not deleted", uri)
     if makes_set:
-        for name in SET_FILES:  # the documents last, as they were written
-            storage.delete(material_folder(output_uri) + name)
         storage.remove_empty_folder(material_folder(output_uri))
 
 
@@ -180,7 +192,8 @@ def material_name(output_uri: str) -> str:
 
 
 def write_material_set(pixels: np.ndarray, params: JobParams, storage: Storage, folder: str,
-                       metadata: dict[str, str] | None, category: str | None, name: str | None = None):
+                       metadata: dict[str, str] | None, category: str | None, name: str | None = None,
+                       keep_out_of: Sequence[str] = ()):
     """The PBR maps of ``pixels`` (sRGB base colour) and their glTF, MaterialX and preview files,
     written into ``folder``; ``name``: the material's (default: the folder's)."""
     from upscaler.materials import MapOptions, write_material
@@ -189,6 +202,6 @@ def write_material_set(pixels: np.ndarray, params: JobParams, storage: Storage, 
                          normal_convention=params.normal_convention, maps=params.maps)
 
     def open_write(name: str):
-        return storage.open_write(folder + name, metadata or {})
+        return storage.open_write(folder + name, metadata or {}, keep_out_of=keep_out_of)
 
     return write_material(pixels, open_write, options, name=name or posixpath.basename(folder.rstrip("/")))

@@ -205,7 +205,9 @@ class Storage:
             raise SourceChangedError(f"{uri}: changed since the job was created; the new version is a new job")
         return data
 
-    def delete(self, uri: str) -> None:
+    def delete(self, uri: str, keep_out_of: Sequence[str] = ()) -> None:
+        """Delete an object; a local one whose real place lies inside ``keep_out_of`` while its
+        path does not (see :meth:`open_write`) is refused."""
         if is_s3(uri):
             bucket, key = split_s3(uri)
             try:
@@ -213,6 +215,7 @@ class Storage:
             except (ClientError, BotoCoreError) as exc:
                 raise _classify(exc, uri) from exc
         else:
+            refuse_redirected(Path(uri), keep_out_of)
             Path(uri).unlink(missing_ok=True)
 
     def delete_folder(self, prefix: str) -> None:

@@ -16,7 +16,6 @@ its supervisor restarts it (a thread stuck in native code cannot be stopped any 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
@@ -29,10 +28,10 @@ from db.session import session_scope
 from upscaler.errors import JobTimeoutError, PermanentError, TransientError
 from upscaler.jobspec import JobParams, format_of_uri
 from upscaler.monitoring import record_job
-from upscaler.processing import decode_image, limits_from, upscale_decoded, write_outputs
+from upscaler.processing import decode_image, limits_from, source_folders, upscale_decoded, write_outputs
 from upscaler.profiles import category_for
 from upscaler.settings import get_settings
-from upscaler.storage import Storage, is_s3
+from upscaler.storage import Storage
 from workers.core.leftovers import discard_failed_job
 from workers.core.morning_report import maybe_write_report
 
@@ -181,16 +180,12 @@ def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag
     # source's folder (a folder swapped for a symlink since submit).
     written = write_outputs(upscaled, params, storage, output_uri,
                             {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""}, material,
-                            stage=str(job_id), keep_out_of=local_source_folder(source_uri))
+                            stage=str(job_id), keep_out_of=source_folders(source_uri))
     timings.update(written.timings_ms)
     # A material that is no category ran the fallback profile: the job says so beside its result.
     unknown = category_for(material or params.material)[1] if params.profile else None
     return Sizes(upscaled.input_size, upscaled.output_size, written.output_bytes,
                  ([unknown] if unknown else []) + written.warnings, written.maps), timings
-
-
-def local_source_folder(source_uri: str) -> list[str]:
-    return [] if is_s3(source_uri) else [os.path.dirname(os.path.abspath(source_uri))]
 
 
 @dataclass

@@ -24,6 +24,7 @@ def discard_failed_job(job_id: uuid.UUID, storage: Storage) -> None:
         with session_scope() as session:
             outputs = jobs_table.failed_outputs(session, job_id)
         if outputs is not None:
-            discard_job_outputs(storage, outputs.output_uri, str(job_id), outputs.makes_set, outputs.unclaimed)
+            discard_job_outputs(storage, outputs.output_uri, outputs.source_uri, str(job_id),
+                                outputs.makes_set, outputs.unclaimed)
     except Exception as exc:
         log.warning("job %s: could not delete what it left: %s", job_id, exc, extra={"job_id": str(job_id)})

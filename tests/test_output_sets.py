@@ -75,23 +75,22 @@ NFC, NFD = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "
 
 def test_material_sets_that_would_share_objects_collide(embedded: Path) -> None:
     src, out = embedded / "src", embedded / "out"
-    for seed, name in enumerate(["slate.png", "slate.jpg", "oak.png", "oak/basecolor.png", f"{NFC}.png",
-                                 f"{NFD}.png"]):
+    for seed, name in enumerate(["slate.png", "slate.jpg", "oak.png", "oak/basecolor.png"]):
         image(src / name, seed)
     result = runner.invoke(app, ["submit", str(src), "--output", str(out), "--maps", "all", "--wait", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["created"] == 6 and report["collisions"] == 3
+    assert report["created"] == 4 and report["collisions"] == 2
     jobs = {Path(j.source_uri).relative_to(src).as_posix(): j for j in all_jobs()}
     # The first source in URI order keeps the objects; the later one is refused, never run.
-    for winner, loser in (("slate.jpg", "slate.png"), ("oak.png", "oak/basecolor.png"), (f"{NFD}.png", f"{NFC}.png")):
+    for winner, loser in (("slate.jpg", "slate.png"), ("oak.png", "oak/basecolor.png")):
         assert jobs[winner].status == JobStatus.succeeded, jobs[winner].error_message
         assert jobs[loser].status == JobStatus.failed and jobs[loser].error_code == "output_collision"
         assert jobs[winner].source_uri in jobs[loser].error_message
     # Each set whole, in its own folder; nothing staged is left behind.
     written = files_under(out)
-    assert {"slate.jpg", "oak.png", f"{NFD}.png"} <= set(written)
-    for folder in ("slate", "oak", NFD):
+    assert {"slate.jpg", "oak.png"} <= set(written)
+    for folder in ("slate", "oak"):
         assert {name for name in written if name.startswith(folder + "/")} == {f"{folder}/{f}" for f in SET}
     assert not [name for name in written if ".staging" in name or name.endswith(".part")]
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
@@ -121,7 +120,6 @@ def test_sets_collide_with_earlier_batches(db_url: str, tmp_path: Path) -> None:
         (("c", "tile/a.png", JobParams()), ("d", "tile.png", maps)),            # a set over an image
         (("e", "slate.png", maps), ("f", "slate.jpg", maps)),                   # one set folder
         (("g", "deep/rug.png", maps), ("h", "deep.png", maps)),                 # a set holding a set
-        (("i", f"{NFC}.png", JobParams()), ("j", f"{NFD}.PNG", JobParams())),   # NFC and NFD, case
     ]
     for (first, first_name, first_params), (second, second_name, second_params) in pairs:
         image(tmp_path / first / first_name, 1)
@@ -138,6 +136,25 @@ def test_sets_collide_with_earlier_batches(db_url: str, tmp_path: Path) -> None:
     image(tmp_path / "k" / "oaks.png", 3)
     beside = create_batch([str(tmp_path / "k")], out, params=maps, database_url=db_url)
     assert (beside.created, beside.collisions) == (1, 0)
+
+
+def test_nfc_and_nfd_names_are_one_output(db_url: str, tmp_path: Path) -> None:
+    """``café.png`` composed and decomposed are two names on Linux and S3, one file on macOS:
+    one submission gives one of them the output; a later batch's ``CAFÉ.png`` is refused too."""
+    from producer.submit import create_batch
+
+    out = str(tmp_path / "out")
+    image(tmp_path / "shop" / f"{NFC}.png", 1)
+    image(tmp_path / "shop" / f"{NFD}.png", 2)
+    first = create_batch([str(tmp_path / "shop")], out, database_url=db_url)
+    assert (first.created, first.collisions) == (2, 1)
+    image(tmp_path / "other" / f"{NFD.upper()}.png", 3)
+    later = create_batch([str(tmp_path / "other")], out, database_url=db_url)
+    assert (later.created, later.collisions) == (1, 1)
+    with session_scope(db_url) as session:
+        refused = session.scalars(select(Job).where(Job.status == JobStatus.failed)).all()
+    assert sorted(Path(j.source_uri).parent.name for j in refused) == ["other", "shop"]
+    assert {j.error_code for j in refused} == {"output_collision"}
 
 
 @pytest.mark.parametrize("where", ["local", "s3"])

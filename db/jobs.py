@@ -15,7 +15,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, literal, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,8 @@ from db.models import Base, Batch, IntakeLock, Job, JobStatus, utcnow
 
 # Rows or keys per statement: well under SQLite's 32766 bound parameters and PostgreSQL's 65535.
 CHUNK = 500
+# Folder ranges per statement (live_claims): one index range each.
+RANGES = 100
 # Jobs whose output object exists or will: a failed or cancelled job wrote nothing that stays.
 LIVE = (JobStatus.queued, JobStatus.running, JobStatus.succeeded)
 
@@ -142,11 +144,15 @@ def live_claims(session: Session, keys: Iterable[str], folders: Iterable[str],
         found.update(tuple(row) for row in session.execute(columns.where(Job.output_key.in_(chunk))))
     for chunk in chunks(sorted(set(folders) | set(ancestors))):
         found.update(tuple(row) for row in session.execute(columns.where(Job.output_set_key.in_(chunk))))
-    # "/" + 1 is "0": [folder, folder-without-slash + "0") holds exactly the keys starting with folder.
-    for chunk in chunks(sorted(set(folders)), 100):
-        for column in (Job.output_key, Job.output_set_key):
+    # "/" + 1 is "0": [folder, folder-without-slash + "0") holds exactly the keys starting with
+    # folder. A statement per column and RANGES folders: each folder an index range (the
+    # status checked here: a condition on it can lead SQLite to scan the status index instead).
+    columns = select(Job.output_key, Job.output_set_key, Job.source_uri, Job.status)
+    for column in (Job.output_key, Job.output_set_key):
+        for chunk in chunks(sorted(set(folders)), RANGES):
             inside = or_(*[and_(column >= folder, column < folder[:-1] + "0") for folder in chunk])
-            found.update(tuple(row) for row in session.execute(columns.where(inside)))
+            found.update((key, folder_key, source) for key, folder_key, source, status
+                         in session.execute(columns.where(inside)) if status in LIVE)
     return sorted(found, key=lambda claim: claim[2])
 
 

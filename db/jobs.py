@@ -15,7 +15,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, literal, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ from db.models import Base, Batch, IntakeLock, Job, JobStatus, utcnow
 
 # Rows or keys per statement: well under SQLite's 32766 bound parameters and PostgreSQL's 65535.
 CHUNK = 500
-# Folder ranges per statement (live_claims): one index range each.
+# Folder ranges per statement on SQLite (live_claims): one index range each.
 RANGES = 100
 # Jobs whose output object exists or will: a failed or cancelled job wrote nothing that stays.
 LIVE = (JobStatus.queued, JobStatus.running, JobStatus.succeeded)
@@ -145,14 +145,13 @@ def live_claims(session: Session, keys: Iterable[str], folders: Iterable[str],
     for chunk in chunks(sorted(set(folders) | set(ancestors))):
         found.update(tuple(row) for row in session.execute(columns.where(Job.output_set_key.in_(chunk))))
     # "/" + 1 is "0": [folder, folder-without-slash + "0") holds exactly the keys starting with
-    # folder. A statement per column and RANGES folders: each folder an index range (the
-    # status checked here: a condition on it can lead SQLite to scan the status index instead).
-    columns = select(Job.output_key, Job.output_set_key, Job.source_uri, Job.status)
-    for column in (Job.output_key, Job.output_set_key):
-        for chunk in chunks(sorted(set(folders)), RANGES):
-            inside = or_(*[and_(column >= folder, column < folder[:-1] + "0") for folder in chunk])
-            found.update((key, folder_key, source) for key, folder_key, source, status
-                         in session.execute(columns.where(inside)) if status in LIVE)
+    # folder: an index range per folder and column (the keys compare byte by byte).
+    ordered = sorted(set(folders))
+    his = [folder[:-1] + "0" for folder in ordered]
+    for column in ("output_key", "output_set_key") if ordered else ():
+        for (key, folder, source, status) in _keys_in_ranges(session, column, ordered, his):
+            if status in LIVE:
+                found.add((key, folder, source))
     return sorted(found, key=lambda claim: claim[2])
 
 
@@ -176,6 +175,30 @@ def failed_outputs(session: Session, job_id: uuid.UUID) -> FailedOutputs | None:
     claimed = session.scalar(select(Job.id).where(Job.output_key == row.output_key, Job.id != job_id,
                                                   Job.status.in_(LIVE)).limit(1))
     return FailedOutputs(row.output_uri, row.source_uri, bool(row.output_set_key or (row.params or {}).get("maps")), claimed is None)
+
+
+def _keys_in_ranges(session: Session, column: str, los: list[str], his: list[str]) -> Iterator[tuple]:
+    """(output_key, output_set_key, source_uri, status) of the jobs whose ``column`` lies in any
+    of the ranges [lo, hi). The status is left to the caller: a condition on it can lead SQLite
+    to scan the status index instead of the key's."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement for any number of ranges: the bounds as two arrays, each pair an index
+        # range scan (in the column's C collation).
+        ranges = text(f"SELECT j.output_key, j.output_set_key, j.source_uri, j.status FROM jobs AS j "
+                      f"JOIN unnest(CAST(:los AS text[]), CAST(:his AS text[])) AS r(lo, hi) "
+                      f'ON j.{column} >= (r.lo COLLATE "C") AND j.{column} < (r.hi COLLATE "C")')
+        for lo_chunk, hi_chunk in zip(chunks(los, 10 * CHUNK), chunks(his, 10 * CHUNK)):
+            yield from session.execute(ranges, {"los": list(lo_chunk), "his": list(hi_chunk)})
+        return
+    # SQLite: RANGES ranges per statement, built and compiled once (the last chunk padded).
+    key = Job.__table__.c[column]
+    inside = select(Job.output_key, Job.output_set_key, Job.source_uri, Job.status).where(
+        or_(*[and_(key >= bindparam(f"lo{i}"), key < bindparam(f"hi{i}")) for i in range(RANGES)]))
+    for lo_chunk, hi_chunk in zip(chunks(los, RANGES), chunks(his, RANGES)):
+        pad = RANGES - len(lo_chunk)
+        bounds = {**{f"lo{i}": v for i, v in enumerate([*lo_chunk, *[lo_chunk[-1]] * pad])},
+                  **{f"hi{i}": v for i, v in enumerate([*hi_chunk, *[hi_chunk[-1]] * pad])}}
+        yield from session.execute(inside, bounds)
 
 
 def known_versions(session: Session, watch_id: uuid.UUID) -> set[tuple[str, str | None]]:

@@ -32,12 +32,18 @@ class InPlaceOutputError(PermanentError):
 
 def refuse_output_inside_sources(output: str, sources: list[str]) -> None:
     """An output prefix equal to or inside a source prefix would overwrite the originals, and
-    every later listing would find the outputs and upscale them again: refused, naming both."""
+    every later listing would find the outputs and upscale them again; one that holds a source
+    (``s3://b/par/`` for ``s3://b/par/in/``) writes into it too (``in/x.png`` of the source
+    ``par/in/in/`` lands on ``par/in/x.png``): refused, naming both."""
     for source in sources:
         if is_inside(output, source):
             raise InPlaceOutputError(f"output {output} is inside the source {source}: its results would replace "
                                      "the originals and be upscaled again by the next scan; choose an output "
                                      "prefix outside every source")
+        if is_inside(source, output):
+            raise InPlaceOutputError(f"output {output} holds the source {source}: its results would be written "
+                                     "inside the source and could replace originals; choose an output prefix "
+                                     "outside every source")
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,15 @@ from producer.sources import (
 )
 from upscaler.jobspec import JobParams, idempotency_key
 from upscaler.profiles import default_profiles, params_for_material
-from upscaler.storage import Storage, StorageError, collision_key, safe_join
+from upscaler.storage import (
+    Storage,
+    StorageError,
+    ancestor_folders,
+    collision_key,
+    folder_key,
+    safe_join,
+    set_folder,
+)
 
 
 @dataclass
@@ -107,17 +115,23 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         job = NewJob(uuid.uuid4(), batch_id, image.uri, image.etag, image.size, out_uri, job_params.model,
                      stored, image.supplier, image.material or params.material, job_params.profile,
                      job_params.detail if job_params.profile else None)
+        if job_params.maps and out_uri:  # its material set's folder is its too (settled below)
+            job.output_set_key = folder_key(set_folder(out_uri))
         if unsafe:
             transitions.refuse(job, "unsafe_key", unsafe)
         params_of[job.id] = job_params
         rows.append(job)
     refuse_writing_into_sources(rows)
-    taken: dict[str, str] = {}
+    taken = collisions.Claims()
     if session is not None:
         # From here to the caller's commit, no other intake checks or inserts outputs: the keys
         # seen free stay free until these jobs hold them.
         jobs_table.lock_outputs(session)
-        taken = jobs_table.output_owners(session, {collision_key(r.output_uri) for r in rows if r.output_uri})
+        keys = {collision_key(r.output_uri) for r in rows if r.output_uri}
+        folders = {r.output_set_key for r in rows if r.output_set_key}
+        ancestors = {outer for key in keys | folders for outer in ancestor_folders(key)}
+        for image, folder, source in jobs_table.live_claims(session, keys, folders, ancestors):
+            taken.add(image, folder, source)
     clashes = collisions.settle(rows, taken, on_collision)
     for row in rows:
         row.idempotency_key = idempotency_key(row.source_uri, row.source_etag, params_of[row.id], row.output_uri)

@@ -29,6 +29,7 @@ class BatchSummary:
     warnings: list[dict] = field(default_factory=list)  # succeeded jobs with something to say
     # Which material profiles ran: profile, model, detail and how many jobs (those with a material).
     profiles: list[dict] = field(default_factory=list)
+    board_tiles: int = 0              # succeeded jobs whose image the board-ready step made a tile
 
     @property
     def finished(self) -> bool:
@@ -132,9 +133,11 @@ def summarize(session: Session, batch: Batch, failure_limit: int = 50) -> BatchS
                     select(Job.profile, Job.model, Job.detail, func.count())
                     .where(Job.batch_id == batch.id, Job.profile.is_not(None))
                     .group_by(Job.profile, Job.model, Job.detail).order_by(Job.profile, Job.model, Job.detail))]
+    tiles = session.scalar(select(func.count()).select_from(Job).where(
+        *succeeded, Job.board.is_not(None), Job.board["tileable"].as_boolean()))
     return _summary(batch, counts, seconds, material_sets,
                     median_stage_ms=_stage_medians(session, batch.id, counts["succeeded"]),
-                    failures=failures, warnings=warnings, profiles=profiles)
+                    failures=failures, warnings=warnings, profiles=profiles, board_tiles=tiles or 0)
 
 
 def summarize_recent(session: Session, limit: int = 20) -> list[BatchSummary]:

@@ -258,3 +258,25 @@ def test_a_manifest_of_board_rows_runs_through_the_in_process_worker(embedded: P
     assert not blank.board["tileable"] and blank.output_width == 160
     text = runner.invoke(app, ["status", summary["batch_id"]])
     assert "2 images made board-ready tiles" in text.stderr and NO_TEXTURE in " ".join(text.stderr.split())
+
+
+# -- compare --make-tileable -------------------------------------------------------------------------
+
+def test_compare_shows_each_category_tiled_before_and_after_make_tileable(tmp_path: Path) -> None:
+    from upscaler.evaluation.tileable_sheet import LABEL_HEIGHT, SHEET_CELL
+
+    write_image(tmp_path / "in" / "wood" / "oak.png", natural_texture(48, 56, seed=9))
+    write_image(tmp_path / "in" / "stone" / "slate.png", natural_texture(40, 40, seed=10))
+    write_image(tmp_path / "in" / "wallpaper" / "blank.png", np.full((40, 40, 3), 180, np.uint8))
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["compare", str(tmp_path / "in"), "--models", "realesr-animevideov3",
+                                 "--make-tileable", "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    pairs = {p["category"]: p for p in json.loads(result.stdout)["tileable"]}
+    assert pairs == {p["category"]: p for p in json.loads((out / "tileable.json").read_text())}
+    for category in ("wood", "stone"):
+        assert pairs[category]["tileable"] and pairs[category]["seam_score_after"] < 1.25 < pairs[category][
+            "seam_score_before"]
+    assert not pairs["wallpaper"]["tileable"] and NO_TEXTURE in pairs["wallpaper"]["warnings"][0]
+    sheet = cv2.imread(str(out / "tileable.png"))
+    assert sheet.shape[:2] == (3 * (SHEET_CELL + LABEL_HEIGHT + 4), 2 * (SHEET_CELL + 4))

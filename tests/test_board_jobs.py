@@ -121,6 +121,20 @@ def test_watch_add_stores_the_board_options_for_the_nightly_jobs(embedded: Path)
         True, "auto", 450.0)
 
 
+def test_upscale_writes_the_tile_and_prints_its_report(tmp_path: Path) -> None:
+    source = write_image(tmp_path / "in" / "oak.png", natural_texture(40, 48, seed=11))
+    blank = write_image(tmp_path / "in" / "blank.png", np.full((40, 40, 3), 90, np.uint8))
+    result = runner.invoke(app, ["upscale", str(source), str(blank), "-o", str(tmp_path / "out"), "--model",
+                                 "realesr-animevideov3", "--make-tileable", "--width-mm", "240", "--json"])
+    assert result.exit_code == 0, result.output
+    oak, plain = json.loads(result.stdout)["results"]
+    assert oak["board"]["tileable"] and oak["output_size"] == oak["board"]["output_size"] != [192, 160]
+    assert cv2.imread(oak["output"]).shape[:2] == tuple(reversed(oak["output_size"]))
+    assert oak["board"]["size_mm"] == [round(oak["output_size"][0] * 240 / 192, 3),
+                                       round(oak["output_size"][1] * 240 / 192, 3)]
+    assert plain["output_size"] == [160, 160] and any(NO_TEXTURE in w for w in plain["warnings"])
+
+
 # -- manifest columns --------------------------------------------------------------------------
 
 def manifest_of(tmp_path: Path, header: str, *rows: str) -> Path:

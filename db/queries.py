@@ -29,6 +29,7 @@ class BatchSummary:
     warnings: list[dict] = field(default_factory=list)  # succeeded jobs with something to say
     # Which material profiles ran: profile, model, detail and how many jobs (those with a material).
     profiles: list[dict] = field(default_factory=list)
+    board_tiles: int = 0              # succeeded jobs whose image the board-ready step made a tile
 
     @property
     def finished(self) -> bool:
@@ -109,9 +110,11 @@ def _tallies(session: Session, batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, _T
     query = (select(Job.batch_id, Job.status, func.count(), func.min(Job.started_at), func.max(Job.finished_at),
                     func.sum(case((and_(succeeded, Job.maps.is_not(None)), 1), else_=0)),
                     func.sum(case((and_(succeeded, Job.warnings.is_not(None)), 1), else_=0)),
-                    func.count(Job.profile))
+                    func.count(Job.profile),
+                    func.sum(case((and_(succeeded, Job.board.is_not(None), Job.board["tileable"].as_boolean()), 1),
+                                  else_=0)))
              .where(Job.batch_id.in_(batch_ids)).group_by(Job.batch_id, Job.status))
-    for batch_id, status, count, first, last, sets, warned, profiled in session.execute(query):
+    for batch_id, status, count, first, last, sets, warned, profiled, tiles in session.execute(query):
         tally = tallies[batch_id]
         tally.counts[JobStatus(status).value] = count
         tally.first_start = min(filter(None, (tally.first_start, first)), default=None)
@@ -119,6 +122,7 @@ def _tallies(session: Session, batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, _T
         tally.material_sets += int(sets or 0)
         tally.with_warnings += int(warned or 0)
         tally.with_profile += int(profiled or 0)
+        tally.board_tiles += int(tiles or 0)
     return tallies
 
 
@@ -156,7 +160,7 @@ def summarize(session: Session, batch: Batch, failure_limit: int = 50) -> BatchS
                     .group_by(Job.profile, Job.model, Job.detail).order_by(Job.profile, Job.model, Job.detail))
                 ] if tally.with_profile else []
     return _summary(batch, tally, median_stage_ms=_stage_medians(session, batch.id, counts["succeeded"]),
-                    failures=failures, warnings=warnings, profiles=profiles)
+                    failures=failures, warnings=warnings, profiles=profiles, board_tiles=tally.board_tiles)
 
 
 def summarize_recent(session: Session, limit: int = 20) -> list[BatchSummary]:

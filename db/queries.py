@@ -94,6 +94,7 @@ class _Tally:
     material_sets: int = 0
     with_warnings: int = 0
     with_profile: int = 0
+    board_tiles: int = 0              # succeeded jobs the board-ready step made tiles
 
     @property
     def seconds(self) -> float | None:

@@ -132,6 +132,9 @@ class Job(Base):
     # None is SQL NULL here (not JSON null), so that "has warnings" is IS NOT NULL.
     warnings: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))  # a success with something to say
     maps: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))      # files of its material set, if any
+    # What the board-ready step did (upscaler/board: crop, period in px and mm, real size, PBR
+    # shares, warnings, ms), for jobs that asked for it.
+    board: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     input_width: Mapped[int | None] = mapped_column(Integer)
     input_height: Mapped[int | None] = mapped_column(Integer)

@@ -81,6 +81,7 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
              warnings: list[str] | None = None) -> tuple[list[NewJob], int, int]:
     """New jobs, how many sources were listed more than once, and how many outputs clashed.
 
+    A manifest row's ``tileable``, ``repeat`` and ``width_mm`` replace the request's for that row.
     A source with a material (its manifest row's, else ``params.material``) runs that category's
     profile, as set in SQL when a ``session`` is given (else the shipped defaults); a material
     that is no category runs the ``other`` profile, and its warning is added to ``warnings``.
@@ -96,12 +97,16 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
     params_of: dict[uuid.UUID, JobParams] = {}  # each row's parameters, for its idempotency key
     # A catalogue has few materials: each one's parameters (and their stored form, one dict shared
     # by its rows) are made once.
-    by_material: dict[str | None, tuple[JobParams, str | None, dict]] = {}
+    # A manifest row's board-ready columns (tileable, repeat, width_mm) override the request's.
+    by_material: dict[tuple, tuple[JobParams, str | None, dict]] = {}
     for image in images:
-        if image.material not in by_material:
+        overrides = image.board_overrides()
+        kind = (image.material, *sorted(overrides.items()))
+        if kind not in by_material:
             made, warned = params_for_material(params, image.material, profiles)
-            by_material[image.material] = made, warned, made.to_json()
-        job_params, warning, stored = by_material[image.material]
+            made = replace(made, **overrides) if overrides else made
+            by_material[kind] = made, warned, made.to_json()
+        job_params, warning, stored = by_material[kind]
         if warning and warnings is not None and warning not in warnings:
             warnings.append(warning)
         relative = image.output_key or posixpath.splitext(image.relative_key)[0] + job_params.extension(image.uri)

@@ -1,7 +1,8 @@
 """Image file bytes to upscaled outputs, with per-stage timings.
 
 The shared path of ``upscaler upscale`` (local files) and of the queue workers (S3 objects):
-decode (with limits, into sRGB), run the engine, then write the outputs: the image, encoded
+decode (with limits, into sRGB), run the engine, make the result board-ready when the job asks
+(``board_step.py``: a tile, whole repeats, the real size), then write the outputs: the image, encoded
 straight into its destination and tagged with its colour space, and, when the job asks for
 one, the PBR material set in a folder named after the image (``slate.png`` -> ``slate/``),
 staged under the job's id and promoted whole (:func:`write_outputs`).
@@ -16,6 +17,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +30,9 @@ from upscaler.settings import Settings
 from upscaler.storage import RedirectedWriteError, Storage, is_s3, set_folder
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from upscaler.board_step import BoardStep
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -81,12 +86,14 @@ def upscale_image(engine: Engine, data: bytes, source: str, params: JobParams,
 @dataclass
 class Written:
     """What :func:`write_outputs` wrote: the image's size in bytes, the material set's files
-    (relative to its folder), warnings worth recording, and per-stage milliseconds."""
+    (relative to its folder), warnings worth recording, per-stage milliseconds, and the
+    board-ready report."""
 
     output_bytes: int = 0
     maps: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    board: dict | None = None   # the board-ready step's report, when the job asked for it
 
 
 def material_folder(output_uri: str) -> str:
@@ -115,13 +122,21 @@ def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, 
     the staging folder and whatever this call promoted are deleted before the error goes on.
     ``keep_out_of``: local folders no file may really land in (see ``Storage.open_write``)."""
     written = Written(warnings=list(upscaled.color.warnings))
+    board = None
+    if params.board_ready:  # the image itself becomes the tile (or keeps its size, with a warning)
+        from upscaler.board_step import make_ready
+
+        upscaled.pixels, board = make_ready(upscaled.pixels, params, material or params.material)
+        upscaled.output_size = (upscaled.pixels.shape[1], upscaled.pixels.shape[0])
+        written.board, written.warnings = board.report, written.warnings + board.warnings
     promoted: list[str] = []
     staged = staging_folder(output_uri, stage or uuid.uuid4().hex) if params.maps else None
     try:
         if staged is not None:
             start = time.perf_counter()
             result = write_material_set(upscaled.pixels, params, storage, staged, metadata,
-                                        material or params.material, material_name(output_uri), keep_out_of)
+                                        material or params.material, material_name(output_uri), keep_out_of,
+                                        board)
             folder = material_folder(output_uri)
             for name in result.files:  # in writing order: the documents come last
                 storage.move(staged + name, folder + name, keep_out_of)
@@ -193,15 +208,19 @@ def material_name(output_uri: str) -> str:
 
 def write_material_set(pixels: np.ndarray, params: JobParams, storage: Storage, folder: str,
                        metadata: dict[str, str] | None, category: str | None, name: str | None = None,
-                       keep_out_of: Sequence[str] = ()):
+                       keep_out_of: Sequence[str] = (), board: BoardStep | None = None):
     """The PBR maps of ``pixels`` (sRGB base colour) and their glTF, MaterialX and preview files,
-    written into ``folder``; ``name``: the material's (default: the folder's)."""
+    written into ``folder``; ``name``: the material's (default: the folder's). Made with
+    wrap-around when the board-ready step made the image a tile, at its real size and with its
+    warnings on the preview page."""
     from upscaler.materials import MapOptions, write_material
 
-    options = MapOptions(category=category or "other", seamless=params.seamless, delight=params.delight,
+    seamless = params.seamless or (board is not None and board.tileable)
+    options = MapOptions(category=category or "other", seamless=seamless, delight=params.delight,
                          normal_convention=params.normal_convention, maps=params.maps)
 
     def open_write(name: str):
         return storage.open_write(folder + name, metadata or {}, keep_out_of=keep_out_of)
 
-    return write_material(pixels, open_write, options, name=name or posixpath.basename(folder.rstrip("/")))
+    return write_material(pixels, open_write, options, name=name or posixpath.basename(folder.rstrip("/")),
+                          size_mm=board.size_mm if board else None, warnings=board.warnings if board else ())

@@ -139,7 +139,7 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
         recorded = transitions.succeed(
             session, job_id, worker, input_width=in_w, input_height=in_h, output_width=out_w,
             output_height=out_h, output_size=processed.output_bytes, warnings=processed.warnings or None,
-            maps=processed.maps or None, **{f"{stage}_ms": round(ms) for stage, ms in timings.items()},
+            maps=processed.maps or None, board=processed.board, **{f"{stage}_ms": round(ms) for stage, ms in timings.items()},
         )
     if not recorded:
         return _lost_lease(job_id, context)
@@ -185,7 +185,7 @@ def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag
     # A material that is no category ran the fallback profile: the job says so beside its result.
     unknown = category_for(material or params.material)[1] if params.profile else None
     return Sizes(upscaled.input_size, upscaled.output_size, written.output_bytes,
-                 ([unknown] if unknown else []) + written.warnings, written.maps), timings
+                 ([unknown] if unknown else []) + written.warnings, written.maps, written.board), timings
 
 
 @dataclass
@@ -195,3 +195,4 @@ class Sizes:
     output_bytes: int = 0
     warnings: list[str] = field(default_factory=list)
     maps: list[str] = field(default_factory=list)
+    board: dict | None = None   # the board-ready report (tile, period, real size, PBR check)

@@ -13,7 +13,6 @@ from upscaler.storage.errors import (
 )
 from upscaler.storage.keys import (
     ancestor_folders,
-    claims_overlap,
     collision_key,
     folder_key,
     is_inside,
@@ -26,6 +25,6 @@ from upscaler.storage.keys import (
 from upscaler.storage.store import MIN_PART_SIZE, ObjectInfo, Storage, open_local_write
 
 __all__ = ["MIN_PART_SIZE", "ObjectInfo", "RedirectedWriteError", "SourceChangedError", "SourceMissingError", "Storage",
-           "StorageError", "StorageUnavailableError", "ancestor_folders", "claims_overlap", "collision_key",
+           "StorageError", "StorageUnavailableError", "ancestor_folders", "collision_key",
            "folder_key", "is_inside", "is_s3", "open_local_write", "real_local_path", "safe_join", "set_folder",
            "split_s3"]

@@ -11,7 +11,6 @@ import os
 import posixpath
 import re
 import unicodedata
-from collections.abc import Iterable
 from pathlib import Path
 
 from upscaler.storage.errors import StorageError
@@ -73,17 +72,6 @@ def ancestor_folders(key: str) -> list[str]:
     parts = rest.rstrip("/").split("/")[:-1]
     start = 2 if scheme else 1  # a bucket (or the root folder) is never a claimed folder
     return [scheme + "/".join(parts[:i]) + "/" for i in range(start, len(parts) + 1)]
-
-
-def claims_overlap(first: Iterable[str], second: Iterable[str]) -> bool:
-    """Whether two jobs' claims (collision keys of the objects they write; folder keys end with
-    ``/`` and claim everything inside them) share an object."""
-    second = list(second)
-    for a in first:
-        for b in second:
-            if a == b or (a.endswith("/") and b.startswith(a)) or (b.endswith("/") and a.startswith(b)):
-                return True
-    return False
 
 
 def is_inside(uri: str, prefix: str, resolve: bool = True) -> bool:

@@ -145,13 +145,22 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
 
 def refuse_writing_into_sources(rows: list[NewJob]) -> None:
     """No output may replace a source of the same submission (a manifest pointing its outputs at
-    its inputs): refused whole, before any job exists."""
+    its inputs), nor may a material set's folder hold one (its maps would land among them):
+    refused whole, before any job exists."""
     sources = {collision_key(r.source_uri): r.source_uri for r in rows}
+    holders: dict[str, str] = {}  # folder key -> a source inside it
+    for key, uri in sources.items():
+        for folder in ancestor_folders(key):
+            holders.setdefault(folder, uri)
     for row in rows:
         source = sources.get(collision_key(row.output_uri)) if row.output_uri else None
         if source is not None:
             raise InPlaceOutputError(f"{row.source_uri} would be written to {row.output_uri}, over the source "
                                      f"{source}: choose an output prefix outside the sources")
+        source = holders.get(row.output_set_key) if row.output_set_key else None
+        if source is not None:
+            raise InPlaceOutputError(f"the material set of {row.source_uri} would be written beside the source "
+                                     f"{source}, in its folder: choose an output prefix outside the sources")
 
 
 def create_batch(sources: list[str], output: str, *, manifest: Path | None = None, params: JobParams | None = None,

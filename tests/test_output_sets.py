@@ -173,6 +173,20 @@ def test_an_output_holding_the_sources_is_refused(embedded: Path, where: str) ->
     assert json.loads(runner.invoke(app, ["watch", "list", "--json"]).stdout) == []
 
 
+def test_a_manifest_whose_set_would_land_among_its_sources_is_refused(embedded: Path) -> None:
+    """``shop/oak.png``'s set would go to ``shop/oak/``, where the source ``shop/oak/basecolor.png``
+    lies: its ``basecolor.png`` would replace it. Refused before any job exists."""
+    inner = image(embedded / "shop" / "oak" / "basecolor.png", 1)
+    outer = image(embedded / "shop" / "oak.jpg", 2)
+    original = inner.read_bytes()
+    manifest = embedded / "m.csv"
+    manifest.write_text(f"source_uri,output_key\n{inner},elsewhere/b.png\n{outer},oak.png\n")
+    result = runner.invoke(app, ["submit", "--manifest", str(manifest), "--output", str(embedded / "shop"),
+                                 "--maps", "all", "--wait"])
+    assert result.exit_code == 1 and "beside the source" in " ".join(result.output.split())
+    assert all_jobs() == [] and inner.read_bytes() == original
+
+
 @pytest.mark.parametrize("maps", [None, "all"])
 def test_an_output_folder_swapped_for_a_symlink_into_the_source(embedded: Path, maps: str | None) -> None:
     """Between submit and the write, ``out`` becomes a symlink to ``src``: the worker refuses to

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     # SQLAlchemy URL; None means a SQLite file inside data_dir (the embedded default).
     database_url: SecretStr | None = None
+    # Seconds to wait for a database server to accept a connection (PostgreSQL's connect_timeout,
+    # the whole handshake), and for one statement (statement_timeout; 0 = none). A server that
+    # accepts and never answers fails fast with an error naming it, instead of hanging a command.
+    database_connect_timeout: int = Field(10, ge=1)
+    database_statement_timeout: int = Field(300, ge=0)
     # Celery broker URL; None means the in-process worker of the embedded default.
     broker_url: SecretStr | None = None
     # S3-compatible endpoint (MinIO, a test server); None means AWS's own endpoints.

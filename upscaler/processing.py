@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,16 +89,18 @@ def material_folder(output_uri: str) -> str:
 
 
 def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, output_uri: str,
-                  metadata: dict[str, str] | None = None, material: str | None = None) -> Written:
+                  metadata: dict[str, str] | None = None, material: str | None = None,
+                  check: Callable[..., None] | None = None) -> Written:
     """Write the image (and the material set the job asks for) to ``output_uri``; the pixels are
     let go before the image's last bytes are uploaded. ``material`` overrides the job's category
     (a manifest row's own). "encode" includes waiting for S3 when it is slower than the encoder;
-    "upload" is what is left after the last byte was encoded."""
+    "upload" is what is left after the last byte was encoded. ``check`` is called after each map
+    of the set (a job's soft time limit raises there)."""
     written = Written(warnings=list(upscaled.color.warnings))
     if params.maps:
         start = time.perf_counter()
         result = write_material_set(upscaled.pixels, params, storage, material_folder(output_uri), metadata,
-                                    material or params.material)
+                                    material or params.material, check)
         written.maps, written.timings_ms["maps"] = result.files, (time.perf_counter() - start) * 1000
         written.warnings += result.warnings
     tag = output_color(upscaled.color, upscaled.pixels, params.color_space, upscaled.format)
@@ -114,7 +117,8 @@ def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, 
 
 
 def write_material_set(pixels: np.ndarray, params: JobParams, storage: Storage, folder: str,
-                       metadata: dict[str, str] | None, category: str | None):
+                       metadata: dict[str, str] | None, category: str | None,
+                       check: Callable[..., None] | None = None):
     """The PBR maps of ``pixels`` (sRGB base colour) and their glTF, MaterialX and preview files."""
     from upscaler.materials import MapOptions, write_material
 
@@ -124,4 +128,5 @@ def write_material_set(pixels: np.ndarray, params: JobParams, storage: Storage, 
     def open_write(name: str):
         return storage.open_write(folder + name, metadata or {})
 
-    return write_material(pixels, open_write, options, name=posixpath.basename(folder.rstrip("/")))
+    return write_material(pixels, open_write, options, name=posixpath.basename(folder.rstrip("/")),
+                          on_map=check)

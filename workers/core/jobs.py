@@ -8,7 +8,8 @@ Several jobs may run at once in one process (a GPU worker keeps a few in flight,
 the engine's device turn makes them take the device one at a time, so one job's download and
 decode, and another's encode and upload, overlap the current job's inference. Time limits are
 therefore kept here, not by Celery (its thread pool has none): past the soft limit a job fails
-with ``timeout`` at its next check (between tile batches and between stages); past the hard
+with ``timeout`` at its next check (between tile batches, between stages and between the maps
+of a material set); past the hard
 limit its lease keeper calls ``on_overrun``, which for a queue worker ends the process so that
 its supervisor restarts it (a thread stuck in native code cannot be stopped any other way).
 """
@@ -175,7 +176,8 @@ def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag
     deadline.check()
     # The output key is a pure function of the job: a second delivery overwrites the same object.
     written = write_outputs(upscaled, params, storage, output_uri,
-                            {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""}, material)
+                            {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""}, material,
+                            check=deadline.check)  # the soft limit holds while the maps are made too
     timings.update(written.timings_ms)
     # A material that is no category ran the fallback profile: the job says so beside its result.
     unknown = category_for(material or params.material)[1] if params.profile else None

@@ -30,7 +30,7 @@ from upscaler.errors import JobTimeoutError, PermanentError, TransientError
 from upscaler.jobspec import JobParams, format_of_uri
 from upscaler.monitoring import record_job
 from upscaler.processing import decode_image, limits_from, upscale_decoded, write_outputs
-from upscaler.profiles import category_for
+from upscaler.profiles import category_for, what_ran
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
 from workers.core.morning_report import maybe_write_report
@@ -180,7 +180,10 @@ def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag
                             check=deadline.check)  # the soft limit holds while the maps are made too
     timings.update(written.timings_ms)
     # A material that is no category ran the fallback profile: the job says so beside its result.
+    # The fallback blends a second, heavier network: the warning says what ran, not only its name.
     unknown = category_for(material or params.material)[1] if params.profile else None
+    if unknown:
+        unknown = f"{unknown}; it ran {what_ran(params)}"
     return Sizes(upscaled.input_size, upscaled.output_size, written.output_bytes,
                  ([unknown] if unknown else []) + written.warnings, written.maps), timings
 

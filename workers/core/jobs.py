@@ -26,7 +26,7 @@ from enum import Enum
 
 from db import transitions
 from db.session import session_scope
-from upscaler.errors import JobTimeoutError, PermanentError, TransientError
+from upscaler.errors import DiskFullError, JobTimeoutError, PermanentError, TransientError, disk_full_in
 from upscaler.jobspec import JobParams, format_of_uri
 from upscaler.monitoring import record_job
 from upscaler.processing import decode_image, limits_from, upscale_decoded, write_outputs
@@ -115,8 +115,14 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
     deadline = Deadline(settings.job_soft_time_limit)
     try:
         with LeaseKeeper(job_id, worker, settings.job_lease_seconds, settings.job_time_limit, on_overrun):
-            processed, timings = _process(job_id, engine, storage, source_uri, output_uri, model, source_etag,
-                                          params_json, material, settings, deadline)
+            try:
+                processed, timings = _process(job_id, engine, storage, source_uri, output_uri, model, source_etag,
+                                              params_json, material, settings, deadline)
+            except Exception as exc:
+                full = disk_full_in(exc) if not isinstance(exc, TransientError) else None
+                if full is None:
+                    raise
+                raise DiskFullError(f"no space left on device writing {full.filename or output_uri}") from exc
     except TransientError as exc:
         with session_scope() as session:
             transitions.release(session, job_id, worker, exc.code, str(exc))

@@ -128,6 +128,7 @@ def upscale(
                     "seconds": round(time.perf_counter() - image_start, 3),
                     **({"maps": written.maps} if written.maps else {}),
                     **({"warnings": written.warnings} if written.warnings else {}),
+                    **({"board": written.board} if written.board else {}),
                 }
             except (UpscalerError, OSError) as exc:
                 return {"input": str(item.source), "error": str(exc)}

@@ -2,23 +2,27 @@
 
 A SOURCE is an S3 prefix (``s3://bucket/catalogue-2026/``), a local folder, or a CSV manifest
 with at least a ``source_uri`` column (optional: ``output_key``, ``supplier``, ``material``,
-``etag`` and ``size``).
+``etag``, ``size``, and the board-ready columns ``tileable``, ``repeat`` and ``width_mm``, which
+override the submission's options for their row).
 Only image files are kept (by extension); everything else is counted as skipped.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import posixpath
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from producer import manifest_rows
 from producer.manifest_rows import RefusedRow
 from upscaler.errors import PermanentError
 from upscaler.image_suffixes import INPUT_SUFFIXES
+from upscaler.jobspec import repeat_spelling
 from upscaler.storage import ObjectInfo, Storage, StorageError, is_inside, is_s3, split_s3
 
 
@@ -40,12 +44,18 @@ class InPlaceOutputError(PermanentError):
 
 def refuse_output_inside_sources(output: str, sources: list[str]) -> None:
     """An output prefix equal to or inside a source prefix would overwrite the originals, and
-    every later listing would find the outputs and upscale them again: refused, naming both."""
+    every later listing would find the outputs and upscale them again; one that holds a source
+    (``s3://b/par/`` for ``s3://b/par/in/``) writes into it too (``in/x.png`` of the source
+    ``par/in/in/`` lands on ``par/in/x.png``): refused, naming both."""
     for source in sources:
         if is_inside(output, source):
             raise InPlaceOutputError(f"output {output} is inside the source {source}: its results would replace "
                                      "the originals and be upscaled again by the next scan; choose an output "
                                      "prefix outside every source")
+        if is_inside(source, output):
+            raise InPlaceOutputError(f"output {output} holds the source {source}: its results would be written "
+                                     "inside the source and could replace originals; choose an output prefix "
+                                     "outside every source")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,18 @@ class SourceImage:
     supplier: str | None = None
     material: str | None = None
     output_key: str | None = None  # from a manifest: an explicit relative output key
+    # From a manifest's board-ready columns (None: the row leaves the submission's option as it is).
+    tileable: bool | None = None
+    repeat: str | None = None
+    width_mm: float | None = None
+
+    def board_overrides(self) -> dict[str, Any]:
+        """The job parameters this row sets itself."""
+        given = {"make_tileable": self.tileable, "repeat": self.repeat, "width_mm": self.width_mm}
+        overrides = {name: value for name, value in given.items() if value is not None}
+        if self.tileable is False and self.repeat is None:
+            overrides["repeat"] = None   # "not tileable" also drops a submission-wide --repeat
+        return overrides
 
 
 def is_image_name(name: str) -> bool:
@@ -91,16 +113,18 @@ def from_manifest(storage: Storage, manifest: Path,
         raise ManifestError(f"{manifest}: cannot read the manifest: {exc}") from exc
     if rows and "source_uri" not in rows[0]:
         raise ManifestError(f"{manifest}: no 'source_uri' column (columns: {', '.join(map(str, rows[0]))})")
-    good: list[tuple[str, dict]] = []
+    good: list[tuple[int, str, dict]] = []
     for line, row in enumerate(rows, start=2):
         refused = manifest_rows.check(line, row, roots or [])
         if refused is not None:
             yield refused
         else:
-            good.append((row["source_uri"].strip(), row))
-    given = {uri: _given_version(row) for uri, row in good}
-    found = look_up(storage, [u for u, _row in good if is_image_name(u) and given[u] is None])
-    for uri, row in good:
+            good.append((line, row["source_uri"].strip(), row))
+    given = {uri: _given_version(row) for _line, uri, row in good}
+    # Checked for every row before anything is looked up: a typo names its line, nothing is created.
+    boards = {line: _board_columns(manifest, line, row) for line, _uri, row in good}
+    found = look_up(storage, [u for _line, u, _row in good if is_image_name(u) and given[u] is None])
+    for line, uri, row in good:
         if not is_image_name(uri):
             yield uri
             continue
@@ -111,7 +135,7 @@ def from_manifest(storage: Storage, manifest: Path,
         yield SourceImage(uri, relative, etag, size,
                           supplier=(row.get("supplier") or "").strip() or None,
                           material=(row.get("material") or "").strip() or None,
-                          output_key=(row.get("output_key") or "").strip() or None)
+                          output_key=(row.get("output_key") or "").strip() or None, **boards[line])
 
 
 def _given_version(row: dict) -> tuple[str, int | None] | None:
@@ -123,12 +147,45 @@ def _given_version(row: dict) -> tuple[str, int | None] | None:
     return etag, int(size) if size else None
 
 
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "y"), ("0", "false", "no", "n")
+
+
+def _board_columns(manifest: Path, line: int, row: dict) -> dict[str, Any]:
+    """The row's ``tileable``, ``repeat`` and ``width_mm`` (empty cells: not given), checked."""
+    where = f"{manifest}:{line}"
+    found: dict[str, Any] = {}
+    tileable = (row.get("tileable") or "").strip().lower()
+    if tileable:
+        if tileable not in TRUE_WORDS + FALSE_WORDS:
+            raise ManifestError(f"{where}: tileable {row['tileable']!r}: give yes or no (or true/false, 1/0), "
+                                "or leave it empty")
+        found["tileable"] = tileable in TRUE_WORDS
+    repeat = (row.get("repeat") or "").strip()
+    if repeat:
+        try:
+            found["repeat"] = repeat_spelling(repeat)
+        except ValueError as exc:
+            raise ManifestError(f"{where}: {exc}") from None
+    width = (row.get("width_mm") or "").strip()
+    if width:
+        try:
+            value = float(width)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise ManifestError(f"{where}: width_mm {width!r} is not a positive number of millimetres "
+                                "(the real width the photo covers)")
+        found["width_mm"] = value
+    return found
+
+
 # Looking sources up. A LIST page answers for up to 1000 objects in one request where a HEAD
 # answers for one: sources that share a folder are listed, the rest asked for one by one, several
 # requests at a time.
 LIST_MIN_SOURCES = 10      # sources in one S3 folder from which a listing beats HEADs
 LIST_BUDGET = 20           # objects listed per source sought before the rest fall back to HEADs
 HEAD_THREADS = 16          # HEAD requests in flight at once
+LIST_THREADS = 4           # folder listings in flight at once
 
 
 def look_up(storage: Storage, uris: list[str]) -> dict[str, ObjectInfo | None]:
@@ -139,12 +196,15 @@ def look_up(storage: Storage, uris: list[str]) -> dict[str, ObjectInfo | None]:
         if is_s3(uri):
             bucket, key = split_s3(uri)
             folders.setdefault((bucket, posixpath.dirname(key)), []).append(key)
-    for (bucket, folder), keys in folders.items():
-        if len(set(keys)) >= LIST_MIN_SOURCES:
-            found.update(_listed(storage, bucket, folder, sorted(set(keys))))
+    listable = [(bucket, folder, sorted(set(keys))) for (bucket, folder), keys in folders.items()
+                if len(set(keys)) >= LIST_MIN_SOURCES]
+    if listable:
+        # Folders listed several at a time: a page costs a round trip and the server's time, not ours.
+        with ThreadPoolExecutor(min(LIST_THREADS, len(listable)), thread_name_prefix="list") as pool:
+            for answered in pool.map(lambda folder: _listed(storage, *folder), listable):
+                found.update(answered)
     rest = [u for u in dict.fromkeys(uris) if u not in found]
     if rest:
-
         with ThreadPoolExecutor(HEAD_THREADS, thread_name_prefix="head") as pool:
             found.update(zip(rest, pool.map(lambda uri: _head(storage, uri), rest)))
     return found

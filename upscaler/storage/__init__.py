@@ -7,12 +7,25 @@ objects and compares names; ``errors`` says how storage fails.
 from upscaler.storage.errors import (
            SourceChangedError,
            SourceMissingError,
+           RedirectedWriteError,
            StorageError,
            StorageUnavailableError,
 )
-from upscaler.storage.keys import collision_key, is_inside, is_s3, safe_join, split_s3
+from upscaler.storage.keys import (
+    ancestor_folders,
+    claims_overlap,
+    collision_key,
+    folder_key,
+    is_inside,
+    is_s3,
+    real_local_path,
+    safe_join,
+    set_folder,
+    split_s3,
+)
 from upscaler.storage.store import MIN_PART_SIZE, ObjectInfo, Storage, open_local_write
 
-__all__ = ["MIN_PART_SIZE", "ObjectInfo", "SourceChangedError", "SourceMissingError", "Storage",
-           "StorageError", "StorageUnavailableError", "collision_key", "is_inside", "is_s3",
-           "open_local_write", "safe_join", "split_s3"]
+__all__ = ["MIN_PART_SIZE", "ObjectInfo", "RedirectedWriteError", "SourceChangedError", "SourceMissingError", "Storage",
+           "StorageError", "StorageUnavailableError", "ancestor_folders", "claims_overlap", "collision_key",
+           "folder_key", "is_inside", "is_s3", "open_local_write", "real_local_path", "safe_join", "set_folder",
+           "split_s3"]

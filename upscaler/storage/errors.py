@@ -19,5 +19,12 @@ class SourceChangedError(StorageError):
     code = "source_changed"
 
 
+class RedirectedWriteError(StorageError):
+    """A local output whose real place (symlinks followed, at the moment it is written) lies
+    inside the folder it must stay out of: its source's."""
+
+    code = "unsafe_output"
+
+
 class StorageUnavailableError(TransientError):
     code = "storage_unavailable"

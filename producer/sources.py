@@ -58,6 +58,15 @@ def refuse_output_inside_sources(output: str, sources: list[str]) -> None:
                                      "outside every source")
 
 
+def refuse_sources_outside_roots(sources: list[str], roots: list[str]) -> None:
+    """A SOURCE prefix (of a submit, or a watch's inbox) outside the allowed source roots
+    (``UPSCALER_SOURCE_ROOTS``; none set: any) is refused whole, before anything is listed."""
+    for source in sources:
+        outside = manifest_rows.outside_roots(source, roots)
+        if outside is not None:
+            raise SourceNotAllowedError(f"{source}: {outside}")
+
+
 @dataclass(frozen=True, slots=True)
 class SourceImage:
     uri: str

@@ -26,14 +26,14 @@ from db.models import Batch
 from db.profiles import profiles_in_effect
 from db.session import Session, session_scope
 from producer import collisions
-from producer.manifest_rows import RefusedRow, outside_roots
+from producer.manifest_rows import RefusedRow
 from producer.sources import (
     InPlaceOutputError,
     SourceImage,
     from_listing,
     from_manifest,
-    SourceNotAllowedError,
     refuse_output_inside_sources,
+    refuse_sources_outside_roots,
 )
 from upscaler.jobspec import JobParams, idempotency_key
 from upscaler.profiles import default_profiles, params_for_material
@@ -88,13 +88,6 @@ def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | No
                 skipped.append(item)
     return images, skipped, refused
 
-
-def refuse_sources_outside_roots(sources: list[str], roots: list[str]) -> None:
-    """A SOURCE prefix outside the allowed roots is refused whole, before anything is listed."""
-    for source in sources:
-        outside = outside_roots(source, roots)
-        if outside is not None:
-            raise SourceNotAllowedError(f"{source}: {outside}")
 
 
 def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params: JobParams,

@@ -97,3 +97,7 @@ def test_sources_outside_the_allowed_roots_are_refused_per_row(database_url: str
     whole = run_cli(["submit", str(tmp_path / "private"), "--output", str(tmp_path / "out2")], env)
     assert whole.returncode != 0 and "not under an allowed source root" in " ".join(whole.stderr.split())
     assert "Traceback" not in whole.stderr
+    watch = run_cli(["watch", "add", "private", str(tmp_path / "private"), "--output", str(tmp_path / "out3")], env)
+    assert watch.returncode != 0 and "not under an allowed source root" in " ".join(watch.stderr.split())
+    allowed_watch = run_cli(["watch", "add", "acme", str(allowed / "acme"), "--output", str(tmp_path / "out4")], env)
+    assert allowed_watch.returncode == 0, allowed_watch.stderr

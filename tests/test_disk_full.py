@@ -34,7 +34,7 @@ def test_a_full_disk_is_retried_as_disk_full_until_space_comes_back(pg_url: str,
                                                                      isolated_data_dir: Path, tmp_path: Path) -> None:
     assert shutil.which("unshare"), "util-linux's unshare runs the worker in its own mount namespace"
     env = service_env(isolated_data_dir, database_url=pg_url, broker_url=redis_url, engine_noop="1",
-                      transient_retries="8", metrics_port="0")
+                      transient_retries="8", max_attempts="10", metrics_port="0")  # every retry is an attempt
     assert run_cli(["db", "upgrade"], env).returncode == 0
     src, out, free_now = tmp_path / "in", tmp_path / "out", tmp_path / "free-now"
     src.mkdir()

@@ -18,7 +18,33 @@ from cli import (
 from upscaler.logs import configure_logging
 from upscaler.settings import get_settings
 
-app = typer.Typer(
+# Exit status when the database did not answer in time: temporary, worth running again.
+EXIT_DATABASE_UNREACHABLE = 75
+
+
+class UpscalerApp(typer.Typer):
+    """The app, with one policy for a database that does not answer: a clear line naming the
+    server and the time-outs, exit 75, no traceback."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            import sys
+
+            if "sqlalchemy" not in sys.modules:
+                raise
+            from db.session import TransientDatabaseError, unreachable
+
+            if not isinstance(exc, TransientDatabaseError):
+                raise
+            from cli.common import err_console, shown
+
+            err_console.print(f"[red]error:[/] {shown(unreachable(exc))}")
+            raise SystemExit(EXIT_DATABASE_UNREACHABLE) from None
+
+
+app = UpscalerApp(
     name="upscaler",
     help="x4 super-resolution of material images: direct, queued on GPU workers, and training.",
     no_args_is_help=True,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json
+from cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json, settings, zoo
 
 app = typer.Typer(help="Material profiles: the model, texture detail, colour, seamless and format per category.",
                   no_args_is_help=True)
@@ -79,6 +79,16 @@ def profiles_set(
     """Change a profile for every producer and worker (what is not given stays as it is)."""
     from db.profiles import set_profile
 
+    if model is not None:
+        # Every job of the category will ask its worker for this model: refused here if none could load it.
+        from upscaler.errors import UpscalerError
+
+        try:
+            problem = zoo().why_workers_cannot_load(model, remote_workers=settings().broker_url is not None)
+        except UpscalerError as exc:
+            problem = str(exc)
+        if problem is not None:
+            raise fail(f"profile {name!r}: {problem}")
     profile = _on_profiles(lambda session: set_profile(session, name, model=model, detail=detail,
                                                        preserve_color=preserve_color, seamless=seamless, format=fmt))
     _print([_row(profile, True)], False)

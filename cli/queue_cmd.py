@@ -91,10 +91,14 @@ def submit(
         extra = "".join(f", {n} {what}" for n, what in (
             (result.repeated, "listed more than once"), (result.collisions, "output collisions (see status)"),
             (result.resent, "earlier jobs never sent, sent now")) if n)
+        refused = f", {len(result.refused)} manifest rows refused" if result.refused else ""
         err_console.print(f"batch {result.batch_id or '-'}: {verb} {result.created} jobs, "
-                          f"{result.duplicates} already submitted, {len(result.skipped)} non-image names skipped{extra}")
+                          f"{result.duplicates} already submitted, {len(result.skipped)} non-image names "
+                          f"skipped{refused}{extra}")
         for warning in result.warnings:
             err_console.print(f"[yellow]warning[/] {shown(warning)}")
+        for refused in result.refused:
+            err_console.print(f"[red]refused[/] {shown(str(refused))}")
     embedded = get_settings().broker_url is None
     if result.job_ids and embedded and not dry_run:  # the in-process worker runs the jobs now
         bars, task = _progress_bar(len(result.job_ids))

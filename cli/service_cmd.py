@@ -75,6 +75,11 @@ def flower(
         raise typer.BadParameter("set UPSCALER_FLOWER_BASIC_AUTH=user:password, or pass --local-only "
                                  "with --address 127.0.0.1")
     if auth is not None:
+        if "," in auth:
+            # Flower splits its basic_auth on commas into several accounts: "ops:Pa,x:y" would let
+            # "x:y" in too. Refused rather than encoded, so the value means what it says.
+            raise typer.BadParameter("UPSCALER_FLOWER_BASIC_AUTH must not contain a comma (Flower would read "
+                                     "the part after it as a second account); choose a password without one")
         user, _, password = auth.partition(":")
         if not user.strip() or not password.strip():
             raise typer.BadParameter("UPSCALER_FLOWER_BASIC_AUTH must look like user:password, "

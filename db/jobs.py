@@ -242,3 +242,9 @@ def mark_sent(session: Session, job_ids: Iterable[uuid.UUID]) -> None:
     for chunk in chunks(list(job_ids)):
         session.execute(update(Job).execution_options(synchronize_session=False)
                         .where(Job.id.in_(chunk)).values(enqueued_at=now))
+
+
+def column_limit(name: str) -> int | None:
+    """The most characters the jobs table holds in column ``name`` (None: unlimited text), for
+    intake to refuse a longer value with a reason instead of a database error."""
+    return getattr(Job.__table__.c[name].type, "length", None)

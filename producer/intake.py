@@ -20,10 +20,11 @@ from db import jobs as jobs_table
 from db import watches
 from db.models import Watch
 from db.session import Session, session_scope
-from producer.sources import SourceImage, from_listing, refuse_output_inside_sources
+from producer.sources import SourceImage, from_listing, refuse_output_inside_sources, refuse_sources_outside_roots
 from producer.submit import job_rows
 from upscaler.errors import PermanentError
 from upscaler.jobspec import JobParams
+from upscaler.settings import get_settings
 from upscaler.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def add_watch(name: str, source_prefix: str, output_prefix: str, params: JobPara
     if not source_prefix.endswith("/"):
         source_prefix += "/"
     refuse_output_inside_sources(output_prefix, [source_prefix])
+    refuse_sources_outside_roots([source_prefix], get_settings().source_roots)
     with session_scope() as session:
         if watches.named(session, name) is not None:
             raise PermanentError(f"a watch named {name!r} exists; remove it first", code="duplicate_watch")

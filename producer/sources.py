@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from producer import manifest_rows
+from producer.manifest_rows import RefusedRow
 from upscaler.errors import PermanentError
 from upscaler.image_suffixes import INPUT_SUFFIXES
 from upscaler.jobspec import repeat_spelling
@@ -26,6 +28,12 @@ from upscaler.storage import ObjectInfo, Storage, StorageError, is_inside, is_s3
 
 class ManifestError(PermanentError):
     code = "bad_manifest"
+
+
+class SourceNotAllowedError(PermanentError):
+    """A source outside the allowed source roots (``UPSCALER_SOURCE_ROOTS``)."""
+
+    code = "source_not_allowed"
 
 
 class InPlaceOutputError(PermanentError):
@@ -48,6 +56,15 @@ def refuse_output_inside_sources(output: str, sources: list[str]) -> None:
             raise InPlaceOutputError(f"output {output} holds the source {source}: its results would be written "
                                      "inside the source and could replace originals; choose an output prefix "
                                      "outside every source")
+
+
+def refuse_sources_outside_roots(sources: list[str], roots: list[str]) -> None:
+    """A SOURCE prefix (of a submit, or a watch's inbox) outside the allowed source roots
+    (``UPSCALER_SOURCE_ROOTS``; none set: any) is refused whole, before anything is listed."""
+    for source in sources:
+        outside = manifest_rows.outside_roots(source, roots)
+        if outside is not None:
+            raise SourceNotAllowedError(f"{source}: {outside}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,28 +109,31 @@ def _from_info(info: ObjectInfo, **extra) -> SourceImage:
     return SourceImage(info.uri, info.relative_key, info.etag, info.size, **extra)
 
 
-def from_manifest(storage: Storage, manifest: Path) -> Iterator[SourceImage | str]:
+def from_manifest(storage: Storage, manifest: Path,
+                  roots: list[str] | None = None) -> Iterator[SourceImage | RefusedRow | str]:
     """Rows of a CSV manifest, in order, each source with its ETag and size: from the row's own
     ``etag`` (and ``size``) columns when it has them (trusted as given), else looked up
-    (:func:`look_up`)."""
+    (:func:`look_up`). A row whose fields cannot make a job, or whose source is outside the
+    allowed ``roots``, is yielded as a :class:`RefusedRow` (producer/manifest_rows.py)."""
     try:
         with manifest.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ManifestError(f"{manifest}: cannot read the manifest: {exc}") from exc
     if rows and "source_uri" not in rows[0]:
-        raise ManifestError(f"{manifest}: no 'source_uri' column (columns: {', '.join(rows[0])})")
-    uris = []
+        raise ManifestError(f"{manifest}: no 'source_uri' column (columns: {', '.join(map(str, rows[0]))})")
+    good: list[tuple[int, str, dict]] = []
     for line, row in enumerate(rows, start=2):
-        uri = (row.get("source_uri") or "").strip()
-        if not uri:
-            raise ManifestError(f"{manifest}:{line}: empty source_uri")
-        uris.append(uri)
-    given = {uri: _given_version(manifest, line, row) for line, (uri, row) in enumerate(zip(uris, rows), start=2)}
+        refused = manifest_rows.check(line, row, roots or [])
+        if refused is not None:
+            yield refused
+        else:
+            good.append((line, row["source_uri"].strip(), row))
+    given = {uri: _given_version(row) for _line, uri, row in good}
     # Checked for every row before anything is looked up: a typo names its line, nothing is created.
-    boards = {line: _board_columns(manifest, line, row) for line, row in enumerate(rows, start=2)}
-    found = look_up(storage, [u for u in uris if is_image_name(u) and given[u] is None])
-    for line, (uri, row) in enumerate(zip(uris, rows), start=2):
+    boards = {line: _board_columns(manifest, line, row) for line, _uri, row in good}
+    found = look_up(storage, [u for _line, u, _row in good if is_image_name(u) and given[u] is None])
+    for line, uri, row in good:
         if not is_image_name(uri):
             yield uri
             continue
@@ -122,20 +142,18 @@ def from_manifest(storage: Storage, manifest: Path) -> Iterator[SourceImage | st
         # when a worker tries it, instead of stopping the whole submission here.
         etag, size = given[uri] or ((found[uri].etag, found[uri].size) if found.get(uri) else (None, None))
         yield SourceImage(uri, relative, etag, size,
-                          supplier=(row.get("supplier") or None), material=(row.get("material") or None),
+                          supplier=(row.get("supplier") or "").strip() or None,
+                          material=(row.get("material") or "").strip() or None,
                           output_key=(row.get("output_key") or "").strip() or None, **boards[line])
 
 
-def _given_version(manifest: Path, line: int, row: dict) -> tuple[str, int | None] | None:
-    """The row's own (etag, size), if it gives an ETag."""
+def _given_version(row: dict) -> tuple[str, int | None] | None:
+    """The row's own (etag, size), if it gives an ETag (``size`` already checked to be a number)."""
     etag = (row.get("etag") or "").strip().strip('"')
     if not etag:
         return None
     size = (row.get("size") or "").strip()
-    try:
-        return etag, int(size) if size else None
-    except ValueError:
-        raise ManifestError(f"{manifest}:{line}: size {size!r} is not a whole number of bytes") from None
+    return etag, int(size) if size else None
 
 
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "y"), ("0", "false", "no", "n")

@@ -26,15 +26,18 @@ from db.models import Batch
 from db.profiles import profiles_in_effect
 from db.session import Session, session_scope
 from producer import collisions
+from producer.manifest_rows import RefusedRow
 from producer.sources import (
     InPlaceOutputError,
     SourceImage,
     from_listing,
     from_manifest,
     refuse_output_inside_sources,
+    refuse_sources_outside_roots,
 )
 from upscaler.jobspec import JobParams, idempotency_key
 from upscaler.profiles import default_profiles, params_for_material
+from upscaler.settings import get_settings
 from upscaler.storage import (
     Storage,
     StorageError,
@@ -57,23 +60,34 @@ class SubmitResult:
     collisions: int = 0             # jobs failed (or renamed) because another source has their output key
     resent: int = 0                 # earlier jobs of these sources that were never sent, sent now
     warnings: list[str] = field(default_factory=list)  # e.g. materials that are not a category
+    refused: list[RefusedRow] = field(default_factory=list)  # manifest rows no job was made of, with why
 
     def to_json(self) -> dict:
         return {"batch_id": str(self.batch_id) if self.batch_id else None, "created": self.created,
                 "duplicates": self.duplicates, "repeated": self.repeated, "collisions": self.collisions,
-                "resent": self.resent, "skipped": self.skipped, "warnings": self.warnings}
+                "resent": self.resent, "skipped": self.skipped, "warnings": self.warnings,
+                "refused": [row.to_json() for row in self.refused]}
 
 
-def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | None) -> tuple[list[SourceImage], list[str]]:
+def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | None,
+                   roots: list[str] | None = None) -> tuple[list[SourceImage], list[str], list[RefusedRow]]:
+    """The images to submit, the non-image names skipped, and the manifest rows refused."""
     images: list[SourceImage] = []
     skipped: list[str] = []
+    refused: list[RefusedRow] = []
     streams = [from_listing(storage, source) for source in sources]
     if manifest is not None:
-        streams.append(from_manifest(storage, manifest))
+        streams.append(from_manifest(storage, manifest, roots))
     for stream in streams:
         for item in stream:
-            (images.append if isinstance(item, SourceImage) else skipped.append)(item)  # type: ignore[arg-type]
-    return images, skipped
+            if isinstance(item, SourceImage):
+                images.append(item)
+            elif isinstance(item, RefusedRow):
+                refused.append(item)
+            else:
+                skipped.append(item)
+    return images, skipped, refused
+
 
 
 def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params: JobParams,
@@ -178,7 +192,9 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
         params = replace(params, model=model)
     storage = storage or Storage()
     refuse_output_inside_sources(output, sources)
-    images, skipped = expand_sources(storage, sources, manifest)
+    roots = get_settings().source_roots
+    refuse_sources_outside_roots(sources, roots)
+    images, skipped, refused = expand_sources(storage, sources, manifest, roots)
     batch_id = uuid.uuid4()
     description = ", ".join(sources + ([f"manifest {manifest}"] if manifest else []))
     with session_scope(database_url) as session:
@@ -190,15 +206,15 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
         if dry_run or not new_rows:
             session.rollback()
             return SubmitResult(None, len(new_rows) if dry_run else 0, len(rows) - len(new_rows), skipped,
-                                unsent, repeated, clashes, len(unsent), warnings)
+                                unsent, repeated, clashes, len(unsent), warnings, refused)
         session.add(Batch(id=batch_id, name=name or description[:200], source=description,
                           output_prefix=output, model=params.model, params=params.to_json()))
         session.flush()
         created = jobs_table.insert_new(session, new_rows)
         if not created:  # a concurrent submit of the same sources inserted them all first: no empty batch
             session.rollback()
-            return SubmitResult(None, 0, len(rows), skipped, unsent, repeated, clashes, len(unsent), warnings)
+            return SubmitResult(None, 0, len(rows), skipped, unsent, repeated, clashes, len(unsent), warnings, refused)
         failed_at_start = {r.id for r in new_rows if r.refused}
     runnable = [job_id for job_id in created if job_id not in failed_at_start]
     return SubmitResult(batch_id, len(created), len(rows) - len(created), skipped, runnable + unsent,
-                        repeated, clashes, len(unsent), warnings)
+                        repeated, clashes, len(unsent), warnings, refused)

@@ -52,3 +52,24 @@ class JobTimeoutError(PermanentError):
     """A job ran past its soft time limit (checked between tile batches and between stages)."""
 
     code = "timeout"
+
+
+class DiskFullError(TransientError):
+    """A local disk is full (ENOSPC): space may come back (a cleanup, a bigger volume), so the job
+    is retried with backoff like any transient error, under its own code for alerts."""
+
+    code = "disk_full"
+
+
+def disk_full_in(exc: BaseException) -> OSError | None:
+    """The ENOSPC error behind ``exc`` (itself, or what it was raised from), if any."""
+    import errno
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return current
+        current = current.__cause__ or current.__context__
+    return None

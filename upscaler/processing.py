@@ -15,7 +15,7 @@ import os
 import posixpath
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -110,7 +110,7 @@ def staging_folder(output_uri: str, stage: str) -> str:
 
 def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, output_uri: str,
                   metadata: dict[str, str] | None = None, material: str | None = None, stage: str | None = None,
-                  keep_out_of: Sequence[str] = ()) -> Written:
+                  keep_out_of: Sequence[str] = (), check: Callable[..., None] | None = None) -> Written:
     """Write the image (and the material set the job asks for) to ``output_uri``; the pixels are
     let go before the image's last bytes are uploaded. ``material`` overrides the job's category
     (a manifest row's own). "encode" includes waiting for S3 when it is slower than the encoder;
@@ -120,7 +120,8 @@ def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, 
     folder (``stage``, the job's id; a fresh name if none), then promoted into its folder, maps
     first and the documents that name them last, then the image is written. If anything fails,
     the staging folder and whatever this call promoted are deleted before the error goes on.
-    ``keep_out_of``: local folders no file may really land in (see ``Storage.open_write``)."""
+    ``keep_out_of``: local folders no file may really land in (see ``Storage.open_write``).
+    ``check`` is called after each map of the set (a job's soft time limit raises there)."""
     written = Written(warnings=list(upscaled.color.warnings))
     board = None
     if params.board_ready:  # the image itself becomes the tile (or keeps its size, with a warning)
@@ -136,7 +137,7 @@ def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, 
             start = time.perf_counter()
             result = write_material_set(upscaled.pixels, params, storage, staged, metadata,
                                         material or params.material, material_name(output_uri), keep_out_of,
-                                        board)
+                                        board, check)
             folder = material_folder(output_uri)
             for name in result.files:  # in writing order: the documents come last
                 storage.move(staged + name, folder + name, keep_out_of)
@@ -208,7 +209,8 @@ def material_name(output_uri: str) -> str:
 
 def write_material_set(pixels: np.ndarray, params: JobParams, storage: Storage, folder: str,
                        metadata: dict[str, str] | None, category: str | None, name: str | None = None,
-                       keep_out_of: Sequence[str] = (), board: BoardStep | None = None):
+                       keep_out_of: Sequence[str] = (), board: BoardStep | None = None,
+                       check: Callable[..., None] | None = None):
     """The PBR maps of ``pixels`` (sRGB base colour) and their glTF, MaterialX and preview files,
     written into ``folder``; ``name``: the material's (default: the folder's). Made with
     wrap-around when the board-ready step made the image a tile, at its real size and with its
@@ -223,4 +225,5 @@ def write_material_set(pixels: np.ndarray, params: JobParams, storage: Storage, 
         return storage.open_write(folder + name, metadata or {}, keep_out_of=keep_out_of)
 
     return write_material(pixels, open_write, options, name=name or posixpath.basename(folder.rstrip("/")),
-                          size_mm=board.size_mm if board else None, warnings=board.warnings if board else ())
+                          size_mm=board.size_mm if board else None, warnings=board.warnings if board else (),
+                          on_map=check)

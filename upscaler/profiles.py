@@ -80,6 +80,15 @@ def category_for(material: str) -> tuple[str, str | None]:
                       f"(known: {', '.join(CATEGORIES)})")
 
 
+def what_ran(params: JobParams) -> str:
+    """The networks a job's parameters run, for a warning or a report: the model, and the detail
+    model blended in when ``detail`` is above 0 (each tile then runs through both)."""
+    if params.detail > 0:
+        return (f"model {params.model} blended with {params.detail_model} at detail {params.detail:g} "
+                "(two networks per tile)")
+    return f"model {params.model} alone"
+
+
 def apply_profile(params: JobParams, profile: Profile) -> JobParams:
     """``params`` with the profile's settings, except those the requester fixed; records the profile."""
     changes = {name: value for name, value in profile.settings().items() if name not in params.fixed}

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 DeviceName = Literal["auto", "cpu", "cuda"]
@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     # SQLAlchemy URL; None means a SQLite file inside data_dir (the embedded default).
     database_url: SecretStr | None = None
+    # Seconds to wait for a database server to accept a connection (PostgreSQL's connect_timeout,
+    # the whole handshake), and for one statement (statement_timeout; 0 = none). A server that
+    # accepts and never answers fails fast with an error naming it, instead of hanging a command.
+    database_connect_timeout: int = Field(10, ge=1)
+    database_statement_timeout: int = Field(300, ge=0)
     # Celery broker URL; None means the in-process worker of the embedded default.
     broker_url: SecretStr | None = None
     # S3-compatible endpoint (MinIO, a test server); None means AWS's own endpoints.
@@ -92,6 +97,10 @@ class Settings(BaseSettings):
     flower_basic_auth: SecretStr | None = None
 
     # Intake.
+    # Where manifest rows may read from: S3 prefixes and local folders, comma-separated. Empty
+    # (the default): any source the credentials reach, as before; set it in production so that a
+    # manifest cannot name another bucket or an absolute local path (docs/operations.md).
+    source_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
     sqs_endpoint_url: str | None = None      # None: the S3 endpoint setting (one server in tests), else AWS
     nightly_cron: str = "0 2 * * *"          # minute hour day month weekday, UTC
 
@@ -108,6 +117,13 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
+
+    @field_validator("source_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def models_dir(self) -> Path:

@@ -7,6 +7,7 @@ whole; ``put`` is that with bytes in hand.
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import os
 import posixpath
@@ -45,6 +46,14 @@ CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp
 DEFAULT_PART_SIZE = 16 * 2**20   # bytes per multipart part, and the size from which uploads are multipart
 MIN_PART_SIZE = 5 * 2**20        # S3 refuses smaller parts (but the last)
 PARTS_IN_FLIGHT = 2              # parts boto3 may hold, read but not yet sent, per streamed upload
+
+
+# A local file's ETag: "sha256:" and the hex digest of its bytes (an S3 ETag never has a colon).
+LOCAL_ETAG_PREFIX = "sha256:"
+
+
+def local_etag_of(hex_digest: str) -> str:
+    return LOCAL_ETAG_PREFIX + hex_digest
 
 
 @dataclass(frozen=True)
@@ -164,12 +173,16 @@ class Storage:
             return ObjectInfo(uri, posixpath.basename(key), meta["ETag"].strip('"'), meta["ContentLength"])
         path = Path(uri)
         try:
-            stat = path.stat()
+            with path.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
         except FileNotFoundError:
             raise SourceMissingError(f"{uri}: no such file") from None
         relative = path.relative_to(relative_to).as_posix() if relative_to else path.name
-        # Size + modification time: changes whenever the file is replaced, without reading it.
-        return ObjectInfo(str(path), relative, f"{stat.st_size:x}-{stat.st_mtime_ns:x}", stat.st_size)
+        # The content's hash: a file replaced by other bytes of the same size and modification
+        # time (a copy with -p, a restore, a clock set back) is another version. Read once here
+        # (at submit, at a scan) and once more by the worker, which hashes the bytes it reads.
+        return ObjectInfo(str(path), relative, local_etag_of(digest), size)
 
     # -- data --------------------------------------------------------------------------------
     def get(self, uri: str, max_bytes: int, if_match: str | None = None) -> bytes:
@@ -193,15 +206,22 @@ class Storage:
                 raise _classify(exc, uri) from exc
         path = Path(uri)
         try:
-            before = self.head(uri)
-            if before.size > max_bytes:
-                raise ImageTooLargeError(f"{uri}: {before.size:,} bytes is over the limit of {max_bytes:,}")
-            data = path.read_bytes()
+            with path.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > max_bytes:
+                    raise ImageTooLargeError(f"{uri}: {size:,} bytes is over the limit of {max_bytes:,}")
+                stat_before = os.fstat(handle.fileno())
+                data = handle.read()
         except FileNotFoundError:
             raise SourceMissingError(f"{uri}: no such file") from None
-        # A local file's ETag is its size and modification time: the same before and after the
-        # read means the bytes are the version the job was made for.
-        if if_match and not (before.etag == if_match == self.head(uri).etag):
+        # A local file's ETag is its content's hash: the bytes read are the version the job was
+        # made for exactly when their hash is the one recorded at submit.
+        if if_match and if_match.startswith(LOCAL_ETAG_PREFIX):
+            if local_etag_of(hashlib.sha256(data).hexdigest()) != if_match:
+                raise SourceChangedError(f"{uri}: changed since the job was created (its content's hash differs); "
+                                         "the new version is a new job")
+        elif if_match and if_match != f"{stat_before.st_size:x}-{stat_before.st_mtime_ns:x}":
+            # A job made before local ETags were content hashes: its size and modification time.
             raise SourceChangedError(f"{uri}: changed since the job was created; the new version is a new job")
         return data
 

@@ -119,6 +119,35 @@ class ModelZoo:
         known = sorted(set(BUILTIN_MODELS) | set(self.installed()))
         raise ModelNotFoundError(f"unknown model {name!r}; known models: {', '.join(known)}")
 
+    def why_workers_cannot_load(self, ref: str, *, remote_workers: bool) -> str | None:
+        """Why queue workers could not load model ``ref`` (a name or a weight file); None when
+        they can: a built-in model, one in the model store, or (workers on this machine only) an
+        imported model or a weight file here. Asked before a setting names a model for every job."""
+        from upscaler.storage import SourceMissingError
+
+        if is_weight_file(Path(ref)):
+            if remote_workers:
+                return (f"{ref} is a file on this machine, which workers elsewhere cannot read; import it "
+                        "(`upscaler models import`) and publish it to the model store (`upscaler models publish`)")
+            return None if Path(ref).is_file() else f"{ref}: no such weight file"
+        validate_name(ref)
+        if ref in BUILTIN_MODELS:
+            return None
+        if self.store_uri:
+            try:
+                self.storage.head(self._store_key(f"{ref}.json"))
+                return None
+            except SourceMissingError:
+                return (f"model {ref!r} is not in the model store {self.store_uri}; publish it first "
+                        f"(`upscaler models publish {ref}`)")
+        if remote_workers:
+            return (f"model {ref!r}: no model store is configured (UPSCALER_MODEL_STORE_URI), so workers can load "
+                    f"only the built-in models ({', '.join(sorted(BUILTIN_MODELS))})")
+        if self._meta_path(ref).is_file():
+            return None
+        known = sorted(set(BUILTIN_MODELS) | set(self.installed()))
+        return f"unknown model {ref!r}; known models: {', '.join(known)}"
+
     # -- importing -------------------------------------------------------------------------------
     def _store(self, name: str, spec: ArchSpec, state: StateDict, source: str, description: str) -> ModelInfo:
         from safetensors.torch import save_file as save_safetensors

@@ -45,7 +45,8 @@ def nightly_schedule(cron: str):
 def create_app() -> Celery:
     settings = get_settings()
     broker = settings.broker_url.get_secret_value() if settings.broker_url else "memory://"
-    app = Celery("upscaler", broker=broker, include=["workers.tasks", "workers.training_tasks"])
+    app = Celery("upscaler", broker=broker, include=["workers.tasks", "workers.training_tasks"],
+                 task_cls="workers.core.task_messages:CheckedTask")  # a malformed body is dropped
     app.conf.update(
         task_serializer="json",
         result_serializer="json",

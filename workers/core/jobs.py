@@ -8,7 +8,8 @@ Several jobs may run at once in one process (a GPU worker keeps a few in flight,
 the engine's device turn makes them take the device one at a time, so one job's download and
 decode, and another's encode and upload, overlap the current job's inference. Time limits are
 therefore kept here, not by Celery (its thread pool has none): past the soft limit a job fails
-with ``timeout`` at its next check (between tile batches and between stages); past the hard
+with ``timeout`` at its next check (between tile batches, between stages and between the maps
+of a material set); past the hard
 limit its lease keeper calls ``on_overrun``, which for a queue worker ends the process so that
 its supervisor restarts it (a thread stuck in native code cannot be stopped any other way).
 """
@@ -25,11 +26,11 @@ from enum import Enum
 
 from db import transitions
 from db.session import session_scope
-from upscaler.errors import JobTimeoutError, PermanentError, TransientError
+from upscaler.errors import DiskFullError, JobTimeoutError, PermanentError, TransientError, disk_full_in
 from upscaler.jobspec import JobParams, format_of_uri
 from upscaler.monitoring import record_job
 from upscaler.processing import decode_image, limits_from, source_folders, upscale_decoded, write_outputs
-from upscaler.profiles import category_for
+from upscaler.profiles import category_for, what_ran
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
 from workers.core.leftovers import discard_failed_job
@@ -115,8 +116,14 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
     deadline = Deadline(settings.job_soft_time_limit)
     try:
         with LeaseKeeper(job_id, worker, settings.job_lease_seconds, settings.job_time_limit, on_overrun):
-            processed, timings = _process(job_id, engine, storage, source_uri, output_uri, model, source_etag,
-                                          params_json, material, settings, deadline)
+            try:
+                processed, timings = _process(job_id, engine, storage, source_uri, output_uri, model, source_etag,
+                                              params_json, material, settings, deadline)
+            except Exception as exc:
+                full = disk_full_in(exc) if not isinstance(exc, TransientError) else None
+                if full is None:
+                    raise
+                raise DiskFullError(f"no space left on device writing {full.filename or output_uri}") from exc
     except TransientError as exc:
         with session_scope() as session:
             transitions.release(session, job_id, worker, exc.code, str(exc))
@@ -180,10 +187,14 @@ def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag
     # source's folder (a folder swapped for a symlink since submit).
     written = write_outputs(upscaled, params, storage, output_uri,
                             {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""}, material,
-                            stage=str(job_id), keep_out_of=source_folders(source_uri))
+                            stage=str(job_id), keep_out_of=source_folders(source_uri),
+                            check=deadline.check)  # the soft limit holds while the maps are made too
     timings.update(written.timings_ms)
     # A material that is no category ran the fallback profile: the job says so beside its result.
+    # The fallback blends a second, heavier network: the warning says what ran, not only its name.
     unknown = category_for(material or params.material)[1] if params.profile else None
+    if unknown:
+        unknown = f"{unknown}; it ran {what_ran(params)}"
     return Sizes(upscaled.input_size, upscaled.output_size, written.output_bytes,
                  ([unknown] if unknown else []) + written.warnings, written.maps, written.board), timings
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.checks import EXIT_CANT_CREATE, EXIT_FAILED, EXIT_NO_INPUT, EXIT_USAGE, model_problem, output_problem
 from cli.common import JSON_HELP, ensure_schema, err_console, print_json, settings, shown, zoo
 from cli.job_options import job_options
 from upscaler.errors import UpscalerError
@@ -91,7 +92,8 @@ def upscale(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     items, problems = collect_inputs(inputs)
-    results = [{"input": problem.split(":")[0], "error": problem} for problem in problems]
+    _refuse_before_loading(params, items, problems, inputs, output_dir)
+    results: list[dict] = []
     started = time.perf_counter()
     input_megapixels = 0.0
     try:
@@ -129,8 +131,11 @@ def upscale(
                     **({"maps": written.maps} if written.maps else {}),
                     **({"warnings": written.warnings} if written.warnings else {}),
                 }
-            except (UpscalerError, OSError) as exc:
-                return {"input": str(item.source), "error": str(exc)}
+            except UpscalerError as exc:
+                return {"input": str(item.source), "error": str(exc), "error_code": exc.code}
+            except OSError as exc:  # the source could not be read
+                return {"input": str(item.source), "error": f"{item.source}: {exc.strerror or exc}",
+                        "error_code": "source_unreadable"}
             finally:
                 bars.remove_task(tiles_bar)
 
@@ -140,7 +145,7 @@ def upscale(
                 results.append(result)
                 if "error" in result:
                     if not as_json:
-                        err_console.print(f"[red]skipped[/] {shown(result['error'])}")
+                        err_console.print(f"[red]failed[/] {shown(_failure_line(result))}")
                 else:
                     width, height = result["input_size"]
                     input_megapixels += width * height / 1e6
@@ -168,5 +173,38 @@ def upscale(
             f"{summary['device']}, {summary['runtime']}, {summary['precision']}"
             f"{f', {params.profile} profile' if params.profile else ''}) -> {output_dir}"
         )
+    if any(r.get("error_code") == "output_not_writable" for r in failed):
+        raise typer.Exit(EXIT_CANT_CREATE)
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _failure_line(result: dict) -> str:
+    """One failed image and why, naming the input once."""
+    error = result["error"]
+    return error if result["input"] in error else f"{result['input']}: {error}"
+
+
+def _refuse_before_loading(params: JobParams, items: list[WorkItem], problems: list[str], inputs: list[Path],
+                           output_dir: Path) -> None:
+    """An unknown model, inputs that do not exist, inputs without images and an output folder that
+    cannot take the results end the command here, before a model is loaded, each with its reason."""
+    for name in (params.model, params.detail_model if params.detail else None):
+        problem = model_problem(name)
+        if problem:
+            err_console.print(f"[red]error:[/] {shown(problem)}")
+            raise typer.Exit(EXIT_USAGE)
+    for problem in problems:
+        err_console.print(f"[red]error:[/] {shown(problem)}")
+    if problems:
+        raise typer.Exit(EXIT_NO_INPUT)
+    if not items:
+        from upscaler.image_suffixes import INPUT_SUFFIXES
+
+        err_console.print(f"[red]error:[/] no images in {shown(', '.join(map(str, inputs)))} "
+                          f"(looked for {' '.join(sorted(INPUT_SUFFIXES))})")
+        raise typer.Exit(EXIT_NO_INPUT)
+    problem = output_problem(output_dir, inputs)
+    if problem:
+        err_console.print(f"[red]error:[/] {shown(problem)}")
+        raise typer.Exit(EXIT_CANT_CREATE)

@@ -22,6 +22,7 @@ from typing import Any
 
 from upscaler.jobspec import JobParams
 from upscaler.materials.names import CATEGORIES, known_category
+from upscaler.suggest import did_you_mean
 
 DEFAULTS_FILE = "profile_defaults.json"
 FALLBACK = "other"
@@ -76,8 +77,8 @@ def category_for(material: str) -> tuple[str, str | None]:
     category = known_category(material)
     if category is not None:
         return category, None
-    return FALLBACK, (f"unknown material category {material!r}: ran the {FALLBACK!r} profile "
-                      f"(known: {', '.join(CATEGORIES)})")
+    return FALLBACK, (f"unknown material category {material!r}{did_you_mean(material, CATEGORIES)}: ran the "
+                      f"{FALLBACK!r} profile (known: {', '.join(CATEGORIES)})")
 
 
 def apply_profile(params: JobParams, profile: Profile) -> JobParams:

@@ -5,6 +5,7 @@ objects and compares names; ``errors`` says how storage fails.
 """
 
 from upscaler.storage.errors import (
+           OutputNotWritableError,
            SourceChangedError,
            SourceMissingError,
            StorageError,
@@ -13,6 +14,6 @@ from upscaler.storage.errors import (
 from upscaler.storage.keys import collision_key, is_inside, is_s3, safe_join, split_s3
 from upscaler.storage.store import MIN_PART_SIZE, ObjectInfo, Storage, open_local_write
 
-__all__ = ["MIN_PART_SIZE", "ObjectInfo", "SourceChangedError", "SourceMissingError", "Storage",
+__all__ = ["MIN_PART_SIZE", "ObjectInfo", "OutputNotWritableError", "SourceChangedError", "SourceMissingError", "Storage",
            "StorageError", "StorageUnavailableError", "collision_key", "is_inside", "is_s3",
            "open_local_write", "safe_join", "split_s3"]

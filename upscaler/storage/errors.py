@@ -19,5 +19,12 @@ class SourceChangedError(StorageError):
     code = "source_changed"
 
 
+class OutputNotWritableError(StorageError):
+    """The output location refuses writing (permissions, a read-only file system, a file where a
+    folder must be): retrying will not help until someone fixes the location."""
+
+    code = "output_not_writable"
+
+
 class StorageUnavailableError(TransientError):
     code = "storage_unavailable"

@@ -12,6 +12,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.checks import (
+    EXIT_CANT_CREATE,
+    EXIT_FAILED,
+    EXIT_NO_INPUT,
+    EXIT_NOT_SENT,
+    EXIT_USAGE,
+    model_problem,
+    output_problem,
+)
 from cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json, shown
 from cli.job_options import job_options
 from upscaler.errors import UpscalerError
@@ -21,9 +30,6 @@ if TYPE_CHECKING:
     from upscaler.jobspec import JobParams
 
 POLL_SECONDS = 1.0
-# submit's exit status when the jobs were saved but the broker did not take their messages
-# (EX_TEMPFAIL: try again later; nothing is lost).
-EXIT_NOT_SENT = 75
 
 
 
@@ -68,7 +74,9 @@ def submit(
              "'suffix' (see docs/manual.md).")] = "fail",
     name: Annotated[str | None, typer.Option(help="A name for the batch (default: the sources).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List and count, create nothing.")] = False,
-    wait: Annotated[bool, typer.Option("--wait", help="Block with a progress bar until the batch ends.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Block with a progress bar until the batch ends; exit 1 if "
+                                                     "any job failed.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 66 when a source holds no image (else a warning).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Create a batch of upscaling jobs from S3 prefixes, local folders or a CSV manifest."""
@@ -79,6 +87,7 @@ def submit(
         raise typer.BadParameter("give at least one SOURCE or --manifest")
     if on_collision not in ("fail", "suffix"):
         raise typer.BadParameter(f"--on-collision {on_collision!r}: choose fail or suffix")
+    _refuse_before_submitting(params, list(sources or []), output)
     ensure_schema()
     try:
         result = create_batch(list(sources or []), output, manifest=manifest, params=params,
@@ -95,6 +104,9 @@ def submit(
                           f"{result.duplicates} already submitted, {len(result.skipped)} non-image names skipped{extra}")
         for warning in result.warnings:
             err_console.print(f"[yellow]warning[/] {shown(warning)}")
+        for source in result.empty_sources:
+            err_console.print(f"[yellow]warning[/] {shown(source)}: no images there"
+                              f"{' (exit 66: --strict)' if strict else ''}")
     embedded = get_settings().broker_url is None
     if result.job_ids and embedded and not dry_run:  # the in-process worker runs the jobs now
         bars, task = _progress_bar(len(result.job_ids))
@@ -122,6 +134,33 @@ def submit(
                 _print_summary(summary)
     if as_json:
         print_json(report)
+    if report.get("summary", {}).get("counts", {}).get("failed"):
+        raise typer.Exit(EXIT_FAILED)
+    if strict and result.empty_sources:
+        raise typer.Exit(EXIT_NO_INPUT)
+
+
+def _refuse_before_submitting(params: JobParams, sources: list[str], output: str) -> None:
+    """An unknown model (exit 2), a local source folder that does not exist (66) and a local output
+    folder that cannot take the results (73) are found here, before anything is listed or created,
+    not by the worker after the jobs are queued."""
+    from upscaler.storage import is_s3
+
+    for name in (params.model, params.detail_model if params.detail else None):
+        problem = model_problem(name)
+        if problem:
+            err_console.print(f"[red]error:[/] {shown(problem)}")
+            raise typer.Exit(EXIT_USAGE)
+    local = [Path(s) for s in sources if not is_s3(s)]
+    missing = [s for s in local if not s.is_dir()]
+    for source in missing:
+        err_console.print(f"[red]error:[/] {shown(source)}: no such folder")
+    if missing:
+        raise typer.Exit(EXIT_NO_INPUT)
+    problem = None if is_s3(output) else output_problem(Path(output), local)
+    if problem:
+        err_console.print(f"[red]error:[/] {shown(problem)}")
+        raise typer.Exit(EXIT_CANT_CREATE)
 
 
 

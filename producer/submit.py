@@ -49,22 +49,30 @@ class SubmitResult:
     collisions: int = 0             # jobs failed (or renamed) because another source has their output key
     resent: int = 0                 # earlier jobs of these sources that were never sent, sent now
     warnings: list[str] = field(default_factory=list)  # e.g. materials that are not a category
+    empty_sources: list[str] = field(default_factory=list)  # sources that listed no image (a typo?)
 
     def to_json(self) -> dict:
         return {"batch_id": str(self.batch_id) if self.batch_id else None, "created": self.created,
                 "duplicates": self.duplicates, "repeated": self.repeated, "collisions": self.collisions,
-                "resent": self.resent, "skipped": self.skipped, "warnings": self.warnings}
+                "resent": self.resent, "skipped": self.skipped, "warnings": self.warnings,
+                "empty_sources": self.empty_sources}
 
 
-def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | None) -> tuple[list[SourceImage], list[str]]:
+def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | None,
+                   empty: list[str] | None = None) -> tuple[list[SourceImage], list[str]]:
+    """The images the sources hold and the other names they list; each source (or the manifest)
+    that holds no image is added to ``empty``."""
     images: list[SourceImage] = []
     skipped: list[str] = []
-    streams = [from_listing(storage, source) for source in sources]
+    streams = [(source, from_listing(storage, source)) for source in sources]
     if manifest is not None:
-        streams.append(from_manifest(storage, manifest))
-    for stream in streams:
+        streams.append((f"manifest {manifest}", from_manifest(storage, manifest)))
+    for label, stream in streams:
+        before = len(images)
         for item in stream:
             (images.append if isinstance(item, SourceImage) else skipped.append)(item)  # type: ignore[arg-type]
+        if len(images) == before and empty is not None:
+            empty.append(label)
     return images, skipped
 
 
@@ -150,7 +158,8 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
         params = replace(params, model=model)
     storage = storage or Storage()
     refuse_output_inside_sources(output, sources)
-    images, skipped = expand_sources(storage, sources, manifest)
+    empty: list[str] = []
+    images, skipped = expand_sources(storage, sources, manifest, empty)
     batch_id = uuid.uuid4()
     description = ", ".join(sources + ([f"manifest {manifest}"] if manifest else []))
     with session_scope(database_url) as session:
@@ -162,15 +171,15 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
         if dry_run or not new_rows:
             session.rollback()
             return SubmitResult(None, len(new_rows) if dry_run else 0, len(rows) - len(new_rows), skipped,
-                                unsent, repeated, clashes, len(unsent), warnings)
+                                unsent, repeated, clashes, len(unsent), warnings, empty)
         session.add(Batch(id=batch_id, name=name or description[:200], source=description,
                           output_prefix=output, model=params.model, params=params.to_json()))
         session.flush()
         created = jobs_table.insert_new(session, new_rows)
         if not created:  # a concurrent submit of the same sources inserted them all first: no empty batch
             session.rollback()
-            return SubmitResult(None, 0, len(rows), skipped, unsent, repeated, clashes, len(unsent), warnings)
+            return SubmitResult(None, 0, len(rows), skipped, unsent, repeated, clashes, len(unsent), warnings, empty)
         failed_at_start = {r.id for r in new_rows if r.refused}
     runnable = [job_id for job_id in created if job_id not in failed_at_start]
     return SubmitResult(batch_id, len(created), len(rows) - len(created), skipped, runnable + unsent,
-                        repeated, clashes, len(unsent), warnings)
+                        repeated, clashes, len(unsent), warnings, empty)

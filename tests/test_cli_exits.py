@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cv2
 
-from cli.checks import EXIT_CANT_CREATE, EXIT_NO_INPUT
+from cli.checks import EXIT_CANT_CREATE, EXIT_NO_INPUT, EXIT_USAGE
 from tests.cli_process import models_converted, run_cli
 from tests.textures import texture
 from upscaler.storage import OutputNotWritableError, open_local_write
@@ -69,3 +69,37 @@ def test_a_location_that_refuses_the_file_is_output_not_writable(tmp_path: Path)
         assert exc.code == "output_not_writable" and "out.png" in str(exc)
     else:
         raise AssertionError("writing under a file did not fail")
+
+
+def test_submit_names_an_unknown_model_before_creating_anything(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "a.png"), texture(16, 16))
+    result = run_cli(["submit", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", "realesrgan-x4pls"],
+                     tmp_path / "data")
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert "unknown model 'realesrgan-x4pls' (did you mean 'realesrgan-x4plus'?)" in result.stderr
+    assert "created" not in result.stderr
+
+
+def test_an_empty_source_is_a_warning_and_with_strict_exit_66(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("no images")
+    args = ["submit", str(tmp_path / "empty"), "-o", str(tmp_path / "out")]
+    lenient = run_cli(args, tmp_path / "data", UPSCALER_ENGINE_NOOP="1")
+    assert lenient.returncode == 0, lenient.stderr
+    assert f"warning {tmp_path / 'empty'}: no images there" in lenient.stderr
+    strict = run_cli([*args, "--strict"], tmp_path / "data", UPSCALER_ENGINE_NOOP="1")
+    assert strict.returncode == EXIT_NO_INPUT and "no images there" in strict.stderr
+
+
+def test_submit_that_runs_its_jobs_exits_1_when_one_failed(tmp_path: Path) -> None:
+    """Without a broker the jobs run in the submitting process, as under --wait: a failed job is
+    exit status 1, with the job's source and reason in the summary."""
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "good.png"), texture(16, 16))
+    (tmp_path / "in" / "broken.png").write_bytes(b"not a png")
+    result = run_cli(["submit", str(tmp_path / "in"), "-o", str(tmp_path / "out")], tmp_path / "data",
+                     UPSCALER_ENGINE_NOOP="1")
+    assert result.returncode == 1, result.stderr
+    assert "1 succeeded, 1 failed" in result.stderr
+    assert "failed" in result.stderr and "broken.png: [invalid_image]" in result.stderr

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
 import time
 import uuid
 from dataclasses import asdict
@@ -15,6 +19,7 @@ from rich.table import Table
 from cli.checks import (
     EXIT_CANT_CREATE,
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_NO_INPUT,
     EXIT_NOT_SENT,
     EXIT_USAGE,
@@ -49,18 +54,71 @@ def _progress_bar(total: int) -> tuple[Progress, int]:
 
 
 def _wait(batch_id: uuid.UUID, total: int, show: bool) -> None:
-    """Poll SQL (the source of truth) until no job of the batch is queued or running."""
+    """Poll SQL (the source of truth) until no job of the batch is queued or running. Ctrl-C stops
+    the waiting at once; the workers go on with the batch."""
     bars, task = _progress_bar(total)
-    with bars:
-        if not show:
-            bars.stop()
-        while True:
-            summary = _summary(batch_id)
-            done = summary.counts["succeeded"] + summary.counts["failed"] + summary.counts["cancelled"]
-            bars.update(task, completed=done, detail=f"{summary.counts['failed']} failed")
-            if summary.finished:
-                return
-            time.sleep(POLL_SECONDS)
+    try:
+        with bars:
+            if not show:
+                bars.stop()
+            while True:
+                summary = _summary(batch_id)
+                done = summary.counts["succeeded"] + summary.counts["failed"] + summary.counts["cancelled"]
+                bars.update(task, completed=done, detail=f"{summary.counts['failed']} failed")
+                if summary.finished:
+                    return
+                time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        counts = _summary(batch_id).counts
+        err_console.print(f"stopped waiting: batch {batch_id} goes on on the workers ({counts['running']} running, "
+                          f"{counts['queued']} queued, {counts['succeeded']} succeeded, {counts['failed']} failed); "
+                          f"follow it with `upscaler status {batch_id}`, stop what has not started with "
+                          f"`upscaler cancel {batch_id}`")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _run_here(batch_id: uuid.UUID | None, job_ids: list[uuid.UUID], show: bool) -> None:
+    """Run the jobs in this process (no broker). The first Ctrl-C lets the running jobs finish and
+    starts no other; the second stops at once, putting the running ones back to queued. Either way
+    what is left stays queued, and submitting the same sources again runs it."""
+    from db import transitions
+    from db.session import session_scope
+    from workers.core.dispatch import enqueue, in_process_worker
+
+    stop = threading.Event()
+    bars, task = _progress_bar(len(job_ids))
+
+    def on_interrupt(_signal, _frame) -> None:
+        # Counted in SQL when the jobs are one new batch (else they are earlier jobs, run again).
+        counts = _summary(batch_id).counts if batch_id else None
+        running = f"{counts['running']} running jobs" if counts else "running jobs"
+        queued = f"{counts['queued']} not started" if counts else "those not started"
+        if stop.is_set():  # the second Ctrl-C: the running jobs are cut off, back to queued
+            with session_scope() as session:
+                cut = transitions.release_interrupted(session, job_ids, in_process_worker() + "/",
+                                                      "interrupted by Ctrl-C; submitting again runs it")
+            sys.stderr.write(f"\nstopped: {cut} running jobs cut off and {queued} are left queued; "
+                             "run the same `upscaler submit` again to run them\n")
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)  # now: the job threads cannot be interrupted, only ended with the process
+        stop.set()
+        # Printed by another thread: the handler may have interrupted this one inside the console.
+        message = f"Ctrl-C: finishing the {running}; {queued} will be left queued (Ctrl-C again to stop at once)"
+        threading.Thread(target=err_console.print, args=(message,), name="interrupt-notice").start()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        with bars:
+            if not show:
+                bars.stop()
+            enqueue(job_ids, on_done=lambda _id, outcome: outcome != "left" and bars.advance(task), stop=stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if stop.is_set():
+        counts = _summary(batch_id).counts if batch_id else {}
+        err_console.print(f"interrupted: {counts.get('succeeded', 0)} succeeded, {counts.get('failed', 0)} failed, "
+                          f"{counts.get('queued', 0)} left queued; run the same `upscaler submit` again to run them")
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
 @job_options
@@ -97,9 +155,11 @@ def submit(
     report = result.to_json() | {"dry_run": dry_run}
     if not as_json:
         verb = "would create" if dry_run else "created"
+        resent = ("earlier jobs left queued by an interrupted run, run now" if get_settings().broker_url is None
+                  else "earlier jobs never sent, sent now")
         extra = "".join(f", {n} {what}" for n, what in (
             (result.repeated, "listed more than once"), (result.collisions, "output collisions (see status)"),
-            (result.resent, "earlier jobs never sent, sent now")) if n)
+            (result.resent, resent)) if n)
         err_console.print(f"batch {result.batch_id or '-'}: {verb} {result.created} jobs, "
                           f"{result.duplicates} already submitted, {len(result.skipped)} non-image names skipped{extra}")
         for warning in result.warnings:
@@ -109,11 +169,7 @@ def submit(
                               f"{' (exit 66: --strict)' if strict else ''}")
     embedded = get_settings().broker_url is None
     if result.job_ids and embedded and not dry_run:  # the in-process worker runs the jobs now
-        bars, task = _progress_bar(len(result.job_ids))
-        with bars:
-            if as_json:
-                bars.stop()
-            enqueue(result.job_ids, on_done=lambda _id, _outcome: bars.advance(task))
+        _run_here(result.batch_id, result.job_ids, show=not as_json)
     elif result.job_ids and not dry_run:
         try:
             enqueue(result.job_ids)
@@ -244,3 +300,21 @@ def retry(
         print_json({"batch_id": str(found.id), "requeued": len(ids)})
     else:
         err_console.print(f"batch {found.id}: {len(ids)} failed jobs queued again")
+
+
+def cancel(
+    batch: Annotated[str, typer.Argument(help="The batch (id or unique prefix) whose queued jobs are cancelled.")],
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Cancel a batch's queued jobs; running jobs finish (their results are kept)."""
+    from db import transitions
+    from db.session import session_scope
+
+    ensure_schema()
+    with session_scope() as session:
+        found = _batch(session, batch)
+        cancelled = transitions.cancel(session, found.id)
+    if as_json:
+        print_json({"batch_id": str(found.id), "cancelled": cancelled})
+    else:
+        err_console.print(f"batch {found.id}: {cancelled} queued jobs cancelled; running jobs finish")

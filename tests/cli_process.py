@@ -28,6 +28,12 @@ def run_cli(args: list[str], data_dir: Path, columns: int = 80, timeout: float =
                           env=cli_env(data_dir, columns, **extra))
 
 
+def start_cli(args: list[str], data_dir: Path, **extra: str) -> subprocess.Popen:
+    """The console script running in the background (stderr captured), to be signalled."""
+    return subprocess.Popen([upscaler_script(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env(data_dir, **extra))
+
+
 def models_converted(data_dir: Path) -> list[str]:
     """What the run left in the model zoo: empty when no model was loaded."""
     folder = data_dir / "models"

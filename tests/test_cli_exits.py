@@ -7,7 +7,8 @@ from pathlib import Path
 
 import cv2
 
-from cli.checks import EXIT_CANT_CREATE, EXIT_NO_INPUT, EXIT_USAGE
+from cli.checks import EXIT_CANT_CREATE, EXIT_NO_INPUT, EXIT_NOT_SENT, EXIT_USAGE
+from tests.services import free_port
 from tests.cli_process import models_converted, run_cli
 from tests.textures import texture
 from upscaler.storage import OutputNotWritableError, open_local_write
@@ -103,3 +104,17 @@ def test_submit_that_runs_its_jobs_exits_1_when_one_failed(tmp_path: Path) -> No
     assert result.returncode == 1, result.stderr
     assert "1 succeeded, 1 failed" in result.stderr
     assert "failed" in result.stderr and "broken.png: [invalid_image]" in result.stderr
+
+
+def test_jobs_saved_while_the_broker_is_down_can_be_cancelled(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / "in" / f"{i}.png"), texture(8, 8, seed=i))
+    unreachable = {"UPSCALER_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    saved = run_cli(["submit", str(tmp_path / "in"), "-o", str(tmp_path / "out")], tmp_path / "data", **unreachable)
+    assert saved.returncode == EXIT_NOT_SENT, saved.stderr
+    batch = saved.stderr.split("batch ")[1].split(":")[0]
+    cancelled = run_cli(["cancel", batch[:8]], tmp_path / "data")
+    assert cancelled.returncode == 0 and f"batch {batch}: 3 queued jobs cancelled" in cancelled.stderr
+    assert "3 cancelled" in run_cli(["status", batch], tmp_path / "data").stderr
+    assert run_cli(["cancel", "ffffffff"], tmp_path / "data").returncode == 1

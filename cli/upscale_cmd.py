@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 class WorkItem:
     source: Path
     relative: Path  # where it goes under the output folder (without extension)
+    root_name: str = ""  # the name of the folder it was found in, given on the command line
 
 
 def collect_inputs(inputs: list[Path]) -> tuple[list[WorkItem], list[str]]:
@@ -36,27 +37,38 @@ def collect_inputs(inputs: list[Path]) -> tuple[list[WorkItem], list[str]]:
         if root.is_dir():
             for path in sorted(p for p in root.rglob("*") if p.is_file()):
                 if path.suffix.lower() in INPUT_SUFFIXES:
-                    items.append(WorkItem(path, path.relative_to(root).with_suffix("")))
+                    items.append(WorkItem(path, path.relative_to(root).with_suffix(""), root.resolve().name))
         elif root.is_file():
-            items.append(WorkItem(root, Path(root.stem)))
+            items.append(WorkItem(root, Path(root.stem), root.resolve().parent.name))
         else:
             problems.append(f"{root}: no such file or folder")
     return items, problems
 
 
-def with_material_profile(params: JobParams) -> JobParams:
-    """``--material``: its category's profile (as set in the database) fills what was not given."""
+def params_per_item(params: JobParams, items: list[WorkItem]) -> dict[Path, JobParams]:
+    """Each image's parameters: ``--material``'s profile (as set in the database) fills what was
+    not given; with ``auto``, the profile of the category each image's file or folder name gives
+    (none where it names none). One warning per material that is not a category."""
     from db.profiles import profiles_in_effect
     from db.session import session_scope
     from upscaler.profiles import params_for_material
 
+    if not params.material:
+        return {item.source: params for item in items}
     ensure_schema()
     with session_scope() as session:
         profiles = profiles_in_effect(session)
-    params, warning = params_for_material(params, None, profiles)
-    if warning:
-        err_console.print(f"[yellow]warning[/] {shown(warning)}")
-    return params
+    made: dict[str, JobParams] = {}
+    warned: set[str] = set()
+    for item in items:
+        # The path under the given folder, with the folder's own name: never the user's home.
+        name = f"{item.root_name}/{item.relative.as_posix()}{item.source.suffix}"
+        item_params, warning = params_for_material(params, None, profiles, name=name)
+        if warning and warning not in warned:
+            warned.add(warning)
+            err_console.print(f"[yellow]warning[/] {shown(warning)}")
+        made[item.source] = item_params
+    return made
 
 
 @job_options
@@ -82,9 +94,6 @@ def upscale(
     from workers.core.runtime import png_threads
 
     cfg = settings()
-    if params.material:
-        params = with_material_profile(params)
-    model = params.model
     in_flight = in_flight or cfg.worker_jobs_in_flight
     try:
         params = replace(params, batch_size=batch_size)
@@ -93,11 +102,16 @@ def upscale(
         raise typer.BadParameter(str(exc)) from exc
     items, problems = collect_inputs(inputs)
     _refuse_before_loading(params, items, problems, inputs, output_dir)
+    item_params = params_per_item(params, items)
+    ran = list(dict.fromkeys(item_params.values()))  # the distinct settings, in the inputs' order
     results: list[dict] = []
     started = time.perf_counter()
     input_megapixels = 0.0
     try:
-        engine.tile_network(params)  # load (and import / calibrate) once, before the bars start
+        for settings_run in ran:
+            _refuse_unknown_models(settings_run)
+        for settings_run in ran:
+            engine.tile_network(settings_run)  # load (and import / calibrate) once, before the bars start
     except UpscalerError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
@@ -117,15 +131,17 @@ def upscale(
             tiles_bar = bars.add_task(f"  {item.source.name}", total=None)
             image_start = time.perf_counter()
             try:
+                own = item_params[item.source]
                 upscaled = upscale_image(
-                    engine, item.source.read_bytes(), str(item.source), params, limits,
+                    engine, item.source.read_bytes(), str(item.source), own, limits,
                     progress=lambda done, total: bars.update(tiles_bar, completed=done, total=total),
                 )
                 target = output_dir / item.relative.with_suffix(EXTENSIONS[upscaled.format])
                 # Encoded in strips into a temporary file, renamed when whole: no encoded copy in memory.
-                written = write_outputs(upscaled, params, storage, str(target))
+                written = write_outputs(upscaled, own, storage, str(target))
                 return {
-                    "input": str(item.source), "output": str(target),
+                    "input": str(item.source), "output": str(target), "material": own.material,
+                    "profile": own.profile, "model": own.model,
                     "input_size": list(upscaled.input_size), "output_size": list(upscaled.output_size),
                     "seconds": round(time.perf_counter() - image_start, 3),
                     **({"maps": written.maps} if written.maps else {}),
@@ -156,12 +172,16 @@ def upscale(
 
     seconds = time.perf_counter() - started
     failed = [r for r in results if "error" in r]
-    network = engine.network(model)
+    first = ran[0]
+    network = engine.network(first.model)
+    per_settings = [(run, sum(1 for item in items if item_params[item.source] == run)) for run in ran]
     summary = {
         "images": len(results) - len(failed), "failed": len(failed), "seconds": round(seconds, 2),
         "megapixels_per_second": round(input_megapixels / seconds, 4) if seconds else 0.0,
-        "model": model, "precision": network.precision, "device": str(engine.device),
-        "runtime": network.runtime, "detail": params.detail, "profile": params.profile,
+        "model": first.model, "precision": network.precision, "device": str(engine.device),
+        "runtime": network.runtime, "detail": first.detail, "profile": first.profile,
+        "ran": [{"material": run.material, "profile": run.profile, "model": run.model, "detail": run.detail,
+                 "images": count} for run, count in per_settings],
     }
     if as_json:
         print_json({**summary, "results": results})
@@ -169,14 +189,31 @@ def upscale(
         err_console.print(
             f"{summary['images']} images upscaled, {summary['failed']} failed, {seconds:.1f} s, "
             f"{summary['megapixels_per_second']:.3f} input megapixels/s "
-            f"({model}{f' + {params.detail:g} {params.detail_model}' if params.detail else ''}, "
-            f"{summary['device']}, {summary['runtime']}, {summary['precision']}"
-            f"{f', {params.profile} profile' if params.profile else ''}) -> {output_dir}"
+            f"({summary['device']}, {summary['runtime']}, {summary['precision']}) -> {output_dir}"
         )
+        for run, count in per_settings:
+            err_console.print(f"  {count} x {shown(_describe(run))}")
     if any(r.get("error_code") == "output_not_writable" for r in failed):
         raise typer.Exit(EXIT_CANT_CREATE)
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _describe(run: JobParams) -> str:
+    """What one set of images ran: the material profile (or none), the model and its detail."""
+    model = run.model + (f" + {run.detail:g} {run.detail_model}" if run.detail else "")
+    if run.profile:
+        return f"{run.profile} profile: {model}"
+    return f"{model} (no material named: no profile)" if run.material is None else model
+
+
+def _refuse_unknown_models(params: JobParams) -> None:
+    """A model name that names no model: a usage error with the closest known name (exit 2)."""
+    for name in (params.model, params.detail_model if params.detail else None):
+        problem = model_problem(name)
+        if problem:
+            err_console.print(f"[red]error:[/] {shown(problem)}")
+            raise typer.Exit(EXIT_USAGE)
 
 
 def _failure_line(result: dict) -> str:
@@ -189,11 +226,7 @@ def _refuse_before_loading(params: JobParams, items: list[WorkItem], problems: l
                            output_dir: Path) -> None:
     """An unknown model, inputs that do not exist, inputs without images and an output folder that
     cannot take the results end the command here, before a model is loaded, each with its reason."""
-    for name in (params.model, params.detail_model if params.detail else None):
-        problem = model_problem(name)
-        if problem:
-            err_console.print(f"[red]error:[/] {shown(problem)}")
-            raise typer.Exit(EXIT_USAGE)
+    _refuse_unknown_models(params)
     for problem in problems:
         err_console.print(f"[red]error:[/] {shown(problem)}")
     if problems:

@@ -34,6 +34,7 @@ from producer.sources import (
     refuse_output_inside_sources,
 )
 from upscaler.jobspec import JobParams, idempotency_key
+from upscaler.materials.names import AUTO, category_from_path
 from upscaler.profiles import default_profiles, params_for_material
 from upscaler.storage import Storage, StorageError, collision_key, safe_join
 
@@ -96,12 +97,15 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
     params_of: dict[uuid.UUID, JobParams] = {}  # each row's parameters, for its idempotency key
     # A catalogue has few materials: each one's parameters (and their stored form, one dict shared
     # by its rows) are made once.
-    by_material: dict[str | None, tuple[JobParams, str | None, dict]] = {}
+    by_material: dict[tuple[str | None, str | None], tuple[JobParams, str | None, dict]] = {}
     for image in images:
-        if image.material not in by_material:
-            made, warned = params_for_material(params, image.material, profiles)
-            by_material[image.material] = made, warned, made.to_json()
-        job_params, warning, stored = by_material[image.material]
+        # ``--material auto``: a source without a material of its own gets the category its name
+        # gives (folder or file name, through the synonym table), if any.
+        detected = category_from_path(image.uri) if params.material == AUTO and not image.material else None
+        if (image.material, detected) not in by_material:
+            made, warned = params_for_material(params, image.material, profiles, name=image.uri)
+            by_material[image.material, detected] = made, warned, made.to_json()
+        job_params, warning, stored = by_material[image.material, detected]
         if warning and warnings is not None and warning not in warnings:
             warnings.append(warning)
         relative = image.output_key or posixpath.splitext(image.relative_key)[0] + job_params.extension(image.uri)
@@ -113,7 +117,7 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
             continue  # the same source listed twice in one submission
         seen.add((image.uri, image.etag, out_uri))
         job = NewJob(uuid.uuid4(), batch_id, image.uri, image.etag, image.size, out_uri, job_params.model,
-                     stored, image.supplier, image.material or params.material, job_params.profile,
+                     stored, image.supplier, image.material or job_params.material, job_params.profile,
                      job_params.detail if job_params.profile else None)
         if unsafe:
             transitions.refuse(job, "unsafe_key", unsafe)

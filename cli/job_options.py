@@ -43,7 +43,8 @@ SHARED: dict[str, tuple[Any, Any]] = {
     "color_space": (Annotated[str, typer.Option(
         help="Output colour: 'srgb' (tagged sRGB, for 3D tools) or 'keep' (the source's own ICC profile).")], "srgb"),
     "maps": (Annotated[str, typer.Option(
-        help="PBR maps to make beside each image: 'all', or some of basecolor,height,normal,ao,roughness,metallic.")],
+        help="PBR maps to make beside each image: 'all', or some of basecolor, height, normal, ao, roughness, "
+             "metallic, comma-separated.")],
              ""),
     "material": (Annotated[str, typer.Option(
         help="Material category (fabric, carpet, leather, wood, stone, tile, ...): its profile (see `upscaler "

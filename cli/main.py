@@ -15,14 +15,19 @@ from cli import (
     train_cmd,
     upscale_cmd,
 )
+from cli.help_format import keep_words_whole
 from upscaler.logs import configure_logging
 from upscaler.settings import get_settings
 
+keep_words_whole()
 app = typer.Typer(
     name="upscaler",
     help="x4 super-resolution of material images: direct, queued on GPU workers, and training.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Click's plain help, not rich's panels: the panels cut long option names ("--preserve-col…")
+    # to fit 80 columns; click wraps the descriptions and never cuts a name a person must type.
+    rich_markup_mode=None,
 )
 
 

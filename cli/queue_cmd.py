@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from cli.checks import (
     EXIT_CANT_CREATE,
@@ -275,11 +274,18 @@ def status(
     if batch:
         _print_summary(summaries[0])
         return
-    table = Table("batch", "name", "created", "queued", "running", "succeeded", "failed", "images/s")
+    # Two lines per batch, not a table: at any width the id stays whole (the terminal wraps the rest).
     for s in summaries:
-        table.add_row(s.batch_id[:8], shown(s.name[:40]), s.created_at[:19], *(str(s.counts[k]) for k in
-                      ("queued", "running", "succeeded", "failed")), str(s.images_per_second or ""))
-    out_console.print(table)
+        rate = f", {s.images_per_second} images/s" if s.images_per_second else ""
+        out_console.print(f"{s.batch_id}  {s.created_at[:16].replace('T', ' ')}  {_job_counts(s)}{rate}",
+                          soft_wrap=True)
+        out_console.print(f"  {shown(s.name)}", soft_wrap=True, highlight=False)
+
+
+def _job_counts(summary) -> str:
+    """'3 queued, 1 running, 10 succeeded, 2 failed': the counts that are not zero."""
+    return ", ".join(f"{summary.counts[k]} {k}" for k in ("queued", "running", "succeeded", "failed", "cancelled")
+                     if summary.counts.get(k)) or "no jobs"
 
 
 def retry(

@@ -16,6 +16,7 @@ from cli import (
     upscale_cmd,
 )
 from cli.help_format import keep_words_whole
+from cli.progress import route_logs_through
 from upscaler.logs import configure_logging
 from upscaler.settings import get_settings
 
@@ -35,6 +36,8 @@ app = typer.Typer(
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
     settings = get_settings()
     configure_logging("DEBUG" if verbose else settings.log_level, settings.log_format)
+    if settings.log_format == "text":
+        route_logs_through()  # on a terminal: log lines above the progress bars, not through them
 
 
 app.command("upscale")(upscale_cmd.upscale)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TextColumn
 
 from cli.checks import (
     EXIT_CANT_CREATE,
@@ -25,6 +25,7 @@ from cli.checks import (
     model_problem,
     output_problem,
 )
+from cli.progress import bars as progress_bars
 from cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json, shown
 from cli.job_options import job_options
 from upscaler.errors import UpscalerError
@@ -46,20 +47,17 @@ def _summary(batch_id: uuid.UUID):
         return summarize(session, session.get(Batch, batch_id))
 
 
-def _progress_bar(total: int) -> tuple[Progress, int]:
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("{task.fields[detail]}"), console=err_console)
+def _progress_bar(total: int, show: bool = True) -> tuple[Progress, int]:
+    bars = progress_bars(TextColumn("{task.fields[detail]}"), disable=not show)
     return bars, bars.add_task("jobs", total=total, detail="")
 
 
 def _wait(batch_id: uuid.UUID, total: int, show: bool) -> None:
     """Poll SQL (the source of truth) until no job of the batch is queued or running. Ctrl-C stops
     the waiting at once; the workers go on with the batch."""
-    bars, task = _progress_bar(total)
+    bars, task = _progress_bar(total, show)
     try:
         with bars:
-            if not show:
-                bars.stop()
             while True:
                 summary = _summary(batch_id)
                 done = summary.counts["succeeded"] + summary.counts["failed"] + summary.counts["cancelled"]
@@ -85,7 +83,7 @@ def _run_here(batch_id: uuid.UUID | None, job_ids: list[uuid.UUID], show: bool) 
     from workers.core.dispatch import enqueue, in_process_worker
 
     stop = threading.Event()
-    bars, task = _progress_bar(len(job_ids))
+    bars, task = _progress_bar(len(job_ids), show)
 
     def on_interrupt(_signal, _frame) -> None:
         # Counted in SQL when the jobs are one new batch (else they are earlier jobs, run again).
@@ -108,8 +106,6 @@ def _run_here(batch_id: uuid.UUID | None, job_ids: list[uuid.UUID], show: bool) 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         with bars:
-            if not show:
-                bars.stop()
             enqueue(job_ids, on_done=lambda _id, outcome: outcome != "left" and bars.advance(task), stop=stop)
     finally:
         signal.signal(signal.SIGINT, previous)

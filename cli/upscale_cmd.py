@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.checks import EXIT_CANT_CREATE, EXIT_FAILED, EXIT_NO_INPUT, EXIT_USAGE, model_problem, output_problem
+from cli.progress import REPORT, loading_message, step
+from cli.progress import bars as progress_bars
 from cli.common import JSON_HELP, ensure_schema, err_console, print_json, settings, shown, zoo
 from cli.job_options import job_options
 from upscaler.errors import UpscalerError
@@ -111,7 +112,8 @@ def upscale(
         for settings_run in ran:
             _refuse_unknown_models(settings_run)
         for settings_run in ran:
-            engine.tile_network(settings_run)  # load (and import / calibrate) once, before the bars start
+            with step(loading_message(settings_run.model), quiet=as_json):
+                engine.tile_network(settings_run)  # load (and import / calibrate) once, before the bars start
     except UpscalerError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
@@ -122,13 +124,12 @@ def upscale(
 
     storage = Storage()
     limits = limits_from(cfg)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, disable=as_json, transient=False) as bars:
+    with progress_bars(disable=as_json) as bars:
 
         def upscale_one(item: WorkItem) -> dict:
             """Read, decode, upscale (in the device's turn), encode and write one image; a bad
             image is its own result, an error, and the others go on."""
-            tiles_bar = bars.add_task(f"  {item.source.name}", total=None)
+            tiles_bar = bars.add_task(f"  {item.source.name}", total=None, **{REPORT: False})
             image_start = time.perf_counter()
             try:
                 own = item_params[item.source]

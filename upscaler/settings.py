@@ -108,6 +108,7 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
+    progress_every: float = Field(30.0, gt=0, description="seconds between plain progress lines when not on a terminal")
 
     @property
     def models_dir(self) -> Path:

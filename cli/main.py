@@ -6,6 +6,7 @@ import typer
 
 from cli import (
     compare_cmd,
+    doctor_cmd,
     intake_cmd,
     material_cmd,
     models_cmd,
@@ -46,6 +47,7 @@ app.command("submit")(queue_cmd.submit)
 app.command("status")(queue_cmd.status)
 app.command("retry")(queue_cmd.retry)
 app.command("cancel")(queue_cmd.cancel)
+app.command("doctor")(doctor_cmd.doctor)
 app.command("worker")(service_cmd.worker)
 app.command("flower")(service_cmd.flower)
 app.add_typer(service_cmd.db_app, name="db")

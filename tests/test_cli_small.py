@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from tests.cli_process import run_cli
+from tests.services import free_port
 from tests.support import TINY_RRDB, random_network_file
 
 
@@ -35,3 +36,17 @@ def test_importing_a_file_that_is_not_plain_weights_never_advises_unsafe_loading
         assert result.returncode == 1, result.stderr
         assert reason in result.stderr and "Traceback" not in result.stderr
         assert "weights_only" not in result.stderr and "trusted source" not in result.stderr
+
+
+def test_doctor_checks_settings_services_models_and_outputs(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (tmp_path / "file").write_text("a file where a folder should be")
+    healthy = run_cli(["doctor", "-o", str(tmp_path / "out")], data)
+    assert healthy.returncode == 0, healthy.stderr
+    for check in ("settings", "data dir", "database", "models", f"output {tmp_path / 'out'}"):
+        assert f"ok      {check}:" in healthy.stderr, healthy.stderr
+    broken = run_cli(["doctor", "-o", str(tmp_path / "file" / "out")], data,
+                     UPSCALER_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0")
+    assert broken.returncode == 1
+    assert "problem broker:" in broken.stderr and f"problem output {tmp_path / 'file' / 'out'}:" in broken.stderr
+    assert "ok      database:" in broken.stderr  # one problem does not stop the other checks

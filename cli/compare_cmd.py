@@ -22,6 +22,9 @@ def compare(
     ground_truth: Annotated[bool, typer.Option("--ground-truth", help="Inputs are high-res: downscale x4 first, score PSNR/SSIM against them.")] = False,
     preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Upscale with colour preservation.")] = False,
     seamless: Annotated[bool, typer.Option("--seamless", help="Upscale as tileable textures.")] = False,
+    make_tileable: Annotated[bool, typer.Option(
+        "--make-tileable", help="Also tileable.png (+ .json): each output tiled 2x2 before and after make-tileable, "
+                                "per category, with the seam scores.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Comparison sheet + metrics (PSNR/SSIM with ground truth, NIQE, colour drift) per model and category."""
@@ -48,10 +51,32 @@ def compare(
         err_console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
     data = write_report(results, chosen, output)
+    if make_tileable:
+        data["tileable"] = write_tileable_sheet(results, chosen, output)
     if as_json:
         print_json(data)
         return
     for model, categories in data["summary"].items():
         overall = ", ".join(f"{k} {v:.3f}" for k, v in categories["all"].items())
         err_console.print(f"{model}: {overall}")
-    err_console.print(f"report: {output / 'index.html'} and {output / 'sheet.png'}")
+    for pair in data.get("tileable", []):
+        err_console.print(f"{pair['category']}/{pair['name']} ({pair['model']}): wrap seam score "
+                          f"{pair['seam_score_before']:.2f} -> {pair['seam_score_after']:.2f}"
+                          + "".join(f"; {w}" for w in pair["warnings"]))
+    extra = f", {output / 'tileable.png'}" if make_tileable else ""
+    err_console.print(f"report: {output / 'index.html'} and {output / 'sheet.png'}{extra}")
+
+
+def write_tileable_sheet(results, models: list[str], output: Path) -> list[dict]:
+    """tileable.png and tileable.json in the report folder; the pairs' scores and warnings."""
+    import json
+
+    import cv2
+
+    from upscaler.evaluation.tileable_sheet import make_pairs, tileable_sheet
+
+    pairs = make_pairs([(r.category, r.name, m, r.outputs[m]) for r in results for m in models])
+    cv2.imwrite(str(output / "tileable.png"), tileable_sheet(pairs))
+    scores = [p.as_dict() for p in pairs]
+    (output / "tileable.json").write_text(json.dumps(scores, indent=2))
+    return scores

@@ -54,6 +54,15 @@ SHARED: dict[str, tuple[Any, Any]] = {
     "normal_convention": (Annotated[str, typer.Option(help="Normal map convention: opengl or directx.")], "opengl"),
     "delight": (Annotated[bool, typer.Option("--delight", help="Flatten the photo's baked shading in the base colour map.")],
                 False),
+    "make_tileable": (Annotated[bool, typer.Option(
+        "--make-tileable", help="Make the upscaled photo a tile: its wrap-around seams replaced by cuts through "
+                                "its own content, the maps made to tile too (see docs/materials.md).")], False),
+    "repeat": (Annotated[str | None, typer.Option(
+        help="The pattern repeats: 'auto' finds its period, NxM says about N repeats across and M down; the tile "
+             "is cut to whole repeats (implies --make-tileable).")], None),
+    "width_mm": (Annotated[float | None, typer.Option(
+        help="The real width the photo covers, in millimetres: the glTF, MaterialX and preview carry the size.")],
+                 None),
 }
 # Command-line names that differ from the parameter's field name.
 FIELD_NAMES = {"fmt": "format"}

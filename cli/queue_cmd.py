@@ -227,6 +227,8 @@ def _print_summary(summary) -> None:
         err_console.print(f"  material profiles: {shown(ran)}")
     if summary.material_sets:
         err_console.print(f"  {summary.material_sets} PBR material sets, each in a folder beside its image")
+    if summary.board_tiles:
+        err_console.print(f"  {summary.board_tiles} images made board-ready tiles")
     if summary.report_uri:
         err_console.print(f"  morning report: {summary.report_uri}")
     for noted in summary.warnings:

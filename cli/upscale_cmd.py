@@ -147,6 +147,7 @@ def upscale(
                     "seconds": round(time.perf_counter() - image_start, 3),
                     **({"maps": written.maps} if written.maps else {}),
                     **({"warnings": written.warnings} if written.warnings else {}),
+                    **({"board": written.board} if written.board else {}),
                 }
             except UpscalerError as exc:
                 return {"input": str(item.source), "error": str(exc), "error_code": exc.code}

@@ -47,6 +47,7 @@ class NewJob:
     profile: str | None = None
     detail: float | None = None
     output_key: str | None = None        # upscaler.storage.collision_key of output_uri
+    output_set_key: str | None = None    # upscaler.storage.folder_key of its material set's folder, if any
     idempotency_key: str = ""
     status: JobStatus = JobStatus.queued
     error_code: str | None = None
@@ -129,14 +130,46 @@ def lock_outputs(session: Session) -> None:
         raise RuntimeError("the intake_locks table has no 'outputs' row: run `upscaler db upgrade`")
 
 
-def output_owners(session: Session, output_keys: Iterable[str]) -> dict[str, str]:
-    """collision key -> source URI of a live job already writing there."""
-    found: dict[str, str] = {}
-    for chunk in chunks(list(output_keys)):
-        for key, source in session.execute(select(Job.output_key, Job.source_uri).where(
-                Job.output_key.in_(chunk), Job.status.in_(LIVE))):
-            found.setdefault(key, source)
-    return found
+def live_claims(session: Session, keys: Iterable[str], folders: Iterable[str],
+                ancestors: Iterable[str]) -> list[tuple[str | None, str | None, str]]:
+    """(image key, set folder key, source URI) of every live job whose objects may meet these:
+    its image key among ``keys``; its set folder among ``folders`` or ``ancestors`` (folders
+    holding the new keys); or its image or folder inside one of ``folders`` (a byte range of
+    the index: the keys compare byte by byte)."""
+    found: set[tuple[str | None, str | None, str]] = set()
+    columns = select(Job.output_key, Job.output_set_key, Job.source_uri).where(Job.status.in_(LIVE))
+    for chunk in chunks(list(keys)):
+        found.update(tuple(row) for row in session.execute(columns.where(Job.output_key.in_(chunk))))
+    for chunk in chunks(sorted(set(folders) | set(ancestors))):
+        found.update(tuple(row) for row in session.execute(columns.where(Job.output_set_key.in_(chunk))))
+    # "/" + 1 is "0": [folder, folder-without-slash + "0") holds exactly the keys starting with folder.
+    for chunk in chunks(sorted(set(folders)), 100):
+        for column in (Job.output_key, Job.output_set_key):
+            inside = or_(*[and_(column >= folder, column < folder[:-1] + "0") for folder in chunk])
+            found.update(tuple(row) for row in session.execute(columns.where(inside)))
+    return sorted(found, key=lambda claim: claim[2])
+
+
+@dataclass(frozen=True)
+class FailedOutputs:
+    """Where a failed job may have left objects: its output, whether it makes a material set, and
+    whether no live job writes that output (a newer job of the same source, say)."""
+
+    output_uri: str
+    source_uri: str
+    makes_set: bool
+    unclaimed: bool
+
+
+def failed_outputs(session: Session, job_id: uuid.UUID) -> FailedOutputs | None:
+    """A failed job's outputs, for deleting what it left (None unless the job failed)."""
+    row = session.execute(select(Job.output_uri, Job.source_uri, Job.output_key, Job.output_set_key, Job.params)
+                          .where(Job.id == job_id, Job.status == JobStatus.failed)).first()
+    if row is None or not row.output_uri:
+        return None
+    claimed = session.scalar(select(Job.id).where(Job.output_key == row.output_key, Job.id != job_id,
+                                                  Job.status.in_(LIVE)).limit(1))
+    return FailedOutputs(row.output_uri, row.source_uri, bool(row.output_set_key or (row.params or {}).get("maps")), claimed is None)
 
 
 def known_versions(session: Session, watch_id: uuid.UUID) -> set[tuple[str, str | None]]:

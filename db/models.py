@@ -50,6 +50,11 @@ FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 STAGES = ("download", "decode", "wait", "infer", "maps", "encode", "upload")
 
 
+# Collision keys compare byte by byte (SQLite's default; "C" on PostgreSQL), so that the keys
+# inside a folder are one range of an index.
+_BYTE_ORDER_TEXT = Text().with_variant(Text(collation="C"), "postgresql")
+
+
 class Watch(Base):
     """A watched inbox: new and changed images under ``source_prefix`` are upscaled nightly
     (and on S3 events) into ``output_prefix``."""
@@ -90,7 +95,7 @@ class Batch(Base):
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_batch_status", "batch_id", "status"), Index("ix_jobs_status_lease", "status", "lease_expires_at"),
-                      Index("ix_jobs_output_key", "output_key"),
+                      Index("ix_jobs_output_key", "output_key"), Index("ix_jobs_output_set_key", "output_set_key"),
                       # The sweeper's pages of queued jobs (db.jobs.stale_queued): the queued rows only.
                       Index("ix_jobs_queued", "queued_at", "id", postgresql_where=text("status = 'queued'"),
                             sqlite_where=text("status = 'queued'")))
@@ -105,7 +110,10 @@ class Job(Base):
     output_uri: Mapped[str] = mapped_column(Text)
     # The output URI as file systems and sync tools compare names (upscaler.storage.collision_key):
     # two jobs of different sources with the same key would write one object.
-    output_key: Mapped[str | None] = mapped_column(Text)
+    output_key: Mapped[str | None] = mapped_column(_BYTE_ORDER_TEXT)
+    # The folder of its material set, when it makes one (everything inside it is the job's):
+    # upscaler.storage.folder_key, ending with "/".
+    output_set_key: Mapped[str | None] = mapped_column(_BYTE_ORDER_TEXT)
     model: Mapped[str] = mapped_column(String(200))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     supplier: Mapped[str | None] = mapped_column(String(200))
@@ -124,6 +132,9 @@ class Job(Base):
     # None is SQL NULL here (not JSON null), so that "has warnings" is IS NOT NULL.
     warnings: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))  # a success with something to say
     maps: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))      # files of its material set, if any
+    # What the board-ready step did (upscaler/board: crop, period in px and mm, real size, PBR
+    # shares, warnings, ms), for jobs that asked for it.
+    board: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     input_width: Mapped[int | None] = mapped_column(Integer)
     input_height: Mapped[int | None] = mapped_column(Integer)

@@ -29,6 +29,7 @@ class BatchSummary:
     warnings: list[dict] = field(default_factory=list)  # succeeded jobs with something to say
     # Which material profiles ran: profile, model, detail and how many jobs (those with a material).
     profiles: list[dict] = field(default_factory=list)
+    board_tiles: int = 0              # succeeded jobs whose image the board-ready step made a tile
 
     @property
     def finished(self) -> bool:
@@ -83,67 +84,92 @@ def _stage_medians(session: Session, batch_id: uuid.UUID, succeeded: int) -> dic
     return {stage: value for stage, value in medians.items() if value is not None}
 
 
-def _counts(session: Session, batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
-    counts = {batch_id: {status.value: 0 for status in JobStatus} for batch_id in batch_ids}
-    for batch_id, status, count in session.execute(
-            select(Job.batch_id, Job.status, func.count()).where(Job.batch_id.in_(batch_ids))
-            .group_by(Job.batch_id, Job.status)):
-        counts[batch_id][JobStatus(status).value] = count
-    return counts
+@dataclass
+class _Tally:
+    """One batch's jobs by status, with their span, material sets, warnings and profiles."""
+
+    counts: dict[str, int]
+    first_start: object = None
+    last_finish: object = None
+    material_sets: int = 0
+    with_warnings: int = 0
+    with_profile: int = 0
+    board_tiles: int = 0              # succeeded jobs the board-ready step made tiles
+
+    @property
+    def seconds(self) -> float | None:
+        if self.first_start and self.last_finish:
+            return (self.last_finish - self.first_start).total_seconds()
+        return None
 
 
-def _spans(session: Session, batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[float | None, int]]:
-    """Seconds from the first start to the last finish, and succeeded jobs with a material set."""
-    with_set = func.sum(case((and_(Job.status == JobStatus.succeeded, Job.maps.is_not(None)), 1), else_=0))
-    spans = {}
-    for batch_id, first, last, sets in session.execute(
-            select(Job.batch_id, func.min(Job.started_at), func.max(Job.finished_at), with_set)
-            .where(Job.batch_id.in_(batch_ids)).group_by(Job.batch_id)):
-        spans[batch_id] = ((last - first).total_seconds() if first and last else None, int(sets or 0))
-    return spans
+def _tallies(session: Session, batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, _Tally]:
+    """Everything ``status`` counts, in one scan of the batches' jobs grouped by status: a
+    million-job batch is read once, not once per figure."""
+    tallies = {batch_id: _Tally({status.value: 0 for status in JobStatus}) for batch_id in batch_ids}
+    succeeded = Job.status == JobStatus.succeeded
+    query = (select(Job.batch_id, Job.status, func.count(), func.min(Job.started_at), func.max(Job.finished_at),
+                    func.sum(case((and_(succeeded, Job.maps.is_not(None)), 1), else_=0)),
+                    func.sum(case((and_(succeeded, Job.warnings.is_not(None)), 1), else_=0)),
+                    func.count(Job.profile),
+                    func.sum(case((and_(succeeded, Job.board.is_not(None), Job.board["tileable"].as_boolean()), 1),
+                                  else_=0)))
+             .where(Job.batch_id.in_(batch_ids)).group_by(Job.batch_id, Job.status))
+    for batch_id, status, count, first, last, sets, warned, profiled, tiles in session.execute(query):
+        tally = tallies[batch_id]
+        tally.counts[JobStatus(status).value] = count
+        tally.first_start = min(filter(None, (tally.first_start, first)), default=None)
+        tally.last_finish = max(filter(None, (tally.last_finish, last)), default=None)
+        tally.material_sets += int(sets or 0)
+        tally.with_warnings += int(warned or 0)
+        tally.with_profile += int(profiled or 0)
+        tally.board_tiles += int(tiles or 0)
+    return tallies
 
 
-def _summary(batch: Batch, counts: dict[str, int], seconds: float | None, material_sets: int, **detail) -> BatchSummary:
+def _summary(batch: Batch, tally: _Tally, **detail) -> BatchSummary:
+    counts, seconds = tally.counts, tally.seconds
     done = counts["succeeded"]
     return BatchSummary(
         str(batch.id), batch.name, batch.output_prefix, batch.model, batch.created_at.isoformat(), counts,
         sum(counts.values()), seconds, round(done / seconds, 3) if seconds and done else None,
-        report_uri=batch.report_uri, material_sets=material_sets, **detail)
+        report_uri=batch.report_uri, material_sets=tally.material_sets, **detail)
 
 
 def summarize(session: Session, batch: Batch, failure_limit: int = 50) -> BatchSummary:
     """Counts, timings, failures and warnings of one batch, in aggregate queries: the rows read
     into memory are bounded (``failure_limit`` failures and warnings, ``MEDIAN_SAMPLE`` timings)
     whatever the batch's size."""
-    counts = _counts(session, [batch.id])[batch.id]
-    seconds, material_sets = _spans(session, [batch.id]).get(batch.id, (None, 0))
+    tally = _tallies(session, [batch.id])[batch.id]
+    counts = tally.counts
     failures = [
         {"job_id": str(j.id), "source_uri": j.source_uri, "error_code": j.error_code, "error": j.error_message,
          "attempts": j.attempts}
         for j in session.scalars(select(Job).where(Job.batch_id == batch.id, Job.status == JobStatus.failed)
                                  .order_by(Job.source_uri).limit(failure_limit))
-    ] if failure_limit else []
+    ] if failure_limit and counts["failed"] else []
     succeeded = (Job.batch_id == batch.id, Job.status == JobStatus.succeeded)
+    # Warnings and profiles are read only when the tally found some: no index serves their filters.
     warnings = [{"job_id": str(j.id), "source_uri": j.source_uri, "warnings": j.warnings}
                 for j in session.scalars(select(Job).where(*succeeded, Job.warnings.is_not(None))
-                                         .order_by(Job.source_uri).limit(failure_limit))] if failure_limit else []
+                                         .order_by(Job.source_uri).limit(failure_limit))
+                ] if failure_limit and tally.with_warnings else []
     profiles = [{"profile": profile, "model": model, "detail": detail, "jobs": jobs}
                 for profile, model, detail, jobs in session.execute(
                     select(Job.profile, Job.model, Job.detail, func.count())
                     .where(Job.batch_id == batch.id, Job.profile.is_not(None))
-                    .group_by(Job.profile, Job.model, Job.detail).order_by(Job.profile, Job.model, Job.detail))]
-    return _summary(batch, counts, seconds, material_sets,
-                    median_stage_ms=_stage_medians(session, batch.id, counts["succeeded"]),
-                    failures=failures, warnings=warnings, profiles=profiles)
+                    .group_by(Job.profile, Job.model, Job.detail).order_by(Job.profile, Job.model, Job.detail))
+                ] if tally.with_profile else []
+    return _summary(batch, tally, median_stage_ms=_stage_medians(session, batch.id, counts["succeeded"]),
+                    failures=failures, warnings=warnings, profiles=profiles, board_tiles=tally.board_tiles)
 
 
 def summarize_recent(session: Session, limit: int = 20) -> list[BatchSummary]:
-    """The newest batches, newest first, with their counts, span and rate (two grouped queries
-    for all of them; no medians, failures, warnings or profiles: ``summarize`` one batch for those)."""
+    """The newest batches, newest first, with their counts, span and rate (one grouped query for
+    all of them; no medians, failures, warnings or profiles: ``summarize`` one batch for those)."""
     batches = recent_batches(session, limit)
-    ids = [b.id for b in batches]
-    counts, spans = _counts(session, ids), _spans(session, ids)
-    return [_summary(b, counts[b.id], *spans.get(b.id, (None, 0))) for b in batches]
+    tallies = _tallies(session, [b.id for b in batches])
+    return [_summary(b, tallies[b.id]) for b in batches]
 
 
 def recent_batches(session: Session, limit: int = 20) -> list[Batch]:

@@ -2,21 +2,25 @@
 
 A SOURCE is an S3 prefix (``s3://bucket/catalogue-2026/``), a local folder, or a CSV manifest
 with at least a ``source_uri`` column (optional: ``output_key``, ``supplier``, ``material``,
-``etag`` and ``size``).
+``etag``, ``size``, and the board-ready columns ``tileable``, ``repeat`` and ``width_mm``, which
+override the submission's options for their row).
 Only image files are kept (by extension); everything else is counted as skipped.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import posixpath
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from upscaler.errors import PermanentError
 from upscaler.image_suffixes import INPUT_SUFFIXES
+from upscaler.jobspec import repeat_spelling
 from upscaler.storage import ObjectInfo, Storage, StorageError, is_inside, is_s3, split_s3
 
 
@@ -32,12 +36,18 @@ class InPlaceOutputError(PermanentError):
 
 def refuse_output_inside_sources(output: str, sources: list[str]) -> None:
     """An output prefix equal to or inside a source prefix would overwrite the originals, and
-    every later listing would find the outputs and upscale them again: refused, naming both."""
+    every later listing would find the outputs and upscale them again; one that holds a source
+    (``s3://b/par/`` for ``s3://b/par/in/``) writes into it too (``in/x.png`` of the source
+    ``par/in/in/`` lands on ``par/in/x.png``): refused, naming both."""
     for source in sources:
         if is_inside(output, source):
             raise InPlaceOutputError(f"output {output} is inside the source {source}: its results would replace "
                                      "the originals and be upscaled again by the next scan; choose an output "
                                      "prefix outside every source")
+        if is_inside(source, output):
+            raise InPlaceOutputError(f"output {output} holds the source {source}: its results would be written "
+                                     "inside the source and could replace originals; choose an output prefix "
+                                     "outside every source")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +59,18 @@ class SourceImage:
     supplier: str | None = None
     material: str | None = None
     output_key: str | None = None  # from a manifest: an explicit relative output key
+    # From a manifest's board-ready columns (None: the row leaves the submission's option as it is).
+    tileable: bool | None = None
+    repeat: str | None = None
+    width_mm: float | None = None
+
+    def board_overrides(self) -> dict[str, Any]:
+        """The job parameters this row sets itself."""
+        given = {"make_tileable": self.tileable, "repeat": self.repeat, "width_mm": self.width_mm}
+        overrides = {name: value for name, value in given.items() if value is not None}
+        if self.tileable is False and self.repeat is None:
+            overrides["repeat"] = None   # "not tileable" also drops a submission-wide --repeat
+        return overrides
 
 
 def is_image_name(name: str) -> bool:
@@ -88,8 +110,10 @@ def from_manifest(storage: Storage, manifest: Path) -> Iterator[SourceImage | st
             raise ManifestError(f"{manifest}:{line}: empty source_uri")
         uris.append(uri)
     given = {uri: _given_version(manifest, line, row) for line, (uri, row) in enumerate(zip(uris, rows), start=2)}
+    # Checked for every row before anything is looked up: a typo names its line, nothing is created.
+    boards = {line: _board_columns(manifest, line, row) for line, row in enumerate(rows, start=2)}
     found = look_up(storage, [u for u in uris if is_image_name(u) and given[u] is None])
-    for uri, row in zip(uris, rows):
+    for line, (uri, row) in enumerate(zip(uris, rows), start=2):
         if not is_image_name(uri):
             yield uri
             continue
@@ -99,7 +123,7 @@ def from_manifest(storage: Storage, manifest: Path) -> Iterator[SourceImage | st
         etag, size = given[uri] or ((found[uri].etag, found[uri].size) if found.get(uri) else (None, None))
         yield SourceImage(uri, relative, etag, size,
                           supplier=(row.get("supplier") or None), material=(row.get("material") or None),
-                          output_key=(row.get("output_key") or "").strip() or None)
+                          output_key=(row.get("output_key") or "").strip() or None, **boards[line])
 
 
 def _given_version(manifest: Path, line: int, row: dict) -> tuple[str, int | None] | None:
@@ -112,6 +136,38 @@ def _given_version(manifest: Path, line: int, row: dict) -> tuple[str, int | Non
         return etag, int(size) if size else None
     except ValueError:
         raise ManifestError(f"{manifest}:{line}: size {size!r} is not a whole number of bytes") from None
+
+
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "y"), ("0", "false", "no", "n")
+
+
+def _board_columns(manifest: Path, line: int, row: dict) -> dict[str, Any]:
+    """The row's ``tileable``, ``repeat`` and ``width_mm`` (empty cells: not given), checked."""
+    where = f"{manifest}:{line}"
+    found: dict[str, Any] = {}
+    tileable = (row.get("tileable") or "").strip().lower()
+    if tileable:
+        if tileable not in TRUE_WORDS + FALSE_WORDS:
+            raise ManifestError(f"{where}: tileable {row['tileable']!r}: give yes or no (or true/false, 1/0), "
+                                "or leave it empty")
+        found["tileable"] = tileable in TRUE_WORDS
+    repeat = (row.get("repeat") or "").strip()
+    if repeat:
+        try:
+            found["repeat"] = repeat_spelling(repeat)
+        except ValueError as exc:
+            raise ManifestError(f"{where}: {exc}") from None
+    width = (row.get("width_mm") or "").strip()
+    if width:
+        try:
+            value = float(width)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise ManifestError(f"{where}: width_mm {width!r} is not a positive number of millimetres "
+                                "(the real width the photo covers)")
+        found["width_mm"] = value
+    return found
 
 
 # Looking sources up. A LIST page answers for up to 1000 objects in one request where a HEAD

@@ -36,7 +36,15 @@ from producer.sources import (
 from upscaler.jobspec import JobParams, idempotency_key
 from upscaler.materials.names import AUTO, category_from_path
 from upscaler.profiles import default_profiles, params_for_material
-from upscaler.storage import Storage, StorageError, collision_key, safe_join
+from upscaler.storage import (
+    Storage,
+    StorageError,
+    ancestor_folders,
+    collision_key,
+    folder_key,
+    safe_join,
+    set_folder,
+)
 
 
 @dataclass
@@ -82,6 +90,7 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
              warnings: list[str] | None = None) -> tuple[list[NewJob], int, int]:
     """New jobs, how many sources were listed more than once, and how many outputs clashed.
 
+    A manifest row's ``tileable``, ``repeat`` and ``width_mm`` replace the request's for that row.
     A source with a material (its manifest row's, else ``params.material``) runs that category's
     profile, as set in SQL when a ``session`` is given (else the shipped defaults); a material
     that is no category runs the ``other`` profile, and its warning is added to ``warnings``.
@@ -97,15 +106,19 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
     params_of: dict[uuid.UUID, JobParams] = {}  # each row's parameters, for its idempotency key
     # A catalogue has few materials: each one's parameters (and their stored form, one dict shared
     # by its rows) are made once.
-    by_material: dict[tuple[str | None, str | None], tuple[JobParams, str | None, dict]] = {}
+    # A manifest row's board-ready columns (tileable, repeat, width_mm) override the request's.
+    by_material: dict[tuple, tuple[JobParams, str | None, dict]] = {}
     for image in images:
+        overrides = image.board_overrides()
         # ``--material auto``: a source without a material of its own gets the category its name
         # gives (folder or file name, through the synonym table), if any.
         detected = category_from_path(image.uri) if params.material == AUTO and not image.material else None
-        if (image.material, detected) not in by_material:
+        kind = (image.material, detected, *sorted(overrides.items()))
+        if kind not in by_material:
             made, warned = params_for_material(params, image.material, profiles, name=image.uri)
-            by_material[image.material, detected] = made, warned, made.to_json()
-        job_params, warning, stored = by_material[image.material, detected]
+            made = replace(made, **overrides) if overrides else made
+            by_material[kind] = made, warned, made.to_json()
+        job_params, warning, stored = by_material[kind]
         if warning and warnings is not None and warning not in warnings:
             warnings.append(warning)
         relative = image.output_key or posixpath.splitext(image.relative_key)[0] + job_params.extension(image.uri)
@@ -119,17 +132,23 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         job = NewJob(uuid.uuid4(), batch_id, image.uri, image.etag, image.size, out_uri, job_params.model,
                      stored, image.supplier, image.material or job_params.material, job_params.profile,
                      job_params.detail if job_params.profile else None)
+        if job_params.maps and out_uri:  # its material set's folder is its too (settled below)
+            job.output_set_key = folder_key(set_folder(out_uri))
         if unsafe:
             transitions.refuse(job, "unsafe_key", unsafe)
         params_of[job.id] = job_params
         rows.append(job)
     refuse_writing_into_sources(rows)
-    taken: dict[str, str] = {}
+    taken = collisions.Claims()
     if session is not None:
         # From here to the caller's commit, no other intake checks or inserts outputs: the keys
         # seen free stay free until these jobs hold them.
         jobs_table.lock_outputs(session)
-        taken = jobs_table.output_owners(session, {collision_key(r.output_uri) for r in rows if r.output_uri})
+        keys = {collision_key(r.output_uri) for r in rows if r.output_uri}
+        folders = {r.output_set_key for r in rows if r.output_set_key}
+        ancestors = {outer for key in keys | folders for outer in ancestor_folders(key)}
+        for image, folder, source in jobs_table.live_claims(session, keys, folders, ancestors):
+            taken.add(image, folder, source)
     clashes = collisions.settle(rows, taken, on_collision)
     for row in rows:
         row.idempotency_key = idempotency_key(row.source_uri, row.source_etag, params_of[row.id], row.output_uri)

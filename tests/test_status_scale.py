@@ -80,3 +80,24 @@ def test_recent_batches_are_counted_in_grouped_queries(session: Session) -> None
     assert {s.batch_id: s.counts["succeeded"] for s in summaries} == {str(b.id): 50 * (n + 1)
                                                                         for n, b in enumerate(batches)}
     assert all(s.images_per_second for s in summaries)
+
+
+def test_a_batch_is_read_in_one_grouped_scan(session: Session) -> None:
+    """Counts, span and material sets come from one query grouped by status; failures, warnings
+    and profiles are read only when it found some (a million-job batch is scanned once, not once
+    per figure)."""
+    batch = make_batch(session, 400)
+    statements: list[str] = []
+    engine = session.get_bind()
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        summary = queries.summarize(session, batch)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert summary.counts["succeeded"] == 400 and summary.material_sets == 200 and summary.seconds == 400
+    assert summary.failures == [] and summary.warnings == []
+    assert len([s for s in statements if "FROM jobs" in s]) == 2  # the tally and the timing sample

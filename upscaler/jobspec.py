@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import posixpath
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
@@ -29,8 +31,10 @@ NOT_STORED = ("model", "batch_size")
 # Fields added after jobs were first stored: left out of the JSON (and so of the idempotency
 # key) while at their defaults, so that resubmitting what was submitted before still matches.
 ADDED_LATER = {"color_space": "srgb", "maps": (), "material": None, "normal_convention": "opengl", "delight": False,
-               "detail": 0.0, "detail_model": TEXTURE_MODEL, "profile": None, "fixed": ()}
+               "detail": 0.0, "detail_model": TEXTURE_MODEL, "profile": None, "fixed": (),
+               "make_tileable": False, "repeat": None, "width_mm": None}
 COLOR_SPACES = ("srgb", "keep")
+_REPEAT = re.compile(r"(\d+)\s*[x×]\s*(\d+)")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,11 @@ class JobParams:
     profile: str | None = None    # the material profile the job ran with (recorded, not applied here)
     # Fields the requester set explicitly: a material profile leaves them as they are.
     fixed: tuple[str, ...] = ()
+    # Board-ready (upscaler/board): the upscaled image made a tile, cut to whole repeats ("auto"
+    # or "NxM", across x down), its real width in millimetres carried by the material files.
+    make_tileable: bool = False
+    repeat: str | None = None
+    width_mm: float | None = None
 
     def __post_init__(self) -> None:
         if self.format != "auto" and self.format not in OUTPUT_FORMATS:
@@ -79,6 +88,18 @@ class JobParams:
         object.__setattr__(self, "detail", float(self.detail))
         object.__setattr__(self, "maps", self._checked_maps(self.maps))
         object.__setattr__(self, "fixed", tuple(sorted(set(self.fixed))))
+        object.__setattr__(self, "repeat", repeat_spelling(self.repeat))
+        if self.width_mm is not None:
+            if isinstance(self.width_mm, bool) or not isinstance(self.width_mm, (int, float)) or not (
+                    math.isfinite(self.width_mm) and self.width_mm > 0):
+                raise ValueError(f"width_mm {self.width_mm!r}: give the width the photo covers, a positive number "
+                                 "of millimetres")
+            object.__setattr__(self, "width_mm", float(self.width_mm))
+
+    @property
+    def board_ready(self) -> bool:
+        """Whether the job runs the board-ready step (a tile, whole repeats, a real size, a PBR check)."""
+        return self.make_tileable or self.repeat is not None or self.width_mm is not None
 
     @staticmethod
     def _checked_maps(maps) -> tuple[str, ...]:
@@ -135,6 +156,21 @@ def _stored_form(params: JobParams) -> dict[str, Any]:
         if name in stored:
             stored[name] = list(stored[name])
     return stored
+
+
+def repeat_spelling(repeat: str | None) -> str | None:
+    """``"auto"`` or ``"NxM"`` in one spelling (so that equal requests have equal keys); None stays.
+    The grammar is ``upscaler.board.parse_repeat``'s (a test holds them equal): that module brings
+    OpenCV along, which the producer's processes never import."""
+    if repeat is None:
+        return None
+    value = str(repeat).strip().lower()
+    if value == "auto":
+        return value
+    match = _REPEAT.fullmatch(value)
+    if not match or min(int(match.group(1)), int(match.group(2))) < 1:
+        raise ValueError(f"repeat {repeat!r}: give 'auto' or NxM (repeats across x down, each at least 1, e.g. 4x3)")
+    return f"{int(match.group(1))}x{int(match.group(2))}"
 
 
 def format_of_uri(uri: str) -> str:

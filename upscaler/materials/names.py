@@ -3,6 +3,10 @@
 import re
 
 MAP_NAMES = ("basecolor", "height", "normal", "ao", "roughness", "metallic")
+# Every file a set's folder may hold (materials/writer.py): the maps first, then the documents
+# that name them.
+SET_FILES = (*(f"{m}.png" for m in (*MAP_NAMES, "orm", "normal_opengl")), "material.gltf", "material.mtlx",
+             "preview.html")
 
 # The material categories of the catalogue: a manifest's ``material`` column, ``--material``, a
 # watch's setting. Each has map presets (materials/presets.py) and an upscaling profile

@@ -8,12 +8,25 @@ from upscaler.storage.errors import (
            OutputNotWritableError,
            SourceChangedError,
            SourceMissingError,
+           RedirectedWriteError,
            StorageError,
            StorageUnavailableError,
 )
-from upscaler.storage.keys import collision_key, is_inside, is_s3, safe_join, split_s3
+from upscaler.storage.keys import (
+    ancestor_folders,
+    claims_overlap,
+    collision_key,
+    folder_key,
+    is_inside,
+    is_s3,
+    real_local_path,
+    safe_join,
+    set_folder,
+    split_s3,
+)
 from upscaler.storage.store import MIN_PART_SIZE, ObjectInfo, Storage, open_local_write
 
-__all__ = ["MIN_PART_SIZE", "ObjectInfo", "OutputNotWritableError", "SourceChangedError", "SourceMissingError", "Storage",
-           "StorageError", "StorageUnavailableError", "collision_key", "is_inside", "is_s3",
-           "open_local_write", "safe_join", "split_s3"]
+__all__ = ["MIN_PART_SIZE", "ObjectInfo", "OutputNotWritableError", "RedirectedWriteError", "SourceChangedError",
+           "SourceMissingError", "Storage", "StorageError", "StorageUnavailableError", "ancestor_folders",
+           "claims_overlap", "collision_key", "folder_key", "is_inside", "is_s3", "open_local_write",
+           "real_local_path", "safe_join", "set_folder", "split_s3"]

@@ -26,5 +26,12 @@ class OutputNotWritableError(StorageError):
     code = "output_not_writable"
 
 
+class RedirectedWriteError(StorageError):
+    """A local output whose real place (symlinks followed, at the moment it is written) lies
+    inside the folder it must stay out of: its source's."""
+
+    code = "unsafe_output"
+
+
 class StorageUnavailableError(TransientError):
     code = "storage_unavailable"

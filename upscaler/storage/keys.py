@@ -7,8 +7,11 @@ the output format's extension, under the output prefix); :func:`safe_join` guara
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
+import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 
 from upscaler.storage.errors import StorageError
@@ -39,22 +42,63 @@ _SAME_EXTENSION = {".jpeg": ".jpg", ".tiff": ".tif"}
 
 
 def collision_key(uri: str) -> str:
-    """``uri`` as file systems and sync tools compare names: case-folded (macOS and Windows
-    folders, many sync tools), duplicate slashes as one, ``.jpeg``/``.tiff`` as ``.jpg``/``.tif``.
+    """``uri`` as file systems and sync tools compare names: Unicode NFC (macOS file systems
+    store ``café`` composed or decomposed as one name), case-folded (macOS and Windows folders,
+    many sync tools), duplicate slashes as one, ``.jpeg``/``.tiff`` as ``.jpg``/``.tif``.
     Two outputs with the same key would overwrite each other somewhere down the line."""
     scheme, rest = ("s3://", uri[len("s3://"):]) if is_s3(uri) else ("", uri)
     rest = re.sub(r"/{2,}", "/", rest.replace("\\", "/"))
     stem, extension = posixpath.splitext(rest)
     extension = _SAME_EXTENSION.get(extension.lower(), extension)
-    return scheme + (stem + extension).casefold()
+    # Case folding can decompose (and NFC can change what folds): normalise after it as well.
+    return scheme + unicodedata.normalize("NFC", unicodedata.normalize("NFC", stem + extension).casefold())
 
 
-def is_inside(uri: str, prefix: str) -> bool:
+def set_folder(output_uri: str) -> str:
+    """Where an output's material set goes: beside it, in a folder named after it
+    (``slate.png`` -> ``slate/``)."""
+    return posixpath.splitext(output_uri)[0] + "/"
+
+
+def folder_key(folder_uri: str) -> str:
+    """The collision key of a folder (a material set's): ends with one ``/``; everything whose
+    key starts with it lies inside."""
+    return collision_key(folder_uri.rstrip("/")) + "/"
+
+
+def ancestor_folders(key: str) -> list[str]:
+    """The folder keys that hold ``key`` (a collision key), outermost first, never the bucket or
+    root itself: ``s3://b/o/oak/x.png`` -> ``s3://b/o/``, ``s3://b/o/oak/``."""
+    scheme, rest = ("s3://", key[len("s3://"):]) if key.startswith("s3://") else ("", key)
+    parts = rest.rstrip("/").split("/")[:-1]
+    start = 2 if scheme else 1  # a bucket (or the root folder) is never a claimed folder
+    return [scheme + "/".join(parts[:i]) + "/" for i in range(start, len(parts) + 1)]
+
+
+def claims_overlap(first: Iterable[str], second: Iterable[str]) -> bool:
+    """Whether two jobs' claims (collision keys of the objects they write; folder keys end with
+    ``/`` and claim everything inside them) share an object."""
+    second = list(second)
+    for a in first:
+        for b in second:
+            if a == b or (a.endswith("/") and b.startswith(a)) or (b.endswith("/") and a.startswith(b)):
+                return True
+    return False
+
+
+def is_inside(uri: str, prefix: str, resolve: bool = True) -> bool:
     """Whether ``uri`` is ``prefix`` itself or lies under it (S3 keys or local paths, compared
-    the way :func:`collision_key` compares names; local paths resolved, symlinks followed)."""
+    the way :func:`collision_key` compares names; local paths resolved, symlinks followed,
+    unless ``resolve`` is false)."""
     if is_s3(uri) != is_s3(prefix):
         return False
-    if not is_s3(uri):
+    if not is_s3(uri) and resolve:
         uri, prefix = str(Path(uri).resolve()), str(Path(prefix).resolve())
     inner, outer = collision_key(uri).rstrip("/"), collision_key(prefix).rstrip("/")
     return inner == outer or inner.startswith(outer + "/")
+
+
+def real_local_path(path: str | os.PathLike) -> str:
+    """Where a local file is really written: its folder resolved (every symlink on the way
+    followed, as the kernel will when the file is opened), and a symlink in its own place too."""
+    return os.path.realpath(os.path.abspath(path))

@@ -11,7 +11,8 @@ import mimetypes
 import os
 import posixpath
 import threading
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +29,13 @@ from upscaler.errors import ImageTooLargeError
 from upscaler.settings import get_settings
 from upscaler.storage.errors import (
     OutputNotWritableError,
+    RedirectedWriteError,
     SourceChangedError,
     SourceMissingError,
     StorageError,
     StorageUnavailableError,
 )
-from upscaler.storage.keys import is_s3, split_s3
+from upscaler.storage.keys import is_inside, is_s3, real_local_path, split_s3
 from upscaler.storage.upload_stream import PIPE_CAPACITY, BackgroundUpload, UploadStopped, UploadStream
 
 # Error codes S3 answers for requests that will never succeed as they are.
@@ -64,6 +66,31 @@ def _classify(exc: Exception, uri: str) -> Exception:
             return StorageError(f"{uri}: {code or status}: {exc.response.get('Error', {}).get('Message', '')}")
         return StorageUnavailableError(f"{uri}: S3 answered {code or status}")
     return StorageUnavailableError(f"{uri}: {type(exc).__name__}: {exc}")
+
+
+# AWS refuses an upload whose user metadata (keys and values, UTF-8 bytes) passes 2 KB; its
+# headers carry the keys as x-amz-meta-<key>, counted here too, to stay clear of the bound.
+METADATA_LIMIT = 2048
+_METADATA_PREFIX = "x-amz-meta-"
+
+
+def fit_metadata(metadata: dict[str, str], limit: int = METADATA_LIMIT) -> dict[str, str]:
+    """``metadata`` as S3 takes it: ASCII values (HTTP headers), at most ``limit`` bytes in all.
+    The longest values (a colour profile's description, say) are shortened first, ending in
+    ``...``; a value with nothing left is dropped."""
+    fitted = {k: v.encode("ascii", "replace").decode("ascii") for k, v in metadata.items()}
+
+    def size() -> int:
+        return sum(len((_METADATA_PREFIX + k).encode()) + len(v) for k, v in fitted.items())
+
+    while fitted and (excess := size() - limit) > 0:
+        key = max(fitted, key=lambda k: len(fitted[k]))
+        keep = len(fitted[key]) - excess - 3
+        if keep > 0:
+            fitted[key] = fitted[key][:keep] + "..."
+        else:
+            del fitted[key]
+    return fitted
 
 
 def _content_type(uri: str) -> str:
@@ -179,7 +206,9 @@ class Storage:
             raise SourceChangedError(f"{uri}: changed since the job was created; the new version is a new job")
         return data
 
-    def delete(self, uri: str) -> None:
+    def delete(self, uri: str, keep_out_of: Sequence[str] = ()) -> None:
+        """Delete an object; a local one whose real place lies inside ``keep_out_of`` while its
+        path does not (see :meth:`open_write`) is refused."""
         if is_s3(uri):
             bucket, key = split_s3(uri)
             try:
@@ -187,7 +216,48 @@ class Storage:
             except (ClientError, BotoCoreError) as exc:
                 raise _classify(exc, uri) from exc
         else:
+            refuse_redirected(Path(uri), keep_out_of)
             Path(uri).unlink(missing_ok=True)
+
+    def delete_folder(self, prefix: str) -> None:
+        """Delete everything under the folder ``prefix`` (a job's own staging folder), and the
+        folder; nothing there is no error."""
+        if is_s3(prefix):
+            for info in list(self.list(prefix.rstrip("/") + "/")):
+                self.delete(info.uri)
+        else:
+            shutil.rmtree(prefix, ignore_errors=True)
+
+    def remove_empty_folder(self, folder: str) -> None:
+        """A local folder left empty (S3 has no folders to remove)."""
+        if not is_s3(folder):
+            try:
+                Path(folder).rmdir()
+            except OSError:
+                pass  # not empty, or not there
+
+    def move(self, source: str, destination: str, keep_out_of: Sequence[str] = ()) -> None:
+        """Make ``source``'s object ``destination``'s, whole or not at all: a rename on a local
+        disk (checked against ``keep_out_of`` as :meth:`open_write` does), a server-side copy
+        and a delete on S3."""
+        if is_s3(source) != is_s3(destination):
+            raise StorageError(f"{source} -> {destination}: a move stays on one storage")
+        if is_s3(source):
+            (bucket, key), (to_bucket, to_key) = split_s3(source), split_s3(destination)
+            try:
+                head = self.s3.head_object(Bucket=bucket, Key=key)
+                # Stated, not left to the copy: a multipart copy would not carry them over.
+                self.s3.copy({"Bucket": bucket, "Key": key}, to_bucket, to_key,
+                             ExtraArgs={"ContentType": head["ContentType"], "Metadata": head.get("Metadata", {}),
+                                        "MetadataDirective": "REPLACE"})
+                self.s3.delete_object(Bucket=bucket, Key=key)
+            except (ClientError, BotoCoreError) as exc:
+                raise _classify(exc, destination) from exc
+            return
+        target = Path(destination)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        refuse_redirected(target, keep_out_of)
+        os.replace(source, target)
 
     def put(self, uri: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
         """Write ``data`` atomically: see :meth:`open_write`, which this goes through."""
@@ -196,22 +266,26 @@ class Storage:
 
     @contextmanager
     def open_write(self, uri: str, metadata: dict[str, str] | None = None,
-                   part_size: int = DEFAULT_PART_SIZE) -> Iterator[BinaryIO]:
+                   part_size: int = DEFAULT_PART_SIZE, keep_out_of: Sequence[str] = ()) -> Iterator[BinaryIO]:
         """A writable binary file whose bytes are uploaded while they are written.
 
         The object appears only whole: S3 completes the upload when the ``with`` block ends
         normally (one PutObject below ``part_size`` bytes, else a multipart upload in parts of
         ``part_size`` bytes, 16 MiB by default, 5 MiB at least); if the block raises, the upload
         is aborted and the exception propagates. Local files are written to a temporary name and
-        renamed. S3 holds at most a few parts in memory, whatever the object's size.
+        renamed; with ``keep_out_of`` (local folders), the rename is refused with
+        :class:`RedirectedWriteError` when the file's real place, symlinks followed at that
+        moment, lies inside one of them and its path as given does not (a folder swapped for a
+        symlink after the job was checked). S3 holds at most a few parts in memory, whatever
+        the object's size. S3 user metadata is cut to what AWS accepts (:func:`fit_metadata`).
         """
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size {part_size:,} is under S3's minimum of {MIN_PART_SIZE:,} bytes")
         if is_s3(uri):
-            with self._open_s3_write(uri, _content_type(uri), metadata or {}, part_size) as out:
+            with self._open_s3_write(uri, _content_type(uri), fit_metadata(metadata or {}), part_size) as out:
                 yield out
         else:
-            with open_local_write(Path(uri)) as out:
+            with open_local_write(Path(uri), keep_out_of) as out:
                 yield out
 
     @contextmanager
@@ -258,10 +332,22 @@ def _transfer_config(part_size: int) -> TransferConfig:
     return config
 
 
+def refuse_redirected(path: Path, keep_out_of: Sequence[str]) -> None:
+    """Raise when ``path`` would really be written inside one of the folders ``keep_out_of``
+    (symlinks followed now) while the path as given lies outside it: it was redirected."""
+    real = real_local_path(path)
+    for folder in keep_out_of:
+        given_inside = is_inside(os.path.abspath(path), os.path.abspath(folder), resolve=False)
+        if not given_inside and is_inside(real, real_local_path(folder), resolve=False):
+            raise RedirectedWriteError(f"{path} is really {real}, inside {folder}: a symlink on its way leads "
+                                       "there; refused, so that nothing there is overwritten")
+
+
 @contextmanager
-def open_local_write(path: Path) -> Iterator[BinaryIO]:
+def open_local_write(path: Path, keep_out_of: Sequence[str] = ()) -> Iterator[BinaryIO]:
     """A file that appears under ``path`` only once it is whole; nothing is left if writing fails.
-    A location that refuses the file (permissions, read-only, a file where a folder must be) is an
+    ``keep_out_of``: see :meth:`Storage.open_write`, checked just before the rename. A location
+    that refuses the file (permissions, read-only, a file where a folder must be) is an
     :class:`OutputNotWritableError` naming it, raised before anything is written."""
     # Process and thread in the name: a worker's threads may write outputs at the same time.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
@@ -273,6 +359,7 @@ def open_local_write(path: Path) -> Iterator[BinaryIO]:
     try:
         with handle as out:
             yield out
+        refuse_redirected(path, keep_out_of)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

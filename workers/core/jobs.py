@@ -28,10 +28,11 @@ from db.session import session_scope
 from upscaler.errors import JobTimeoutError, PermanentError, TransientError
 from upscaler.jobspec import JobParams, format_of_uri
 from upscaler.monitoring import record_job
-from upscaler.processing import decode_image, limits_from, upscale_decoded, write_outputs
+from upscaler.processing import decode_image, limits_from, source_folders, upscale_decoded, write_outputs
 from upscaler.profiles import category_for
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
+from workers.core.leftovers import discard_failed_job
 from workers.core.morning_report import maybe_write_report
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
             recorded = transitions.fail(session, job_id, code, str(exc), worker)
         if not recorded:
             return _lost_lease(job_id, context)
+        discard_failed_job(job_id, storage)  # nothing of a failed job's stays behind
         log.info("job %s failed: %s", job_id, exc, extra={**context, "error_code": code})
         record_job("failed", code, {}, None)
         maybe_write_report(batch_id, storage)
@@ -137,7 +139,7 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
         recorded = transitions.succeed(
             session, job_id, worker, input_width=in_w, input_height=in_h, output_width=out_w,
             output_height=out_h, output_size=processed.output_bytes, warnings=processed.warnings or None,
-            maps=processed.maps or None, **{f"{stage}_ms": round(ms) for stage, ms in timings.items()},
+            maps=processed.maps or None, board=processed.board, **{f"{stage}_ms": round(ms) for stage, ms in timings.items()},
         )
     if not recorded:
         return _lost_lease(job_id, context)
@@ -174,13 +176,16 @@ def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag
     timings.update(upscaled.timings_ms)
     deadline.check()
     # The output key is a pure function of the job: a second delivery overwrites the same object.
+    # A material set is staged under the job's id; a local output must not really land in its
+    # source's folder (a folder swapped for a symlink since submit).
     written = write_outputs(upscaled, params, storage, output_uri,
-                            {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""}, material)
+                            {"job-id": str(job_id), "model": model, "source-etag": source_etag or ""}, material,
+                            stage=str(job_id), keep_out_of=source_folders(source_uri))
     timings.update(written.timings_ms)
     # A material that is no category ran the fallback profile: the job says so beside its result.
     unknown = category_for(material or params.material)[1] if params.profile else None
     return Sizes(upscaled.input_size, upscaled.output_size, written.output_bytes,
-                 ([unknown] if unknown else []) + written.warnings, written.maps), timings
+                 ([unknown] if unknown else []) + written.warnings, written.maps, written.board), timings
 
 
 @dataclass
@@ -190,3 +195,4 @@ class Sizes:
     output_bytes: int = 0
     warnings: list[str] = field(default_factory=list)
     maps: list[str] = field(default_factory=list)
+    board: dict | None = None   # the board-ready report (tile, period, real size, PBR check)

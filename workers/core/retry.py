@@ -23,6 +23,7 @@ from upscaler.errors import TransientError
 from upscaler.settings import get_settings
 from workers.core import runtime
 from workers.core.jobs import run_job
+from workers.core.leftovers import discard_failed_job
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,10 @@ def fail_job(job_id: uuid.UUID, code: str, message: str, worker: str | None = No
     job whether running or queued (this process is about to end)."""
     with session_scope() as session:
         if worker is None:
-            return transitions.fail(session, job_id, code, message)
-        return (transitions.fail(session, job_id, code, message, worker)
-                or transitions.fail_queued(session, job_id, code, message))
+            failed = transitions.fail(session, job_id, code, message)
+        else:
+            failed = (transitions.fail(session, job_id, code, message, worker)
+                      or transitions.fail_queued(session, job_id, code, message))
+    if failed:  # what it staged or half wrote goes with it
+        discard_failed_job(job_id, runtime.storage())
+    return failed

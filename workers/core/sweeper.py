@@ -3,7 +3,8 @@
 Runs every ``UPSCALER_SWEEP_EVERY`` seconds, in every gpu worker (workers/core/sweep_loop.py)
 and as beat's task, one sweep at a time under a lock:
 - running jobs whose lease expired (their worker died, or was cut off) go back to queued and
-  get a new message, or fail with ``attempts_exhausted`` once their attempt budget is spent;
+  get a new message, or fail with ``attempts_exhausted`` once their attempt budget is spent
+  (what such a job staged or half wrote is deleted: workers/core/leftovers.py);
 - queued jobs whose message is gone get a new one. Decided per job, never from a global broker
   count (a busy system always has messages in flight): a job is a candidate once its last
   message is older than ``UPSCALER_REQUEUE_AFTER`` (or it never had one: the broker was down at
@@ -14,6 +15,7 @@ and as beat's task, one sweep at a time under a lock:
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
@@ -24,9 +26,11 @@ from db import transitions
 from db.models import utcnow
 from db.session import session_scope
 from upscaler.settings import get_settings
+from upscaler.storage import Storage
 from workers.core.broker_contents import job_ids_in_broker
 from workers.core.celery_app import GPU_QUEUE
 from workers.core.dispatch import enqueue
+from workers.core.leftovers import discard_failed_job
 
 log = logging.getLogger(__name__)
 # Jobs read per query (and sent per enqueue call): each page is one indexed range read.
@@ -52,7 +56,7 @@ def sweep(page_size: int | None = None) -> SweepResult:
     while True:
         with session_scope() as session:
             expired = jobs_table.expired_leases(session, now, page_size)
-            to_send = []
+            to_send, failed = [], []
             for job_id in expired:
                 outcome = transitions.expire(session, job_id, settings.max_attempts)
                 if outcome == "queued":
@@ -60,14 +64,22 @@ def sweep(page_size: int | None = None) -> SweepResult:
                     to_send.append(job_id)
                 elif outcome == "failed":
                     result.failed_exhausted += 1
+                    failed.append(job_id)
         if to_send:
             enqueue(to_send)
+        for job_id in failed:  # its worker died: what it staged or half wrote goes
+            discard_failed_job(job_id, _storage())
         if len(expired) < page_size:
             break
     result.resent_lost = _resend_lost(now - timedelta(seconds=settings.requeue_after), page_size)
     if result.requeued_expired or result.resent_lost or result.failed_exhausted:
         log.warning("sweep: %s", result.to_json())
     return result
+
+
+@functools.cache
+def _storage() -> Storage:
+    return Storage()
 
 
 def _resend_lost(stale: datetime, page_size: int) -> int:

@@ -37,7 +37,7 @@ def output_problem(output: Path, sources: Iterable[Path] = ()) -> str | None:
 
     for source in sources:
         if source.is_dir() and is_inside(str(output), str(source)):
-            return (f"output {output} is inside the input folder {source}: the results would mix with the "
+            return (f"output {output} is inside the source folder {source}: the results would mix with the "
                     "originals and be upscaled again by the next run; choose an output folder outside the inputs")
     existing = output
     while not existing.exists():

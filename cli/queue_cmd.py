@@ -140,8 +140,8 @@ def submit(
         raise typer.BadParameter("give at least one SOURCE or --manifest")
     if on_collision not in ("fail", "suffix"):
         raise typer.BadParameter(f"--on-collision {on_collision!r}: choose fail or suffix")
-    _refuse_before_submitting(params, list(sources or []), output)
     ensure_schema()
+    _refuse_before_submitting(params, list(sources or []), output)
     try:
         result = create_batch(list(sources or []), output, manifest=manifest, params=params,
                               name=name, dry_run=dry_run, on_collision=on_collision)

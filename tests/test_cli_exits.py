@@ -47,7 +47,7 @@ def test_an_output_inside_an_input_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     cv2.imwrite(str(tmp_path / "in" / "a.png"), texture(16, 16))
     result = run_cli(["upscale", str(tmp_path / "in"), "-o", str(tmp_path / "in" / "big")], tmp_path / "data")
-    assert result.returncode == EXIT_CANT_CREATE and "inside the input folder" in result.stderr
+    assert result.returncode == EXIT_CANT_CREATE and "inside the source folder" in result.stderr
 
 
 def test_each_failed_image_is_printed_with_its_reason(tmp_path: Path) -> None:

@@ -146,9 +146,10 @@ def run(child: list[str], sampler_argv: list[str], threshold: float = 90, linger
             sys.stdout.flush()
 
     reader = threading.Thread(target=relay, daemon=True)
-    reader.start()
     stopped = None
     try:
+        # Started here, inside the try: a stop sent once a marker was relayed is always caught.
+        reader.start()
         rc = proc.wait()
     except (InterruptedError, KeyboardInterrupt) as exc:
         stopped = str(exc) or "SIGINT"

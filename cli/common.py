@@ -12,7 +12,9 @@ from upscaler.printable import printable
 from upscaler.settings import Settings, get_settings
 
 # Progress bars and human messages go to stderr so that stdout carries only results (--json).
-err_console = Console(stderr=True)
+# Messages are not wrapped by rich (soft_wrap): the terminal wraps them, so that a path or an id
+# copied from a long line comes out whole.
+err_console = Console(stderr=True, soft_wrap=True)
 out_console = Console()
 
 JSON_HELP = "Print the result as JSON on stdout (for scripts)."

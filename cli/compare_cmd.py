@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
 
 from cli.common import JSON_HELP, err_console, print_json, settings, zoo
+from cli.progress import bars as progress_bars
 from upscaler.errors import UpscalerError
 
 BUNDLED_SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -43,7 +43,7 @@ def compare(
     cfg = settings()
     engine = Engine.from_settings(zoo(), cfg)
     try:
-        with Progress(console=err_console, disable=as_json) as bars:
+        with progress_bars(disable=as_json) as bars:
             task = bars.add_task("images x models", total=len(images) * len(chosen))
             results = evaluate(engine, images, chosen, ground_truth,
                                {"preserve_color": preserve_color, "seamless": seamless}, lambda: bars.advance(task))

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from upscaler.materials.names import AUTO
 from upscaler.settings import get_settings
 from upscaler.zoo.names import DEFAULT_MODEL, TEXTURE_MODEL
 
@@ -42,11 +43,14 @@ SHARED: dict[str, tuple[Any, Any]] = {
     "color_space": (Annotated[str, typer.Option(
         help="Output colour: 'srgb' (tagged sRGB, for 3D tools) or 'keep' (the source's own ICC profile).")], "srgb"),
     "maps": (Annotated[str, typer.Option(
-        help="PBR maps to make beside each image: 'all', or some of basecolor,height,normal,ao,roughness,metallic.")],
+        help="PBR maps to make beside each image: 'all', or some of basecolor, height, normal, ao, roughness, "
+             "metallic, comma-separated.")],
              ""),
-    "material": (Annotated[str | None, typer.Option(
+    "material": (Annotated[str, typer.Option(
         help="Material category (fabric, carpet, leather, wood, stone, tile, ...): its profile (see `upscaler "
-             "profiles list`) sets what is not given here, and its presets make the maps.")], None),
+             "profiles list`) sets what is not given here, and its presets make the maps. 'auto': each image's "
+             "category from its file or folder name (rugs/, fabric_denim.png), no profile where none is named; "
+             "'none': no profile.")], "auto"),
     "normal_convention": (Annotated[str, typer.Option(help="Normal map convention: opengl or directx.")], "opengl"),
     "delight": (Annotated[bool, typer.Option("--delight", help="Flatten the photo's baked shading in the base colour map.")],
                 False),
@@ -93,6 +97,10 @@ def build_params(given: dict[str, Any]):
     from upscaler.profiles import PROFILE_FIELDS
 
     fixed = tuple(name for name in PROFILE_FIELDS if given.get(name) is not None)
+    if str(given.get("material") or "").strip().lower() in ("none", ""):
+        given["material"] = None
+    elif given["material"].strip().lower() == AUTO:
+        given["material"] = AUTO
     try:
         return JobParams.from_settings(get_settings(), **given, fixed=fixed)
     except ValueError as exc:

@@ -6,6 +6,7 @@ import typer
 
 from cli import (
     compare_cmd,
+    doctor_cmd,
     intake_cmd,
     material_cmd,
     models_cmd,
@@ -15,6 +16,8 @@ from cli import (
     train_cmd,
     upscale_cmd,
 )
+from cli.help_format import keep_words_whole
+from cli.progress import route_logs_through
 from upscaler.logs import configure_logging
 from upscaler.settings import get_settings
 
@@ -44,11 +47,15 @@ class UpscalerApp(typer.Typer):
             raise SystemExit(EXIT_DATABASE_UNREACHABLE) from None
 
 
+keep_words_whole()
 app = UpscalerApp(
     name="upscaler",
     help="x4 super-resolution of material images: direct, queued on GPU workers, and training.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Click's plain help, not rich's panels: the panels cut long option names ("--preserve-col…")
+    # to fit 80 columns; click wraps the descriptions and never cuts a name a person must type.
+    rich_markup_mode=None,
 )
 
 
@@ -56,6 +63,8 @@ app = UpscalerApp(
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
     settings = get_settings()
     configure_logging("DEBUG" if verbose else settings.log_level, settings.log_format)
+    if settings.log_format == "text":
+        route_logs_through()  # on a terminal: log lines above the progress bars, not through them
 
 
 app.command("upscale")(upscale_cmd.upscale)
@@ -63,6 +72,8 @@ app.add_typer(models_cmd.app, name="models")
 app.command("submit")(queue_cmd.submit)
 app.command("status")(queue_cmd.status)
 app.command("retry")(queue_cmd.retry)
+app.command("cancel")(queue_cmd.cancel)
+app.command("doctor")(doctor_cmd.doctor)
 app.command("worker")(service_cmd.worker)
 app.command("flower")(service_cmd.flower)
 app.add_typer(service_cmd.db_app, name="db")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json, settings, zoo
+from cli.tables import print_table
 
 app = typer.Typer(help="Material profiles: the model, texture detail, colour, seamless and format per category.",
                   no_args_is_help=True)
@@ -35,11 +35,10 @@ def _print(rows: list[dict], as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("profile", "model", "detail", "preserve colour", "seamless", "format", "source")
-    for r in rows:
-        table.add_row(r["name"], r["model"], f"{r['detail']:g}", "yes" if r["preserve_color"] else "no",
-                      "yes" if r["seamless"] else "no", r["format"], r["source"])
-    out_console.print(table)
+    print_table(out_console, ("profile", "model", "detail", "keep colour", "seamless", "format", "source"),
+                [(r["name"], r["model"], f"{r['detail']:g}", "yes" if r["preserve_color"] else "no",
+                  "yes" if r["seamless"] else "no", r["format"], r["source"]) for r in rows],
+                identifiers=("profile", "model"))
 
 
 @app.command("list")

@@ -200,12 +200,19 @@ def compare_cmd(
 def export_cmd(
     run: Annotated[str, typer.Argument(help="The run whose EMA generator becomes a model.")],
     name: Annotated[str, typer.Option(help="Model name for `--model`.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a model of that name (else refused).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Publish a run's EMA generator in the zoo (and the shared model store, if configured)."""
     from db.session import session_scope
+    from cli.common import settings
     from training.service import export_run
+    from upscaler.zoo.catalogue import BUILTIN_MODELS, installed_models
 
+    if name in BUILTIN_MODELS:
+        raise fail(f"{name!r} is a built-in model: choose another name")
+    if not force and name in installed_models(settings().models_dir):
+        raise fail(f"a model named {name!r} exists: choose another name, or --force to replace it")
     ensure_schema()
     with session_scope() as session:
         found = _find_run(session, run)

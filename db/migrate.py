@@ -37,3 +37,8 @@ def current_revision(url: str | None = None) -> str | None:
 
     with get_engine(url).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest migration this code has (what `upgrade` brings a database to)."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

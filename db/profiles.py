@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from db.models import MaterialProfile
 from upscaler.materials.names import known_category
 from upscaler.profiles import PROFILE_FIELDS, Profile, default_profiles
+from upscaler.suggest import did_you_mean
 
 
 class UnknownProfileError(ValueError):
@@ -61,7 +62,8 @@ def _checked(name: str) -> str:
     """The category's own name ("Tiles" -> "tile"); an error naming the choices if there is none."""
     category = known_category(name)
     if category is None:
-        raise UnknownProfileError(f"profile {name!r}: choose one of {', '.join(default_profiles())}")
+        raise UnknownProfileError(f"profile {name!r}{did_you_mean(name, default_profiles())}: "
+                                  f"choose one of {', '.join(default_profiles())}")
     return category
 
 

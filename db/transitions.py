@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from db.jobs import NewJob
+from db.jobs import NewJob, chunks
 from db.models import Job, JobStatus, utcnow
 
 MAX_ERROR_MESSAGE = 2000
@@ -164,6 +164,22 @@ def cancel(session: Session, batch_id: uuid.UUID) -> int:
     )
     session.commit()
     return result.rowcount
+
+
+def release_interrupted(session: Session, job_ids: list[uuid.UUID], worker_prefix: str, message: str) -> int:
+    """running -> queued, at once, for those of ``job_ids`` that workers named ``worker_prefix``...
+    hold (an in-process run stopped by its user): no lease to wait out; how many."""
+    released = 0
+    for chunk in chunks(job_ids):
+        released += session.execute(
+            update(Job).execution_options(synchronize_session=False)
+            .where(Job.id.in_(chunk), Job.status == JobStatus.running,
+                   Job.worker.startswith(worker_prefix, autoescape=True))
+            .values(status=JobStatus.queued, lease_expires_at=None, enqueued_at=None, error_code="interrupted",
+                    error_message=message[:MAX_ERROR_MESSAGE])
+        ).rowcount
+    session.commit()
+    return released
 
 
 def status_of(session: Session, job_id: uuid.UUID) -> JobStatus | None:

@@ -36,6 +36,7 @@ from producer.sources import (
     refuse_sources_outside_roots,
 )
 from upscaler.jobspec import JobParams, idempotency_key
+from upscaler.materials.names import AUTO, category_from_path
 from upscaler.profiles import default_profiles, params_for_material
 from upscaler.settings import get_settings
 from upscaler.storage import (
@@ -61,24 +62,27 @@ class SubmitResult:
     resent: int = 0                 # earlier jobs of these sources that were never sent, sent now
     warnings: list[str] = field(default_factory=list)  # e.g. materials that are not a category
     refused: list[RefusedRow] = field(default_factory=list)  # manifest rows no job was made of, with why
+    empty_sources: list[str] = field(default_factory=list)  # sources that listed no image (a typo?)
 
     def to_json(self) -> dict:
         return {"batch_id": str(self.batch_id) if self.batch_id else None, "created": self.created,
                 "duplicates": self.duplicates, "repeated": self.repeated, "collisions": self.collisions,
                 "resent": self.resent, "skipped": self.skipped, "warnings": self.warnings,
-                "refused": [row.to_json() for row in self.refused]}
+                "refused": [row.to_json() for row in self.refused], "empty_sources": self.empty_sources}
 
 
-def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | None,
-                   roots: list[str] | None = None) -> tuple[list[SourceImage], list[str], list[RefusedRow]]:
-    """The images to submit, the non-image names skipped, and the manifest rows refused."""
+def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | None, roots: list[str] | None = None,
+                   empty: list[str] | None = None) -> tuple[list[SourceImage], list[str], list[RefusedRow]]:
+    """The images to submit, the non-image names skipped, and the manifest rows refused; each
+    source (or the manifest) that holds no image is added to ``empty``."""
     images: list[SourceImage] = []
     skipped: list[str] = []
     refused: list[RefusedRow] = []
-    streams = [from_listing(storage, source) for source in sources]
+    streams = [(source, from_listing(storage, source)) for source in sources]
     if manifest is not None:
-        streams.append(from_manifest(storage, manifest, roots))
-    for stream in streams:
+        streams.append((f"manifest {manifest}", from_manifest(storage, manifest, roots)))
+    for label, stream in streams:
+        before = len(images)
         for item in stream:
             if isinstance(item, SourceImage):
                 images.append(item)
@@ -86,8 +90,9 @@ def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | No
                 refused.append(item)
             else:
                 skipped.append(item)
+        if len(images) == before and empty is not None:
+            empty.append(label)
     return images, skipped, refused
-
 
 
 def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params: JobParams,
@@ -115,9 +120,12 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
     by_material: dict[tuple, tuple[JobParams, str | None, dict]] = {}
     for image in images:
         overrides = image.board_overrides()
-        kind = (image.material, *sorted(overrides.items()))
+        # ``--material auto``: a source without a material of its own gets the category its name
+        # gives (folder or file name, through the synonym table), if any.
+        detected = category_from_path(image.uri) if params.material == AUTO and not image.material else None
+        kind = (image.material, detected, *sorted(overrides.items()))
         if kind not in by_material:
-            made, warned = params_for_material(params, image.material, profiles)
+            made, warned = params_for_material(params, image.material, profiles, name=image.uri)
             made = replace(made, **overrides) if overrides else made
             by_material[kind] = made, warned, made.to_json()
         job_params, warning, stored = by_material[kind]
@@ -132,7 +140,7 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
             continue  # the same source listed twice in one submission
         seen.add((image.uri, image.etag, out_uri))
         job = NewJob(uuid.uuid4(), batch_id, image.uri, image.etag, image.size, out_uri, job_params.model,
-                     stored, image.supplier, image.material or params.material, job_params.profile,
+                     stored, image.supplier, image.material or job_params.material, job_params.profile,
                      job_params.detail if job_params.profile else None)
         if job_params.maps and out_uri:  # its material set's folder is its too (settled below)
             job.output_set_key = folder_key(set_folder(out_uri))
@@ -194,7 +202,8 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
     refuse_output_inside_sources(output, sources)
     roots = get_settings().source_roots
     refuse_sources_outside_roots(sources, roots)
-    images, skipped, refused = expand_sources(storage, sources, manifest, roots)
+    empty: list[str] = []
+    images, skipped, refused = expand_sources(storage, sources, manifest, roots, empty)
     batch_id = uuid.uuid4()
     description = ", ".join(sources + ([f"manifest {manifest}"] if manifest else []))
     with session_scope(database_url) as session:
@@ -206,15 +215,16 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
         if dry_run or not new_rows:
             session.rollback()
             return SubmitResult(None, len(new_rows) if dry_run else 0, len(rows) - len(new_rows), skipped,
-                                unsent, repeated, clashes, len(unsent), warnings, refused)
+                                unsent, repeated, clashes, len(unsent), warnings, refused, empty)
         session.add(Batch(id=batch_id, name=name or description[:200], source=description,
                           output_prefix=output, model=params.model, params=params.to_json()))
         session.flush()
         created = jobs_table.insert_new(session, new_rows)
         if not created:  # a concurrent submit of the same sources inserted them all first: no empty batch
             session.rollback()
-            return SubmitResult(None, 0, len(rows), skipped, unsent, repeated, clashes, len(unsent), warnings, refused)
+            return SubmitResult(None, 0, len(rows), skipped, unsent, repeated, clashes, len(unsent), warnings,
+                                refused, empty)
         failed_at_start = {r.id for r in new_rows if r.refused}
     runnable = [job_id for job_id in created if job_id not in failed_at_start]
     return SubmitResult(batch_id, len(created), len(rows) - len(created), skipped, runnable + unsent,
-                        repeated, clashes, len(unsent), warnings, refused)
+                        repeated, clashes, len(unsent), warnings, refused, empty)

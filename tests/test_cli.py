@@ -53,8 +53,9 @@ def test_upscale_rejects_bad_options(tmp_path: Path) -> None:
 
 
 def test_unknown_model_is_one_clear_error(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["upscale", str(tmp_path), "-o", str(tmp_path), "--model", "nope"])
-    assert result.exit_code == 1 and "unknown model 'nope'" in result.stderr
+    result = runner.invoke(app, ["upscale", str(tmp_path), "-o", str(tmp_path), "--model", "x4plus"])
+    assert result.exit_code == 2, result.output  # a usage error, found before any input is read
+    assert "unknown model 'x4plus' (did you mean 'realesrgan-x4plus'?)" in result.stderr
 
 
 def test_models_list_import_info(tmp_path: Path) -> None:

@@ -88,8 +88,10 @@ def test_parse_and_summarize():
 
 def test_a_stop_interrupts_the_command_and_still_reports(tmp_path):
     sampler, _ = fake(tmp_path)
+    # The marker is printed inside the try: the stop it prompts always finds the clean-up in place
+    # (printed before it, a stop under load could land before the try and skip the clean-up).
     (tmp_path / "slow.py").write_text(
-        "import time\nprint('BENCH-START', flush=True)\ntry:\n    time.sleep(60)\n"
+        "import time\ntry:\n    print('BENCH-START', flush=True)\n    time.sleep(60)\n"
         "except KeyboardInterrupt:\n    print('cleaned up', flush=True)\n    raise\n")
     out = tmp_path / "busy.json"
     command = [sys.executable, str(SCRIPT), "--sampler", " ".join(sampler), "--json", str(out), "--",

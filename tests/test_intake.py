@@ -215,7 +215,7 @@ def test_watch_commands(tmp_path: Path, isolated_data_dir: Path) -> None:
     assert run_cli(["watch", "add", "acme", "s3://bucket/x/", "--output", "s3://b/o/"], env).returncode == 1
     listed = json.loads(run_cli(["watch", "list", "--json"], env).stdout)
     assert listed == [{"name": "acme", "source": "s3://bucket/acme/", "output": "s3://bucket/out/",
-                       "model": "realesrgan-x4plus", "params": JobParams(format="webp", fixed=("format",)).to_json(),
+                       "model": "realesrgan-x4plus", "params": JobParams(format="webp", material="auto", fixed=("format",)).to_json(),
                        "enabled": True}]
     assert run_cli(["watch", "remove", "acme"], env).returncode == 0
     assert json.loads(run_cli(["watch", "list", "--json"], env).stdout) == []

@@ -49,9 +49,12 @@ def image(path: Path, seed: int = 0) -> Path:
 
 
 def submit(*args: str) -> dict:
+    """The report of a submit whose jobs run in process: exit 1 when any of them failed (a
+    collision refused, say), else 0."""
     result = runner.invoke(app, ["submit", *args, "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    report = json.loads(result.stdout)
+    assert result.exit_code == (1 if report.get("summary", {}).get("counts", {}).get("failed") else 0), result.output
+    return report
 
 
 def all_jobs() -> list[Job]:
@@ -106,7 +109,8 @@ def test_an_output_inside_the_sources_is_refused_before_any_job(embedded: Path, 
     src = embedded / "src"
     image(src / "a.png")
     result = runner.invoke(app, ["submit", str(src), "--output", output.format(src=src)])
-    assert result.exit_code == 1 and "inside the source" in " ".join(result.output.split())
+    # A local output folder is checked before anything is listed: exit 73, the output location.
+    assert result.exit_code == 73 and "inside the source" in " ".join(result.output.split())
     assert all_jobs() == []
     watch = runner.invoke(app, ["watch", "add", "inbox", str(src), "--output", output.format(src=src)])
     assert watch.exit_code == 1 and "inside the source" in " ".join(watch.output.split())

@@ -21,7 +21,8 @@ from importlib import resources
 from typing import Any
 
 from upscaler.jobspec import JobParams
-from upscaler.materials.names import CATEGORIES, known_category
+from upscaler.materials.names import AUTO, CATEGORIES, category_from_path, known_category
+from upscaler.suggest import did_you_mean
 
 DEFAULTS_FILE = "profile_defaults.json"
 FALLBACK = "other"
@@ -76,8 +77,8 @@ def category_for(material: str) -> tuple[str, str | None]:
     category = known_category(material)
     if category is not None:
         return category, None
-    return FALLBACK, (f"unknown material category {material!r}: ran the {FALLBACK!r} profile "
-                      f"(known: {', '.join(CATEGORIES)})")
+    return FALLBACK, (f"unknown material category {material!r}{did_you_mean(material, CATEGORIES)}: ran the "
+                      f"{FALLBACK!r} profile (known: {', '.join(CATEGORIES)})")
 
 
 def what_ran(params: JobParams) -> str:
@@ -97,10 +98,15 @@ def apply_profile(params: JobParams, profile: Profile) -> JobParams:
 
 
 def params_for_material(params: JobParams, material: str | None,
-                        profiles: dict[str, Profile]) -> tuple[JobParams, str | None]:
+                        profiles: dict[str, Profile], name: str | None = None) -> tuple[JobParams, str | None]:
     """A job's parameters for its material (its own, else ``params.material``): the category's
     profile applied, and a warning when the material is not a category. No material: as given.
-    Either way without ``fixed``, which only a request (a watch's stored parameters) keeps."""
+    Either way without ``fixed``, which only a request (a watch's stored parameters) keeps.
+
+    ``params.material`` of ``auto`` is resolved first: to the category the image's ``name`` (its
+    path or key) gives, or None, when the image has no material of its own; else to None."""
+    if params.material == AUTO:
+        params = replace(params, material=category_from_path(name) if name and not material else None)
     material = material or params.material
     if not material:
         return replace(params, fixed=()), None

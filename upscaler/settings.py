@@ -117,6 +117,7 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
+    progress_every: float = Field(30.0, gt=0, description="seconds between plain progress lines when not on a terminal")
 
     @field_validator("source_roots", mode="before")
     @classmethod

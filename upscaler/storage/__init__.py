@@ -5,11 +5,12 @@ objects and compares names; ``errors`` says how storage fails.
 """
 
 from upscaler.storage.errors import (
-           SourceChangedError,
-           SourceMissingError,
-           RedirectedWriteError,
-           StorageError,
-           StorageUnavailableError,
+    OutputNotWritableError,
+    RedirectedWriteError,
+    SourceChangedError,
+    SourceMissingError,
+    StorageError,
+    StorageUnavailableError,
 )
 from upscaler.storage.keys import (
     ancestor_folders,
@@ -24,7 +25,7 @@ from upscaler.storage.keys import (
 )
 from upscaler.storage.store import MIN_PART_SIZE, ObjectInfo, Storage, open_local_write
 
-__all__ = ["MIN_PART_SIZE", "ObjectInfo", "RedirectedWriteError", "SourceChangedError", "SourceMissingError", "Storage",
-           "StorageError", "StorageUnavailableError", "ancestor_folders", "collision_key",
-           "folder_key", "is_inside", "is_s3", "open_local_write", "real_local_path", "safe_join", "set_folder",
-           "split_s3"]
+__all__ = ["MIN_PART_SIZE", "ObjectInfo", "OutputNotWritableError", "RedirectedWriteError", "SourceChangedError",
+           "SourceMissingError", "Storage", "StorageError", "StorageUnavailableError", "ancestor_folders",
+           "collision_key", "folder_key", "is_inside", "is_s3", "open_local_write", "real_local_path", "safe_join",
+           "set_folder", "split_s3"]

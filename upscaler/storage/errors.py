@@ -19,6 +19,13 @@ class SourceChangedError(StorageError):
     code = "source_changed"
 
 
+class OutputNotWritableError(StorageError):
+    """The output location refuses writing (permissions, a read-only file system, a file where a
+    folder must be): retrying will not help until someone fixes the location."""
+
+    code = "output_not_writable"
+
+
 class RedirectedWriteError(StorageError):
     """A local output whose real place (symlinks followed, at the moment it is written) lies
     inside the folder it must stay out of: its source's."""

@@ -29,6 +29,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from upscaler.errors import ImageTooLargeError
 from upscaler.settings import get_settings
 from upscaler.storage.errors import (
+    OutputNotWritableError,
     RedirectedWriteError,
     SourceChangedError,
     SourceMissingError,
@@ -365,12 +366,18 @@ def refuse_redirected(path: Path, keep_out_of: Sequence[str]) -> None:
 @contextmanager
 def open_local_write(path: Path, keep_out_of: Sequence[str] = ()) -> Iterator[BinaryIO]:
     """A file that appears under ``path`` only once it is whole; nothing is left if writing fails.
-    ``keep_out_of``: see :meth:`Storage.open_write`, checked just before the rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ``keep_out_of``: see :meth:`Storage.open_write`, checked just before the rename. A location
+    that refuses the file (permissions, read-only, a file where a folder must be) is an
+    :class:`OutputNotWritableError` naming it, raised before anything is written."""
     # Process and thread in the name: a worker's threads may write outputs at the same time.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
     try:
-        with tmp.open("wb") as out:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = tmp.open("wb")
+    except OSError as exc:
+        raise OutputNotWritableError(f"{path}: cannot write there: {exc.strerror or exc}") from exc
+    try:
+        with handle as out:
             yield out
         refuse_redirected(path, keep_out_of)
         os.replace(tmp, path)

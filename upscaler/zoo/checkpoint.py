@@ -9,6 +9,7 @@ weights (``params_ema`` preferred over ``params``, as Real-ESRGAN does; ``state_
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -46,6 +47,22 @@ def load_state_dict(path: Path) -> StateDict:
             raw: object = load_safetensors(str(path))
         else:
             raw = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, ValueError, EOFError) as exc:
-        raise ModelFormatError(f"{path}: cannot be read as safe weights: {exc}") from exc
+    except pickle.UnpicklingError as exc:
+        raise ModelFormatError(f"{path}: not a plain weights file ({_unpickling_reason(exc)}); only tensors are read "
+                               "from a weight file, never other Python objects") from exc
+    except (RuntimeError, OSError, ValueError, EOFError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        # A file that is no pickle or zip at all (text, an image) fails inside the unpickler any way.
+        raise ModelFormatError(f"{path}: cannot be read as weights (not a PyTorch or safetensors weight file: "
+                               f"{type(exc).__name__}: {exc})") from exc
     return unwrap(raw, str(path))
+
+
+def _unpickling_reason(exc: pickle.UnpicklingError) -> str:
+    """What the safe unpickler refused, without torch's advice to load with ``weights_only=False``
+    (which runs whatever code the file holds: never advised here)."""
+    text = str(exc)
+    found = re.search(r"WeightsUnpickler error:\s*(.*?)(?: Please use|\n|$)", text)
+    if found and found.group(1).strip():
+        return found.group(1).strip()
+    first = text.splitlines()[0] if text else ""
+    return first if first and "weights_only" not in first else "it holds objects other than tensors"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from upscaler.errors import ModelFormatError, ModelNotFoundError
+from upscaler.suggest import did_you_mean
 from upscaler.zoo.catalogue import (  # noqa: F401  (BuiltinModel, WEIGHTS_PACKAGE...: re-exported)
     BUILTIN_MODELS,
     REALSR_WEIGHTS_PACKAGE,
@@ -117,7 +118,7 @@ class ModelZoo:
             if fetched is not None:
                 return fetched
         known = sorted(set(BUILTIN_MODELS) | set(self.installed()))
-        raise ModelNotFoundError(f"unknown model {name!r}; known models: {', '.join(known)}")
+        raise ModelNotFoundError(f"unknown model {name!r}{did_you_mean(name, known)}; known models: {', '.join(known)}")
 
     def why_workers_cannot_load(self, ref: str, *, remote_workers: bool) -> str | None:
         """Why queue workers could not load model ``ref`` (a name or a weight file); None when

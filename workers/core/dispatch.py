@@ -12,6 +12,7 @@ the broker is back (workers/core/sweeper.py); nothing is lost either way.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -38,10 +39,12 @@ class DispatchError(TransientError):
     code = "broker_unreachable"
 
 
-def enqueue(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], None] | None = None) -> None:
-    """Send one message per job to the gpu queue, or, with no broker, run the jobs here now."""
+def enqueue(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], None] | None = None,
+            stop: threading.Event | None = None) -> None:
+    """Send one message per job to the gpu queue, or, with no broker, run the jobs here now
+    (``stop``: see :func:`run_in_process`)."""
     if get_settings().broker_url is None:
-        run_in_process(job_ids, on_done)
+        run_in_process(job_ids, on_done, stop)
         return
     job_ids = list(job_ids)
     app = sender()
@@ -66,13 +69,22 @@ def _mark_sent(job_ids: list[uuid.UUID]) -> None:
         jobs_table.mark_sent(session, job_ids)
 
 
-def run_in_process(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], None] | None = None) -> None:
+def in_process_worker() -> str:
+    """The worker name the jobs run here are claimed under (each job's own ends in ``/<id>``)."""
+    return f"in-process:{runtime.worker_name()}"
+
+
+def run_in_process(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], None] | None = None,
+                   stop: threading.Event | None = None) -> None:
     """Run the jobs here, ``UPSCALER_WORKER_JOBS_IN_FLIGHT`` at a time, as a GPU worker does:
     one on the device while the others read, decode, encode and write. Returns when all ended;
-    ``on_done`` hears of each in the order given."""
-    worker = f"in-process:{runtime.worker_name()}"
+    ``on_done`` hears of each in the order given. Once ``stop`` is set, the jobs running finish
+    and the others are not started: they stay queued, outcome ``"left"``."""
+    worker = in_process_worker()
 
     def settle(job_id: uuid.UUID) -> tuple[uuid.UUID, str]:
+        if stop is not None and stop.is_set():
+            return job_id, "left"
         return job_id, _run_until_settled(job_id, f"{worker}/{job_id.hex[:8]}")
 
     with closing(map_in_flight(settle, job_ids, get_settings().worker_jobs_in_flight, thread_name="job")) as ended:

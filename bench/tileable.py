@@ -30,6 +30,7 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -265,28 +266,49 @@ def part_speed(net: Network, input_speed: bool) -> str:
 
 
 MEMORY_CHILD = """
-import resource, sys, time
+import resource, sys, time, tracemalloc
 sys.path.insert(0, {root!r})
-from bench.common import photo_like
+import cv2
 from upscaler.board import BoardOptions, make_board_ready
-pixels = photo_like(4096)
+pixels = cv2.imread({path!r}, cv2.IMREAD_COLOR)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tracemalloc.start()
 started = time.perf_counter()
 out, report = make_board_ready(pixels, BoardOptions(make_tileable=True))
-print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - started, out.shape[0], out.shape[1])
+seconds = time.perf_counter() - started
+traced = tracemalloc.get_traced_memory()[1]
+print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, traced, seconds, out.shape[0], out.shape[1])
 """
+MEMORY_SIZES = (1024, 2048, 4096)
 
 
 def part_memory() -> str:
-    run = subprocess.run([sys.executable, "-c", MEMORY_CHILD.format(root=str(BENCH.parent))], capture_output=True,
-                         text=True, check=True)
-    before, peak, seconds, height, width = run.stdout.split()
-    image_mib = 4096 * 4096 * 3 / 2**20
-    return (f"make_board_ready(make_tileable) on a 4096x4096 BGR uint8 photo ({image_mib:.0f} MiB) in a fresh process: "
-            f"peak RSS {int(peak) / 1024:.0f} MiB, {int(before) / 1024:.0f} MiB of it before the call (Python, "
-            f"libraries, the photo); the call added {(int(peak) - int(before)) / 1024:.0f} MiB "
-            f"({(int(peak) - int(before)) / 1024 / image_mib:.1f}x the photo) in {float(seconds):.1f} s; "
-            f"output {width}x{height}.")
+    """Peak memory of make_board_ready in a fresh process per size, the photo read from a PNG (so
+    that what made it is not counted): the growth of the peak RSS over the RSS before the call
+    (numpy, OpenCV, PyMaxflow and SciPy alike), and the peak of the numpy/Python allocations
+    (tracemalloc) alone."""
+    from bench.common import photo_like
+
+    lines = ["| photo | photo MiB | RSS before the call | peak RSS added by the call | x the photo | "
+             "peak traced (numpy) | x the photo | seconds | output |", "|---|---|---|---|---|---|---|---|---|"]
+    ratios = []
+    with tempfile.TemporaryDirectory() as folder:
+        for size in MEMORY_SIZES:
+            path = str(Path(folder) / f"photo-{size}.png")
+            cv2.imwrite(path, photo_like(size))
+            run = subprocess.run([sys.executable, "-c", MEMORY_CHILD.format(root=str(BENCH.parent), path=path)],
+                                 capture_output=True, text=True, check=True)
+            before, peak, traced, seconds, height, width = run.stdout.split()
+            image_mib = size * size * 3 / 2**20
+            added = (int(peak) - int(before)) / 1024   # ru_maxrss is in KiB on Linux
+            ratios.append(added / image_mib)
+            lines.append(f"| {size}x{size} BGR uint8 | {image_mib:.0f} | {int(before) / 1024:.0f} MiB | {added:.0f} MiB | "
+                         f"{added / image_mib:.1f} | {int(traced) / 2**20:.0f} MiB | {int(traced) / 2**20 / image_mib:.1f} | "
+                         f"{float(seconds):.1f} | {width}x{height} |")
+    lines += ["", f"- memory bounded: the call's peak grows with the photo's pixels (a fixed multiple, "
+              f"{min(ratios):.1f}-{max(ratios):.1f}x the photo, from {MEMORY_SIZES[0]} to {MEMORY_SIZES[-1]} px)"]
+    return ("make_board_ready(make_tileable) in a fresh process per size, the photo read from a PNG "
+            "(`bench.common.photo_like`):\n\n" + "\n".join(lines))
 
 
 SHEET_CELL = 192  # px: each 2x2 tiling is shrunk to this

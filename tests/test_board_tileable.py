@@ -50,10 +50,13 @@ def test_outside_the_bands_the_tile_is_the_photo_itself() -> None:
     (y0, h), (x0, w) = rows.kept(result.origin[0]), cols.kept(result.origin[1])
     assert rows.overlap // 4 <= result.origin[0] <= 3 * rows.overlap // 4
     # Untouched middle (past the bands and the fusion's margins, half a band each): the crop of the
-    # photo, pixel for pixel (this photo has no light ramp to correct, and its edges agree).
-    assert result.light_correction == 0.0
+    # photo (this photo has no light ramp to correct).
     inner_y, inner_x = slice(rows.overlap, h - rows.overlap), slice(cols.overlap, w - cols.overlap)
-    assert np.array_equal(result.pixels[inner_y, inner_x], image[y0:y0 + h, x0:x0 + w][inner_y, inner_x])
+    inner = result.pixels[inner_y, inner_x].astype(int) - image[y0:y0 + h, x0:x0 + w][inner_y, inner_x]
+    # Changed at most by the smooth gain that takes out what step is left across the wrap.
+    assert result.light_correction < 0.05
+    assert np.abs(inner).max() <= 255 * result.light_correction + 1
+    assert np.abs(inner - np.median(inner)).mean() < 0.5
     # Every pixel says where it came from, and the tiling's neighbours were mostly the photo's.
     assert np.array_equal(result.source_rows[inner_y, 0], np.arange(h)[inner_y] + y0)
     natural = (np.roll(result.source_cols, -1, axis=1) == result.source_cols + 1).mean()

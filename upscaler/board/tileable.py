@@ -29,7 +29,7 @@ import numpy as np
 
 from upscaler.board.fusion import fuse_strip
 from upscaler.board.lighting import ramp_field, wrap_field
-from upscaler.board.seams import MAX_GRAPH_NODES, cut_cost, cut_labels, mismatch
+from upscaler.board.seams import MAX_GRAPH_NODES, cut_cost, cut_labels, detail_loss, mismatch
 from upscaler.materials.maps import apply_gain
 
 OVERLAP_FRACTION = 1 / 8   # of each side: the plain tile loses this much of the photo, half per edge
@@ -148,17 +148,20 @@ def _seam(views: list[np.ndarray], length: int, overlap: int, cyclic: bool, max_
     image = views[0]
     a, b = image[:, length:length + overlap], image[:, :overlap]
     cost = mismatch(a, b)
-    take_b = cut_labels(cost, cyclic=cyclic, max_nodes=max_nodes)
+    keep = detail_loss(a, b, sigma=max(1.0, overlap / 8))
+    take_b = cut_labels(cost, cyclic=cyclic, max_nodes=max_nodes, keep=keep)
     color = 3 if image.shape[2] == 4 else image.shape[2]
     margin = max(1, overlap // 2)
-    as_float = lambda x: x[:, :, :color].astype(np.float32)  # noqa: E731
-    fused = fuse_strip(as_float(a), as_float(b), take_b, as_float(image[:, length - margin:length]),
-                       as_float(image[:, overlap:overlap + margin]), cyclic)
     if color < image.shape[2]:   # alpha: cut, not fused
         b[:, :, color:] = np.where(take_b[:, :, None], b[:, :, color:], a[:, :, color:])
-    np.rint(np.clip(fused, 0, np.iinfo(image.dtype).max, out=fused), out=fused)
-    image[:, length - margin:length, :color] = fused[:, :margin]
-    image[:, :overlap + margin, :color] = fused[:, margin:]
+    # One channel at a time: the fusion's float strips (several times a band) are the peak memory.
+    for c in range(color):
+        as_float = lambda x: x[:, :, c:c + 1].astype(np.float32)  # noqa: E731
+        fused = fuse_strip(as_float(a), as_float(b), take_b, as_float(image[:, length - margin:length]),
+                           as_float(image[:, overlap:overlap + margin]), cyclic)
+        np.rint(np.clip(fused, 0, np.iinfo(image.dtype).max, out=fused), out=fused)
+        image[:, length - margin:length, c:c + 1] = fused[:, :margin]
+        image[:, :overlap + margin, c:c + 1] = fused[:, margin:]
     for plane in views[1:]:
         near = plane[:, :overlap]
         near[~take_b] = plane[:, length:length + overlap][~take_b]

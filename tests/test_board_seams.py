@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from upscaler.board.fusion import fuse_strip
-from upscaler.board.seams import cut_cost, cut_labels, mismatch
+from upscaler.board.seams import GRADIENT_WEIGHT, cut_cost, cut_labels, detail_loss, mismatch
 
 
 def test_the_cut_follows_the_only_path_where_the_copies_agree() -> None:
@@ -90,3 +90,33 @@ def test_fusion_without_a_cut_changes_nothing() -> None:
     b = a.copy()
     fused = fuse_strip(a, b, take_b, a[:, :2], a[:, -2:], periodic=False)
     assert np.array_equal(fused[:, 2:-2], a)
+
+
+def test_a_feature_only_one_copy_has_is_kept_not_dropped() -> None:
+    # b: flat. a: flat but 1 level off near its own side (cols 0-2), 3 levels off further in, and a
+    # patch of texture (a knot, the end of a crack) at cols 4-12 of rows 20-40.
+    b = np.full((60, 24, 3), 120, np.uint8)
+    a = np.full((60, 24, 3), 123, np.uint8)
+    a[:, :3] = 121
+    checker = (np.indices((21, 9)).sum(axis=0) % 2 * 80 + 80).astype(np.uint8)
+    a[20:41, 4:13] = checker[:, :, None]
+    cost = mismatch(a, b)
+    plain = cut_labels(cost)
+    kept = cut_labels(cost, keep=detail_loss(a, b, sigma=3))
+    # Without the detail term the cheapest cut runs down the 1-level columns and drops the patch
+    # (going round it costs 3 levels a row); with it the patch is kept, the cut going round it.
+    patch = (slice(20, 41), slice(4, 13))
+    assert plain[patch].mean() > 0.9 and (~kept[patch]).mean() > 0.9
+    # Where both copies are alike in texture the term is about zero.
+    rng = np.random.default_rng(5)
+    noise = lambda: rng.integers(100, 140, (60, 24, 3)).astype(np.uint8)  # noqa: E731
+    assert np.abs(detail_loss(noise(), noise(), sigma=6)).mean() < 0.05 * mismatch(noise(), noise()).mean()
+
+
+def test_mismatch_counts_a_difference_of_slope() -> None:
+    ramp = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (16, 1))[:, :, None]
+    flat = np.full_like(ramp, 0.5)
+    # The same colour differences, plus the slopes' difference (1/31 per px across) where they differ.
+    expected = np.abs(ramp - flat).sum() + GRADIENT_WEIGHT * 16 * 32 / 31
+    assert mismatch(ramp, flat).sum() == pytest.approx(expected, rel=1e-4)
+    assert mismatch(ramp, ramp + 0.1).sum() == pytest.approx(16 * 32 * 0.1, rel=1e-4)

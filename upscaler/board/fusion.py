@@ -42,7 +42,8 @@ def fuse_strip(a: np.ndarray, b: np.ndarray, take_b: np.ndarray, before: np.ndar
     _add_edges(inner, band, a, b, take_b, axis=0, periodic=periodic)
     if not rhs.any():
         return strip
-    strip += _solve_poisson(rhs, periodic)
+    for channel in range(strip.shape[2]):   # one at a time: the transforms' copies are the peak memory
+        strip[:, :, channel] += _solve_poisson(rhs[:, :, channel], periodic)
     return strip
 
 
@@ -72,8 +73,8 @@ def _add_edges(rhs: np.ndarray, band: np.ndarray, a: np.ndarray, b: np.ndarray, 
 
 
 def _solve_poisson(rhs: np.ndarray, periodic: bool) -> np.ndarray:
-    """f with (-Laplacian f) = rhs: f = 0 just outside axis 1's ends, axis 0 periodic or free."""
-    length, width = rhs.shape[:2]
+    """f with (-Laplacian f) = rhs (2-D): f = 0 just outside axis 1's ends, axis 0 periodic or free."""
+    length, width = rhs.shape
     spectrum = fft.dst(rhs, type=1, axis=1, norm="ortho")
     across = 2 - 2 * np.cos(np.pi * np.arange(1, width + 1) / (width + 1))
     if periodic:
@@ -82,7 +83,8 @@ def _solve_poisson(rhs: np.ndarray, periodic: bool) -> np.ndarray:
     else:
         spectrum = fft.dct(spectrum, type=2, axis=0, norm="ortho")
         along = 2 - 2 * np.cos(np.pi * np.arange(length) / length)
-    spectrum /= (along[:, None, None] + across[None, :, None]).astype(np.float32)
+    # The (0, 0) term: along is 0 there, across is not (the sine transform has no constant).
+    spectrum /= (along[:, None] + across[None, :]).astype(np.float32)
     if periodic:
         spectrum = fft.ifft(spectrum, axis=0).real
     else:

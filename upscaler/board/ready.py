@@ -64,7 +64,7 @@ def _make_tileable(pixels: np.ndarray, options: BoardOptions, report: BoardRepor
     if options.repeat is not None:
         rows, cols = _repeat_layouts(pixels, options, report, rows, cols)
     result = make_tile(pixels, rows, cols)
-    (x, kept_w), (y, kept_h) = cols.kept(), rows.kept()
+    (y, kept_h), (x, kept_w) = rows.kept(result.origin[0]), cols.kept(result.origin[1])
     report.tileable = True
     report.crop = {"x": x, "y": y, "width": kept_w, "height": kept_h}
     report.crop_fraction = [round(1 - kept_w / width, 4), round(1 - kept_h / height, 4)]

@@ -14,9 +14,10 @@ the two seams cross, the four copies meet along those two cuts. Before cutting, 
 light ramp is divided out (``lighting.py``); after each cut, what mismatch is left across it is
 spread smoothly away in the gradient domain (``fusion.py``).
 
-The result is rolled by half the overlap so that the cut bands straddle the tile's edges: the
-output is the photo's ``start + overlap/2 ... start + overlap/2 + length`` on each axis, its
-pixels unchanged except in the bands round its border (and by the light correction).
+The result is rolled so that the cut bands straddle the tile's edges (by between a quarter and
+three quarters of the overlap, where the tile's edge rows and columns differ least): the output
+is the photo's ``start + origin ... start + origin + length`` on each axis, its pixels unchanged
+except in the bands round its border (and by the light correction).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from upscaler.board.fusion import fuse_strip
-from upscaler.board.lighting import ramp_field
-from upscaler.board.seams import MAX_GRAPH_NODES, cut_cost, cut_labels, mismatch
+from upscaler.board.lighting import ramp_field, wrap_field
+from upscaler.board.seams import MAX_GRAPH_NODES, cut_cost, cut_labels, detail_loss, mismatch
 from upscaler.materials.maps import apply_gain
 
 OVERLAP_FRACTION = 1 / 8   # of each side: the plain tile loses this much of the photo, half per edge
@@ -71,9 +72,10 @@ class AxisLayout:
     def end(self) -> int:
         return self.start + self.length + self.overlap
 
-    def kept(self) -> tuple[int, int]:
-        """(first px, px count) of the image the output shows, once rolled."""
-        return self.start + self.overlap // 2, self.length
+    def kept(self, origin: int | None = None) -> tuple[int, int]:
+        """(first px, px count) of the image the output shows, once rolled so that the tile's
+        ``origin`` (``TileResult.origin``; default: the middle of the band) comes first."""
+        return self.start + (self.overlap // 2 if origin is None else origin), self.length
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,9 @@ class TileResult:
     # With ``trace``: for every output pixel, the row and column of the image it came from.
     source_rows: np.ndarray | None = None
     source_cols: np.ndarray | None = None
+    # The row and column of the cut tile (before the roll) that became the output's first: the
+    # output shows the image from ``layout.start + origin`` on (``AxisLayout.kept``).
+    origin: tuple[int, int] = (0, 0)
 
 
 def make_tile(pixels: np.ndarray, rows: AxisLayout, cols: AxisLayout, max_nodes: int = MAX_GRAPH_NODES,
@@ -109,10 +114,30 @@ def make_tile(pixels: np.ndarray, rows: AxisLayout, cols: AxisLayout, max_nodes:
     # the band runs along axis 0 again.
     tile_columns = [p[:, :cols.length].transpose(1, 0, 2) for p in (*planes, *sources)]
     costs.append(_seam(tile_columns, rows.length, rows.overlap, True, max_nodes))
-    shift = (-(rows.overlap // 2), -(cols.overlap // 2))
-    out = np.roll(work[:rows.length, :cols.length], shift, axis=(0, 1))
+    tile = work[:rows.length, :cols.length]
+    origin = (_quietest_edge(tile, rows.overlap, axis=0), _quietest_edge(tile, cols.overlap, axis=1))
+    shift = (-origin[0], -origin[1])
+    out = np.roll(tile, shift, axis=(0, 1))
+    # What brightness step is left across the wrap, spread over the tile (lighting.py).
+    wrap_gain = wrap_field(out)
+    if wrap_gain is not None:
+        out = apply_gain(out, wrap_gain)
+        correction = max(correction, float(np.abs(wrap_gain.small - 1).max()))
     traced = [np.roll(p[:rows.length, :cols.length, 0], shift, axis=(0, 1)) for p in sources] or [None, None]
-    return TileResult(out, float(np.mean(costs)), correction, *traced)
+    return TileResult(out, float(np.mean(costs)), correction, *traced, origin=origin)
+
+
+def _quietest_edge(tile: np.ndarray, overlap: int, axis: int) -> int:
+    """Where the tile's first row (``axis`` 0) or column (1) goes: of the middle half of the cut
+    band, the line whose pixels differ least from the line before it. Any roll of a tile tiles
+    alike; this one puts the file's own edges where the tile is quietest, so that what does not
+    wrap round (a renderer clamping at the edge, a mip level filtered without wrap, a person
+    looking at the file) finds no line there."""
+    first, last = max(1, overlap // 4), max(1, (3 * overlap) // 4)
+    lines = np.arange(first, last + 1)
+    take = lambda index: np.take(tile, index, axis=axis).astype(np.float32)  # noqa: E731
+    steps = [float(np.abs(take(i) - take(i - 1)).mean()) for i in lines]
+    return int(lines[int(np.argmin(steps))])
 
 
 def _seam(views: list[np.ndarray], length: int, overlap: int, cyclic: bool, max_nodes: int) -> float:
@@ -123,17 +148,20 @@ def _seam(views: list[np.ndarray], length: int, overlap: int, cyclic: bool, max_
     image = views[0]
     a, b = image[:, length:length + overlap], image[:, :overlap]
     cost = mismatch(a, b)
-    take_b = cut_labels(cost, cyclic=cyclic, max_nodes=max_nodes)
+    keep = detail_loss(a, b, sigma=max(1.0, overlap / 8))
+    take_b = cut_labels(cost, cyclic=cyclic, max_nodes=max_nodes, keep=keep)
     color = 3 if image.shape[2] == 4 else image.shape[2]
     margin = max(1, overlap // 2)
-    as_float = lambda x: x[:, :, :color].astype(np.float32)  # noqa: E731
-    fused = fuse_strip(as_float(a), as_float(b), take_b, as_float(image[:, length - margin:length]),
-                       as_float(image[:, overlap:overlap + margin]), cyclic)
     if color < image.shape[2]:   # alpha: cut, not fused
         b[:, :, color:] = np.where(take_b[:, :, None], b[:, :, color:], a[:, :, color:])
-    np.rint(np.clip(fused, 0, np.iinfo(image.dtype).max, out=fused), out=fused)
-    image[:, length - margin:length, :color] = fused[:, :margin]
-    image[:, :overlap + margin, :color] = fused[:, margin:]
+    # One channel at a time: the fusion's float strips (several times a band) are the peak memory.
+    for c in range(color):
+        as_float = lambda x: x[:, :, c:c + 1].astype(np.float32)  # noqa: E731
+        fused = fuse_strip(as_float(a), as_float(b), take_b, as_float(image[:, length - margin:length]),
+                           as_float(image[:, overlap:overlap + margin]), cyclic)
+        np.rint(np.clip(fused, 0, np.iinfo(image.dtype).max, out=fused), out=fused)
+        image[:, length - margin:length, c:c + 1] = fused[:, :margin]
+        image[:, :overlap + margin, c:c + 1] = fused[:, margin:]
     for plane in views[1:]:
         near = plane[:, :overlap]
         near[~take_b] = plane[:, length:length + overlap][~take_b]

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 
+from tests.memory import peak_bytes
 from upscaler.engine.tiling import RowAssembler, TilePlan, plan_axis
 
 
@@ -90,11 +91,18 @@ def test_assembler_rebuilds_the_image_exactly(shuffle: bool) -> None:
     assert tops == sorted(tops) and sum(n for _, n in written) == 246
 
 
-def test_assembler_keeps_only_a_few_window_rows() -> None:
-    plan = TilePlan.for_image(2000, 300, tile=100, pad=10)
-    assembler = RowAssembler(plan, 4, 3, Discard())
-    most = 0
-    for t in plan.tiles():
-        assembler.add(t, np.zeros((plan.rows.window * 4, plan.cols.window * 4, 3), np.float32))
-        most = max(most, len(assembler.bands))
-    assert most <= 2
+@pytest.mark.parametrize("tile,pad,margin", [(100, 10, 0), (32, 64, 64)])
+def test_assembler_holds_about_one_window_of_rows(tile, pad, margin) -> None:
+    """However many window rows overlap an output row (five, with seamless mode's 64 px of context
+    around 32 px cores), the float rows held stay about one window high across the output."""
+    plan = TilePlan.for_image(1000, 1000, tile=tile, pad=pad, margin=margin)
+    output = np.zeros((plan.rows.window * 4, plan.cols.window * 4, 3), np.float32)
+    window_of_rows = output.shape[0] * plan.cols.length * 4 * 3 * 4   # bytes of float rows
+
+    def assemble() -> None:
+        assembler = RowAssembler(plan, 4, 3, Discard())
+        for t in plan.tiles():
+            assembler.add(t, output)
+        assert assembler.done
+
+    assert peak_bytes(assemble) < 1.5 * window_of_rows

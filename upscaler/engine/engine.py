@@ -62,9 +62,9 @@ Progress = Callable[[int, int], None]  # (tiles done, tiles total); done never p
 # put a walnut swatch at 38.9 dB; with 64 px the samples and crops measured are at 59-69 dB
 # (bench/RESULTS.md, "Seamless mode against the ideal").
 SEAMLESS_PAD = 64
-# Device-side blending keeps about this many float window-row bands alive at once (the row being
-# filled, the overlap kept from the one before, the strip being finished) and is used only while
-# they take under this share of the free device memory.
+# Device-side blending keeps about one window's height of float rows alive across the output
+# (engine/tiling.py: RowAssembler); this many, for head-room (the weighted tile pieces, the strip's
+# levels), must take under this share of the free device memory.
 DEVICE_BANDS = 3
 DEVICE_BANDS_SHARE = 0.25
 

@@ -17,6 +17,7 @@ engine/levels.py).
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
@@ -115,9 +116,14 @@ class RowAssembler:
 
     ``sink.write(top, rows)`` gets float32 RGB rows ``[top, top + len(rows))`` of the full output,
     each row final, at most ``strip`` rows at a time (the sink may overwrite them). Tiles may
-    arrive in any order. Memory: the bands of window rows still being filled (one, in order),
-    plus, of each finished band, only the rows that the next window row still overlaps: for a
-    32000 px wide output that is ~340 MiB for a band, not a copy of the output.
+    arrive in any order. The output rows are accumulated in chunks cut at every window's top and
+    bottom: a chunk is final, and is handed on and dropped, once every window row that starts at or
+    above its top is complete (no later window reaches above its own top), and a chunk is made
+    only when a window first reaches it. A tile adds its weighted output straight into the chunks
+    it covers. Memory, tiles arriving in order: the chunks under the window row being filled,
+    one window's height of float rows across the output (for a 32000 px wide output and the
+    default 224 px window ~340 MB), however many window rows overlap there (five, in seamless mode
+    with small tiles); never a copy of the output.
     """
 
     def __init__(self, plan: TilePlan, scale: int, channels: int, sink: RowSink, strip: int = 64,
@@ -131,53 +137,55 @@ class RowAssembler:
         self.col_weights = plan.cols.output_weights(scale)
         if device is None:
             self._zeros = lambda shape: np.zeros(shape, np.float32)
-            self._copy = np.copy
         else:
             import torch
 
             self._zeros = lambda shape: torch.zeros(shape, dtype=torch.float32, device=device)
-            self._copy = torch.clone
             self.row_weights = [_to_device(w, device) for w in self.row_weights]
             self.col_weights = [_to_device(w, device) for w in self.col_weights]
-        self.bands: dict[int, tuple[int, np.ndarray]] = {}  # window row -> (output top, float rows)
-        self.missing = {r: len(plan.cols.starts) for r in range(len(plan.rows.starts))}
+        rows, s = plan.rows, scale
+        cuts = sorted({*rows.starts, *(y + rows.window for y in rows.starts if y + rows.window < rows.length)})
+        self.chunk_tops = [y * s for y in cuts]
+        self.chunk_bottoms = self.chunk_tops[1:] + [rows.length * s]
+        self.chunks: dict[int, np.ndarray] = {}  # chunk index -> its float rows, once a window reached it
+        self.missing = {r: len(plan.cols.starts) for r in range(len(rows.starts))}
         self.next_row = 0  # first window row not yet flushed
 
     def add(self, tile: Tile, output: np.ndarray) -> None:
         """``output``: HxWxC float32, the network's output for ``tile``'s window (on the device, if any)."""
         s = self.scale
-        if tile.row not in self.bands:
-            shape = (self.plan.rows.window * s, self.plan.cols.length * s, self.channels)
-            self.bands[tile.row] = (tile.y * s, self._zeros(shape))
-        band = self.bands[tile.row][1]
-        weighted = output * self.row_weights[tile.row][:, None, None]
-        weighted *= self.col_weights[tile.col][None, :, None]
-        x0 = tile.x * s
-        band[:, x0 : x0 + output.shape[1]] += weighted
+        top, x0 = tile.y * s, tile.x * s
+        bottom, x1 = top + output.shape[0], x0 + output.shape[1]
+        row_weights, col_weights = self.row_weights[tile.row], self.col_weights[tile.col][None, :, None]
+        k = bisect.bisect_left(self.chunk_tops, top)  # every window's top is a cut
+        while k < len(self.chunk_tops) and self.chunk_tops[k] < bottom:
+            lo, hi = self.chunk_tops[k], min(bottom, self.chunk_bottoms[k])
+            chunk = self.chunks.get(k)
+            if chunk is None:
+                chunk = self.chunks[k] = self._zeros((self.chunk_bottoms[k] - lo, self.plan.cols.length * s,
+                                                      self.channels))
+            weighted = output[lo - top : hi - top] * row_weights[lo - top : hi - top, None, None]
+            weighted *= col_weights
+            chunk[: hi - lo, x0:x1] += weighted
+            k += 1
         self.missing[tile.row] -= 1
         while self.next_row in self.missing and self.missing[self.next_row] == 0:
             self._flush(self.next_row)
             self.next_row += 1
 
     def _flush(self, row: int) -> None:
-        """Window row ``row`` and all before it are complete: emit rows no later window touches."""
-        s, starts = self.scale, self.plan.rows.starts
-        top = starts[row] * s
-        bottom = starts[row + 1] * s if row + 1 < len(starts) else self.plan.rows.length * s
-        for first in range(top, bottom, self.strip):
-            last = min(bottom, first + self.strip)
-            out = self._zeros((last - first, self.plan.cols.length * s, self.channels))
-            for band_top, band in self.bands.values():
-                lo, hi = max(first, band_top), min(last, band_top + band.shape[0])
-                if lo < hi:
-                    out[lo - first : hi - first] += band[lo - band_top : hi - band_top]
-            self.sink.write(first, out)
-        for r, (band_top, band) in list(self.bands.items()):
-            if band_top + band.shape[0] <= bottom:
-                del self.bands[r]  # nothing below `bottom` left to give
-            elif band_top < bottom and r <= row:
-                # Keep only what later rows still need (the overlap), as a copy so the rest is freed.
-                self.bands[r] = (bottom, self._copy(band[bottom - band_top :]))
+        """Window rows ``0..row`` are complete: the chunks above the next window row's top are final;
+        hand them on in strips and drop them."""
+        starts = self.plan.rows.starts
+        end = starts[row + 1] * self.scale if row + 1 < len(starts) else self.chunk_bottoms[-1]
+        for k in range(bisect.bisect_left(self.chunk_tops, starts[row] * self.scale), len(self.chunk_tops)):
+            if self.chunk_tops[k] >= end:
+                break
+            chunk = self.chunks.pop(k, None)
+            if chunk is None:  # reached by no window: cannot happen while windows cover the image
+                raise RuntimeError(f"output rows {self.chunk_tops[k]}..{self.chunk_bottoms[k]} got no tile")
+            for first in range(0, chunk.shape[0], self.strip):
+                self.sink.write(self.chunk_tops[k] + first, chunk[first : first + self.strip])
 
     @property
     def done(self) -> bool:

@@ -108,7 +108,9 @@ def test_pipelined_upscale_gives_each_images_own_pixels_in_input_order(tmp_path:
         else:
             cv2.imwrite(str(src / name), pixels)
     out = tmp_path / "out"
-    options = ["--model", str(tiny_srvgg), "--tile", "16", "--device", "cpu", "--precision", "fp32"]
+    # --material none: compared with the engine's plain output (a "tiles" folder would run its profile).
+    options = ["--model", str(tiny_srvgg), "--tile", "16", "--device", "cpu", "--precision", "fp32",
+               "--material", "none"]
     result = CliRunner().invoke(app, ["upscale", str(src), "-o", str(out), *options, "--in-flight", "3",
                                       "--json"])
 

@@ -329,33 +329,24 @@ def part_memory() -> str:
             "(`bench.common.photo_like`):\n\n" + "\n".join(lines))
 
 
-SHEET_CELL = 192  # px: each 2x2 tiling is shrunk to this
+from upscaler.evaluation.tileable_sheet import tiled_cell as sheet_cell  # noqa: E402
 
 
 def write_sheet(path: Path, kept: dict) -> None:
     """For each category the output tiled 2x2 before and after make-tileable; then repeat="auto"
     on whole photos that repeat."""
-    label_h = 26
 
-    def cell(img: np.ndarray, lines: tuple[str, str]) -> np.ndarray:
-        tiled = np.tile(img, (2, 2, 1))
-        small = cv2.resize(tiled, (SHEET_CELL, SHEET_CELL), interpolation=cv2.INTER_AREA)
-        out = np.full((SHEET_CELL + label_h, SHEET_CELL, 3), 255, np.uint8)
-        out[label_h:] = small
-        for i, line in enumerate(lines):
-            cv2.putText(out, line, (2, 10 + 12 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 1, cv2.LINE_AA)
-        return np.pad(out, ((0, 4), (0, 4), (0, 0)), constant_values=255)
 
-    pairs = [np.hstack([cell(plain, (f"{category}: photo x4", "tiled 2x2")),
-                        cell(out, ("made tileable", f"crop {report['crop_fraction'][0]:.0%}"))])
+    pairs = [np.hstack([sheet_cell(plain, (f"{category}: photo x4", "tiled 2x2")),
+                        sheet_cell(out, ("made tileable", f"crop {report['crop_fraction'][0]:.0%}"))])
              for category, (name, plain, out, report, _) in kept.items()]
     for folder, name in (("tiles", "ufoai-tiles-g2"), ("fabric", "ufoai-textil003"), ("brick", "ufoai-wall-brick01")):
         photo = cv2.imread(str(SET / folder / f"{name}.png"), cv2.IMREAD_COLOR)
         photo = photo[:min(photo.shape[:2]) * 3 // 4, :min(photo.shape[:2]) * 3 // 4]   # not a whole tile any more
         out, report = make_board_ready(photo, BoardOptions(repeat="auto", category=folder))
         periods = " x ".join("-" if p is None else f"{p:.0f}" for p in (report.period_px or [None, None]))
-        pairs.append(np.hstack([cell(photo, (f"{folder}: photo", "tiled 2x2")),
-                                cell(out, ("repeat auto", f"period {periods} px"))]))
+        pairs.append(np.hstack([sheet_cell(photo, (f"{folder}: photo", "tiled 2x2")),
+                                sheet_cell(out, ("repeat auto", f"period {periods} px"))]))
     per_row = 3
     while len(pairs) % per_row:
         pairs.append(np.full_like(pairs[0], 255))

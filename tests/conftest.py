@@ -62,3 +62,20 @@ def tiny_srvgg(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_rrdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return random_network_file(tmp_path_factory.mktemp("nets"), TINY_RRDB)
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, monkeypatch) -> Path:
+    """A private data dir (its own SQLite database) and the no-op engine: x4 nearest neighbour
+    (the embedded default as a user runs it, without a network to wait for)."""
+    for name in ("UPSCALER_BROKER_URL", "UPSCALER_DATABASE_URL", "UPSCALER_TILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("UPSCALER_DATA_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("UPSCALER_ENGINE_NOOP", "1")
+    from workers.core import runtime
+
+    get_settings.cache_clear()
+    runtime._engine_for.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+    runtime._engine_for.cache_clear()

@@ -27,9 +27,7 @@ from upscaler.board import BoardOptions, parse_repeat
 from upscaler.evaluation.image_metrics import wrap_seam_score
 from upscaler.jobspec import JobParams, idempotency_key, repeat_spelling
 from upscaler.processing import UpscaledImage, write_outputs
-from upscaler.settings import get_settings
 from upscaler.storage import Storage
-from workers.core import runtime
 
 runner = CliRunner()
 NO_TEXTURE = "almost no texture"
@@ -80,20 +78,6 @@ def test_the_board_step_runs_only_when_asked() -> None:
 
 
 # -- the command line --------------------------------------------------------------------------
-
-@pytest.fixture
-def embedded(tmp_path: Path, monkeypatch) -> Path:
-    """A private data dir (its own SQLite database) and the no-op engine: x4 nearest neighbour."""
-    for name in ("UPSCALER_BROKER_URL", "UPSCALER_DATABASE_URL", "UPSCALER_TILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("UPSCALER_DATA_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("UPSCALER_ENGINE_NOOP", "1")
-    get_settings.cache_clear()
-    runtime._engine_for.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
-    runtime._engine_for.cache_clear()
-
 
 def write_image(path: Path, pixels: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,20 +28,6 @@ from workers.core import runtime
 runner = CliRunner()
 
 
-@pytest.fixture
-def embedded(tmp_path: Path, monkeypatch) -> Path:
-    """A private data dir (its own SQLite database) and the no-op engine: x4 nearest neighbour."""
-    for name in ("UPSCALER_BROKER_URL", "UPSCALER_DATABASE_URL", "UPSCALER_TILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("UPSCALER_DATA_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("UPSCALER_ENGINE_NOOP", "1")
-    get_settings.cache_clear()
-    runtime._engine_for.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
-    runtime._engine_for.cache_clear()
-
-
 def image(path: Path, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), texture(8, 8, seed=seed))

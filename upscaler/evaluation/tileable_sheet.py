@@ -48,7 +48,7 @@ def make_pairs(outputs: list[tuple[str, str, str, np.ndarray]]) -> list[TiledPai
     return pairs
 
 
-def _cell(image: np.ndarray, lines: tuple[str, str]) -> np.ndarray:
+def tiled_cell(image: np.ndarray, lines: tuple[str, str]) -> np.ndarray:
     tiled = np.tile(image, (2, 2, 1))
     small = cv2.resize(tiled, (SHEET_CELL, SHEET_CELL), interpolation=cv2.INTER_AREA)
     out = np.full((SHEET_CELL + LABEL_HEIGHT, SHEET_CELL, 3), 255, np.uint8)
@@ -66,8 +66,8 @@ def tileable_sheet(pairs: list[TiledPair]) -> np.ndarray:
         after_label = (f"made tileable, seam {scores['seam_score_after']:.2f}" if scores["tileable"]
                        else "not made tileable (see warnings)")
         rows.append(np.hstack([
-            _cell(pair.before, (f"{pair.category}/{pair.name}: tiled 2x2",
+            tiled_cell(pair.before, (f"{pair.category}/{pair.name}: tiled 2x2",
                                 f"{pair.model}, seam {scores['seam_score_before']:.2f}")),
-            _cell(pair.after, (after_label, "tiled 2x2")),
+            tiled_cell(pair.after, (after_label, "tiled 2x2")),
         ]))
     return np.vstack(rows)

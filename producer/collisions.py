@@ -19,6 +19,7 @@ import posixpath
 
 from db import transitions
 from db.jobs import NewJob
+from upscaler.errors import ErrorCode
 from upscaler.storage import collision_key
 
 POLICIES = ("fail", "suffix")
@@ -44,7 +45,7 @@ def settle(rows: list[NewJob], taken: dict[str, str], policy: str) -> int:
                 row.output_uri = suffixed(row.output_uri, row.source_uri)
                 key = collision_key(row.output_uri)
             else:
-                transitions.refuse(row, "output_collision",
+                transitions.refuse(row, ErrorCode.output_collision,
                                    f"{row.source_uri} and {owner} would both write {row.output_uri}; submit with "
                                    "--on-collision suffix, or give one of them an output_key in a manifest")
         row.output_key = key

@@ -15,19 +15,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from upscaler.errors import PermanentError
+from upscaler.errors import ErrorCode, PermanentError
 from upscaler.image_suffixes import INPUT_SUFFIXES
 from upscaler.storage import ObjectInfo, Storage, StorageError, is_inside, is_s3, split_s3
 
 
 class ManifestError(PermanentError):
-    code = "bad_manifest"
+    code = ErrorCode.bad_manifest
 
 
 class InPlaceOutputError(PermanentError):
     """Outputs would land on or among their own sources."""
 
-    code = "output_inside_source"
+    code = ErrorCode.output_inside_source
 
 
 def refuse_output_inside_sources(output: str, sources: list[str]) -> None:

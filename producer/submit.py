@@ -33,6 +33,7 @@ from producer.sources import (
     from_manifest,
     refuse_output_inside_sources,
 )
+from upscaler.errors import ErrorCode
 from upscaler.jobspec import JobParams, idempotency_key
 from upscaler.profiles import default_profiles, params_for_material
 from upscaler.storage import Storage, StorageError, collision_key, safe_join
@@ -108,7 +109,7 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
                      stored, image.supplier, image.material or params.material, job_params.profile,
                      job_params.detail if job_params.profile else None)
         if unsafe:
-            transitions.refuse(job, "unsafe_key", unsafe)
+            transitions.refuse(job, ErrorCode.unsafe_key, unsafe)
         params_of[job.id] = job_params
         rows.append(job)
     refuse_writing_into_sources(rows)

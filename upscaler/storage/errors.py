@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from upscaler.errors import PermanentError, TransientError
+from upscaler.errors import ErrorCode, PermanentError, TransientError
 
 
 class StorageError(PermanentError):
-    code = "storage_error"
+    code = ErrorCode.storage_error
 
 
 class SourceMissingError(StorageError):
-    code = "source_missing"
+    code = ErrorCode.source_missing
 
 
 class SourceChangedError(StorageError):
     """The source is not the version the job was created for (its ETag changed since)."""
 
-    code = "source_changed"
+    code = ErrorCode.source_changed
 
 
 class StorageUnavailableError(TransientError):
-    code = "storage_unavailable"
+    code = ErrorCode.storage_unavailable

@@ -120,6 +120,7 @@ def _given_version(manifest: Path, line: int, row: dict) -> tuple[str, int | Non
 LIST_MIN_SOURCES = 10      # sources in one S3 folder from which a listing beats HEADs
 LIST_BUDGET = 20           # objects listed per source sought before the rest fall back to HEADs
 HEAD_THREADS = 16          # HEAD requests in flight at once
+LIST_THREADS = 4           # folder listings in flight at once
 
 
 def look_up(storage: Storage, uris: list[str]) -> dict[str, ObjectInfo | None]:
@@ -130,12 +131,15 @@ def look_up(storage: Storage, uris: list[str]) -> dict[str, ObjectInfo | None]:
         if is_s3(uri):
             bucket, key = split_s3(uri)
             folders.setdefault((bucket, posixpath.dirname(key)), []).append(key)
-    for (bucket, folder), keys in folders.items():
-        if len(set(keys)) >= LIST_MIN_SOURCES:
-            found.update(_listed(storage, bucket, folder, sorted(set(keys))))
+    listable = [(bucket, folder, sorted(set(keys))) for (bucket, folder), keys in folders.items()
+                if len(set(keys)) >= LIST_MIN_SOURCES]
+    if listable:
+        # Folders listed several at a time: a page costs a round trip and the server's time, not ours.
+        with ThreadPoolExecutor(min(LIST_THREADS, len(listable)), thread_name_prefix="list") as pool:
+            for answered in pool.map(lambda folder: _listed(storage, *folder), listable):
+                found.update(answered)
     rest = [u for u in dict.fromkeys(uris) if u not in found]
     if rest:
-
         with ThreadPoolExecutor(HEAD_THREADS, thread_name_prefix="head") as pool:
             found.update(zip(rest, pool.map(lambda uri: _head(storage, uri), rest)))
     return found

@@ -14,10 +14,11 @@ from upscaler.storage import ObjectInfo, SourceMissingError, Storage, split_s3
 class CountingStorage(Storage):
     """S3 as a dict of key -> ETag; counts LIST and HEAD requests and HEADs in flight at once."""
 
-    def __init__(self, objects: dict[str, str], head_seconds: float = 0.0) -> None:
+    def __init__(self, objects: dict[str, str], head_seconds: float = 0.0, list_seconds: float = 0.0) -> None:
         super().__init__(endpoint_url="")
-        self.objects, self.head_seconds = objects, head_seconds
+        self.objects, self.head_seconds, self.list_seconds = objects, head_seconds, list_seconds
         self.lists = self.heads = self.in_flight = self.most_in_flight = 0
+        self.lists_in_flight = self.most_lists_in_flight = 0
         self.lock = threading.Lock()
 
     @property
@@ -25,7 +26,13 @@ class CountingStorage(Storage):
         return None
 
     def list(self, prefix: str, start_after: str | None = None, recursive: bool = True):
-        self.lists += 1
+        with self.lock:
+            self.lists += 1
+            self.lists_in_flight += 1
+            self.most_lists_in_flight = max(self.most_lists_in_flight, self.lists_in_flight)
+        time.sleep(self.list_seconds)  # the first page's round trip
+        with self.lock:
+            self.lists_in_flight -= 1
         folder = split_s3(prefix)[1]
         for uri in sorted(self.objects):
             key = split_s3(uri)[1]
@@ -62,6 +69,14 @@ def test_sources_sharing_a_folder_are_listed_not_asked_one_by_one(tmp_path: Path
     assert [i.uri for i in images] == wanted  # in the manifest's order
     assert [i.etag for i in images[:-1]] == [f"e{i}" for i in range(5, 55)] and images[-1].etag is None
     assert (storage.lists, storage.heads) == (1, 0)
+
+
+def test_folders_are_listed_several_at_a_time(tmp_path: Path) -> None:
+    wanted = [f"s3://cat/supplier-{s}/t{i:03d}.png" for s in range(8) for i in range(12)]
+    storage = CountingStorage({u: "e" for u in wanted}, list_seconds=0.1)
+    images = list(from_manifest(storage, manifest(tmp_path, wanted)))
+    assert [i.etag for i in images] == ["e"] * len(wanted)
+    assert (storage.lists, storage.heads) == (8, 0) and storage.most_lists_in_flight >= 2
 
 
 def test_scattered_sources_are_asked_for_several_at_a_time(tmp_path: Path) -> None:

@@ -121,7 +121,11 @@ def test_a_manifest_runs_each_row_with_its_profile_and_the_job_row_records_it(sq
     expected = {"denim": ("fabric", defaults["fabric"].detail), "rug": ("carpet", defaults["carpet"].detail),
                 "plank": ("wood", 0.3), "moss": ("other", defaults["other"].detail), "plain": (None, None)}
     assert {stem: (j.profile, j.detail) for stem, j in jobs.items()} == expected
-    assert all(j.model == "realesrgan-x4plus" for j in jobs.values())
+    # Each profiled row runs its category's default model (the wood row's profile in SQL changed
+    # only detail and format); the row without a material, the request's.
+    models = {stem: (defaults[profile].model if profile else "realesrgan-x4plus")
+              for stem, (profile, _) in expected.items()}
+    assert {stem: j.model for stem, j in jobs.items()} == models
     assert all(not j.params["preserve_color"] for j in jobs.values())
     assert jobs["plank"].output_uri.endswith("plank.jpg")  # the wood profile's format, as set in SQL
     assert jobs["denim"].params["profile"] == "fabric" and "fixed" not in jobs["denim"].params

@@ -18,7 +18,7 @@ from upscaler.errors import UpscalerError
 from upscaler.settings import get_settings
 
 if TYPE_CHECKING:
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
 
 POLL_SECONDS = 1.0
 # submit's exit status when the jobs were saved but the broker did not take their messages
@@ -61,7 +61,7 @@ def _wait(batch_id: uuid.UUID, total: int, show: bool) -> None:
 def submit(
     sources: Annotated[list[str] | None, typer.Argument(help="S3 prefixes (s3://bucket/prefix/) and/or local folders.")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="Output prefix: s3://bucket/prefix/ or a local folder.")] = ...,  # type: ignore[assignment]
-    params: JobParams = None,  # type: ignore[assignment]  # built by @job_options
+    params: JobRequest = None,  # type: ignore[assignment]  # built by @job_options
     manifest: Annotated[Path | None, typer.Option(help="CSV with source_uri [, output_key, supplier, material].")] = None,
     on_collision: Annotated[str, typer.Option(
         help="Two sources whose outputs would be one object: 'fail' the later ones, or give them a "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,7 +17,7 @@ from cli.job_options import job_options
 from upscaler.errors import UpscalerError
 
 if TYPE_CHECKING:
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def collect_inputs(inputs: list[Path]) -> tuple[list[WorkItem], list[str]]:
     return items, problems
 
 
-def with_material_profile(params: JobParams) -> JobParams:
+def with_material_profile(params: JobRequest) -> JobRequest:
     """``--material``: its category's profile (as set in the database) fills what was not given."""
     from db.profiles import profiles_in_effect
     from db.session import session_scope
@@ -62,7 +62,7 @@ def with_material_profile(params: JobParams) -> JobParams:
 def upscale(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
     output_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results.")],
-    params: JobParams,  # built by @job_options
+    params: JobRequest,  # built by @job_options
     precision: Annotated[str | None, typer.Option(help="auto, fp32, fp16 or bf16. [default: settings, auto]")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda. [default: settings, auto]")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Tiles per forward pass. [default: from device]")] = None,
@@ -86,7 +86,7 @@ def upscale(
     model = params.model
     in_flight = in_flight or cfg.worker_jobs_in_flight
     try:
-        params = replace(params, batch_size=batch_size)
+        params = params.with_fields(batch_size=batch_size)
         engine = Engine.from_settings(zoo(), cfg, device, precision)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -95,7 +95,7 @@ def upscale(
     started = time.perf_counter()
     input_megapixels = 0.0
     try:
-        engine.tile_network(params)  # load (and import / calibrate) once, before the bars start
+        engine.tile_network(params.engine)  # load (and import / calibrate) once, before the bars start
     except UpscalerError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
@@ -156,7 +156,7 @@ def upscale(
         "images": len(results) - len(failed), "failed": len(failed), "seconds": round(seconds, 2),
         "megapixels_per_second": round(input_megapixels / seconds, 4) if seconds else 0.0,
         "model": model, "precision": network.precision, "device": str(engine.device),
-        "runtime": network.runtime, "detail": params.detail, "profile": params.profile,
+        "runtime": network.runtime, "detail": params.engine.detail, "profile": params.profile,
     }
     if as_json:
         print_json({**summary, "results": results})
@@ -164,7 +164,7 @@ def upscale(
         err_console.print(
             f"{summary['images']} images upscaled, {summary['failed']} failed, {seconds:.1f} s, "
             f"{summary['megapixels_per_second']:.3f} input megapixels/s "
-            f"({model}{f' + {params.detail:g} {params.detail_model}' if params.detail else ''}, "
+            f"({model}{f' + {params.engine.detail:g} {params.engine.detail_model}' if params.engine.detail else ''}, "
             f"{summary['device']}, {summary['runtime']}, {summary['precision']}"
             f"{f', {params.profile} profile' if params.profile else ''}) -> {output_dir}"
         )

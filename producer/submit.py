@@ -16,7 +16,7 @@ from __future__ import annotations
 import posixpath
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from db import jobs as jobs_table
@@ -34,7 +34,7 @@ from producer.sources import (
     refuse_output_inside_sources,
 )
 from upscaler.errors import ErrorCode
-from upscaler.jobspec import JobParams, idempotency_key
+from upscaler.jobspec import JobRequest, idempotency_key
 from upscaler.profiles import default_profiles, params_for_material
 from upscaler.storage import Storage, StorageError, collision_key, safe_join
 
@@ -69,7 +69,7 @@ def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | No
     return images, skipped
 
 
-def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params: JobParams,
+def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params: JobRequest,
              session: Session | None = None, on_collision: str = "fail",
              warnings: list[str] | None = None) -> tuple[list[NewJob], int, int]:
     """New jobs, how many sources were listed more than once, and how many outputs clashed.
@@ -86,10 +86,10 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
     rows: list[NewJob] = []
     seen = set()
     profiles = profiles_in_effect(session) if session is not None else default_profiles()
-    params_of: dict[uuid.UUID, JobParams] = {}  # each row's parameters, for its idempotency key
+    params_of: dict[uuid.UUID, JobRequest] = {}  # each row's parameters, for its idempotency key
     # A catalogue has few materials: each one's parameters (and their stored form, one dict shared
     # by its rows) are made once.
-    by_material: dict[str | None, tuple[JobParams, str | None, dict]] = {}
+    by_material: dict[str | None, tuple[JobRequest, str | None, dict]] = {}
     for image in images:
         if image.material not in by_material:
             made, warned = params_for_material(params, image.material, profiles)
@@ -107,7 +107,7 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         seen.add((image.uri, image.etag, out_uri))
         job = NewJob(uuid.uuid4(), batch_id, image.uri, image.etag, image.size, out_uri, job_params.model,
                      stored, image.supplier, image.material or params.material, job_params.profile,
-                     job_params.detail if job_params.profile else None)
+                     job_params.engine.detail if job_params.profile else None)
         if unsafe:
             transitions.refuse(job, ErrorCode.unsafe_key, unsafe)
         params_of[job.id] = job_params
@@ -136,7 +136,7 @@ def refuse_writing_into_sources(rows: list[NewJob]) -> None:
                                      f"{source}: choose an output prefix outside the sources")
 
 
-def create_batch(sources: list[str], output: str, *, manifest: Path | None = None, params: JobParams | None = None,
+def create_batch(sources: list[str], output: str, *, manifest: Path | None = None, params: JobRequest | None = None,
                  model: str | None = None, name: str | None = None, dry_run: bool = False,
                  storage: Storage | None = None, database_url: str | None = None,
                  on_collision: str = "fail") -> SubmitResult:
@@ -146,9 +146,9 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
     Refused before anything is listed or created: an output prefix equal to or inside a source
     prefix (the outputs would overwrite the originals, and the next listing would upscale them
     again)."""
-    params = params or JobParams()
+    params = params or JobRequest()
     if model is not None:
-        params = replace(params, model=model)
+        params = params.with_fields(model=model)
     storage = storage or Storage()
     refuse_output_inside_sources(output, sources)
     images, skipped = expand_sources(storage, sources, manifest)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from upscaler.engine import Engine
 from upscaler.engine.engine import Progress
 from upscaler.imageio import DecodedImage, Limits, choose_format, decode, encode_to
 from upscaler.imageio.color.management import SourceColor, output_color
-from upscaler.jobspec import JobParams
+from upscaler.jobspec import JobRequest
 from upscaler.settings import Settings
 from upscaler.storage import Storage
 
@@ -42,31 +42,31 @@ class UpscaledImage:
         self.output_size = (self.pixels.shape[1], self.pixels.shape[0])
 
 
-def decode_image(data: bytes, source: str, params: JobParams, limits: Limits) -> tuple[DecodedImage, float]:
+def decode_image(data: bytes, source: str, request: JobRequest, limits: Limits) -> tuple[DecodedImage, float]:
     """The pixels (limits checked from the header first) and the milliseconds it took."""
     start = time.perf_counter()
-    decoded = decode(data, source, limits, params.outscale)
+    decoded = decode(data, source, limits, request.engine.outscale)
     return decoded, (time.perf_counter() - start) * 1000
 
 
-def upscale_decoded(engine: Engine, decoded: DecodedImage, params: JobParams,
+def upscale_decoded(engine: Engine, decoded: DecodedImage, request: JobRequest,
                     progress: Progress | None = None) -> UpscaledImage:
     """Wait for the device, upscale; the output format is chosen from the input."""
     # The engine takes the device's turn itself, only while it queues tiles: other jobs in flight
     # decode and encode meanwhile, and the next image's tiles queue behind this one's last.
     timings: dict[str, float] = {"wait": 0.0}
     start = time.perf_counter()
-    pixels = engine.upscale(decoded.pixels, params, progress, timings)
+    pixels = engine.upscale(decoded.pixels, request.engine, progress, timings)
     timings["infer"] = (time.perf_counter() - start) * 1000 - timings["wait"]
-    return UpscaledImage(pixels, choose_format(params.format, decoded), (decoded.width, decoded.height), timings,
+    return UpscaledImage(pixels, choose_format(request.output.format, decoded), (decoded.width, decoded.height), timings,
                          decoded.color)
 
 
-def upscale_image(engine: Engine, data: bytes, source: str, params: JobParams,
+def upscale_image(engine: Engine, data: bytes, source: str, request: JobRequest,
                   limits: Limits, progress: Progress | None = None) -> UpscaledImage:
     """Decode, wait for the device, upscale; raises a PermanentError subclass for bad input."""
-    decoded, decode_ms = decode_image(data, source, params, limits)
-    upscaled = upscale_decoded(engine, decoded, params, progress)
+    decoded, decode_ms = decode_image(data, source, request, limits)
+    upscaled = upscale_decoded(engine, decoded, request, progress)
     upscaled.timings_ms = {"decode": decode_ms, **upscaled.timings_ms}
     return upscaled
 
@@ -87,25 +87,25 @@ def material_folder(output_uri: str) -> str:
     return posixpath.splitext(output_uri)[0] + "/"
 
 
-def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, output_uri: str,
+def write_outputs(upscaled: UpscaledImage, request: JobRequest, storage: Storage, output_uri: str,
                   metadata: dict[str, str] | None = None, material: str | None = None) -> Written:
     """Write the image (and the material set the job asks for) to ``output_uri``; the pixels are
     let go before the image's last bytes are uploaded. ``material`` overrides the job's category
     (a manifest row's own). "encode" includes waiting for S3 when it is slower than the encoder;
     "upload" is what is left after the last byte was encoded."""
     written = Written(warnings=list(upscaled.color.warnings))
-    if params.maps:
+    if request.maps.maps:
         start = time.perf_counter()
-        result = write_material_set(upscaled.pixels, params, storage, material_folder(output_uri), metadata,
-                                    material or params.material)
+        result = write_material_set(upscaled.pixels, request, storage, material_folder(output_uri), metadata,
+                                    material or request.material)
         written.maps, written.timings_ms["maps"] = result.files, (time.perf_counter() - start) * 1000
         written.warnings += result.warnings
-    tag = output_color(upscaled.color, upscaled.pixels, params.color_space, upscaled.format)
+    tag = output_color(upscaled.color, upscaled.pixels, request.output.color_space, upscaled.format)
     written.warnings += tag.warnings
     start = time.perf_counter()
     with storage.open_write(output_uri, {**(metadata or {}), **tag.s3_metadata()}) as out:
-        written.output_bytes = encode_to(upscaled.pixels, upscaled.format, params.quality, out,
-                                         color=upscaled.color, color_space=params.color_space)
+        written.output_bytes = encode_to(upscaled.pixels, upscaled.format, request.output.quality, out,
+                                         color=upscaled.color, color_space=request.output.color_space)
         upscaled.pixels = None  # the largest thing a job holds: gone before the upload's last part
         written.timings_ms["encode"] = (time.perf_counter() - start) * 1000
         start = time.perf_counter()
@@ -113,13 +113,13 @@ def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, 
     return written
 
 
-def write_material_set(pixels: np.ndarray, params: JobParams, storage: Storage, folder: str,
+def write_material_set(pixels: np.ndarray, request: JobRequest, storage: Storage, folder: str,
                        metadata: dict[str, str] | None, category: str | None):
     """The PBR maps of ``pixels`` (sRGB base colour) and their glTF, MaterialX and preview files."""
-    from upscaler.materials import MapOptions, write_material
+    from upscaler.materials import write_material
 
-    options = MapOptions(category=category or "other", seamless=params.seamless, delight=params.delight,
-                         normal_convention=params.normal_convention, maps=params.maps)
+    # The two fields a job's map options leave to the job: its category and its wrap-around.
+    options = replace(request.maps, category=category or "other", seamless=request.engine.seamless)
 
     def open_write(name: str):
         return storage.open_write(folder + name, metadata or {})

@@ -8,7 +8,7 @@ change them with ``upscaler profiles set``, stored in SQL (db/profiles.py) so th
 sees the same.
 
 A profile applies when a job names a material (a manifest's ``material`` column, ``--material``,
-a watch's setting). What the requester set explicitly (``JobParams.fixed``) wins over the
+a watch's setting). What the requester set explicitly (``JobRequest.fixed``) wins over the
 profile; an unknown category gets the ``other`` profile and a warning, never a failure.
 """
 
@@ -20,7 +20,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from upscaler.jobspec import JobParams
+from upscaler.jobspec import JobRequest
 from upscaler.materials.names import CATEGORIES, known_category
 
 DEFAULTS_FILE = "profile_defaults.json"
@@ -38,7 +38,7 @@ class Profile:
 
     def __post_init__(self) -> None:
         # The same checks a job's parameters get: a profile that could not run is refused when set.
-        JobParams(model=self.model, detail=self.detail, format=self.format)
+        JobRequest.from_fields(model=self.model, detail=self.detail, format=self.format)
 
     def settings(self) -> dict[str, Any]:
         """The job parameters this profile sets (every field but its name)."""
@@ -80,15 +80,15 @@ def category_for(material: str) -> tuple[str, str | None]:
                       f"(known: {', '.join(CATEGORIES)})")
 
 
-def apply_profile(params: JobParams, profile: Profile) -> JobParams:
+def apply_profile(params: JobRequest, profile: Profile) -> JobRequest:
     """``params`` with the profile's settings, except those the requester fixed; records the profile."""
     changes = {name: value for name, value in profile.settings().items() if name not in params.fixed}
     # A job's parameters are final: what was fixed has had its effect and is not stored with it.
-    return replace(params, **changes, profile=profile.name, fixed=())
+    return params.with_fields(**changes, profile=profile.name, fixed=())
 
 
-def params_for_material(params: JobParams, material: str | None,
-                        profiles: dict[str, Profile]) -> tuple[JobParams, str | None]:
+def params_for_material(params: JobRequest, material: str | None,
+                        profiles: dict[str, Profile]) -> tuple[JobRequest, str | None]:
     """A job's parameters for its material (its own, else ``params.material``): the category's
     profile applied, and a warning when the material is not a category. No material: as given.
     Either way without ``fixed``, which only a request (a watch's stored parameters) keeps."""

@@ -12,10 +12,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json, shown
+from cli.common import JSON_HELP, dispatcher, ensure_schema, err_console, fail, out_console, print_json, shown
 from cli.job_options import job_options
 from upscaler.errors import UpscalerError
-from upscaler.settings import get_settings
 
 if TYPE_CHECKING:
     from upscaler.jobspec import JobRequest
@@ -73,7 +72,7 @@ def submit(
 ) -> None:
     """Create a batch of upscaling jobs from S3 prefixes, local folders or a CSV manifest."""
     from producer.submit import create_batch
-    from workers.core.dispatch import DispatchError, enqueue
+    from workers.core.dispatch import DispatchError
 
     if not sources and manifest is None:
         raise typer.BadParameter("give at least one SOURCE or --manifest")
@@ -95,16 +94,17 @@ def submit(
                           f"{result.duplicates} already submitted, {len(result.skipped)} non-image names skipped{extra}")
         for warning in result.warnings:
             err_console.print(f"[yellow]warning[/] {shown(warning)}")
-    embedded = get_settings().broker_url is None
+    runner = dispatcher()
+    embedded = runner.runs_here
     if result.job_ids and embedded and not dry_run:  # the in-process worker runs the jobs now
         bars, task = _progress_bar(len(result.job_ids))
         with bars:
             if as_json:
                 bars.stop()
-            enqueue(result.job_ids, on_done=lambda _id, _outcome: bars.advance(task))
+            runner.jobs(result.job_ids, on_done=lambda _id, _outcome: bars.advance(task))
     elif result.job_ids and not dry_run:
         try:
-            enqueue(result.job_ids)
+            runner.jobs(result.job_ids)
         except DispatchError as exc:
             err_console.print(f"[red]error:[/] batch {result.batch_id or '-'}: {shown(exc)} (by the sweeper; "
                               "submitting again then sends them too)")
@@ -194,13 +194,12 @@ def retry(
     """Put a batch's failed jobs back to queued and enqueue them again."""
     from db import transitions
     from db.session import session_scope
-    from workers.core.dispatch import enqueue
 
     ensure_schema()
     with session_scope() as session:
         found = _batch(session, batch)
         ids = transitions.requeue_failed(session, found.id)
-    enqueue(ids)
+    dispatcher().jobs(ids)
     if as_json:
         print_json({"batch_id": str(found.id), "requeued": len(ids)})
     else:

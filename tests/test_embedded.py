@@ -27,7 +27,7 @@ def test_submit_folder_wait_runs_everything_in_process(tmp_path: Path, isolated_
     (data_dir / "models").symlink_to(isolated_data_dir / "models", target_is_directory=True)
     env = service_env(data_dir)
     result = run_cli(["submit", str(src), "--output", str(out), "--model", "realesr-animevideov3", "--wait", "--json"], env)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # one job failed (the empty file): the exit status says so
     report = json.loads(result.stdout)
     assert report["created"] == 3
     assert report["summary"]["counts"]["succeeded"] == 2 and report["summary"]["counts"]["failed"] == 1

@@ -70,7 +70,7 @@ def test_catalogue_from_s3_through_celery_workers(stack, s3, pg_url: str, tmp_pa
 
     submitted = run_cli(["submit", f"s3://{BUCKET}/catalogue-2026/", "--output", f"s3://{BUCKET}/out/",
                          "--model", COMPACT, "--wait", "--json"], env)
-    assert submitted.returncode == 0, submitted.stderr
+    assert submitted.returncode == 1, submitted.stderr  # two jobs failed: --wait says so in its status
     report = json.loads(submitted.stdout)
     assert report["created"] == 12 and report["duplicates"] == 0
     assert report["skipped"] == [f"s3://{BUCKET}/catalogue-2026/readme.txt"]
@@ -121,7 +121,8 @@ def test_catalogue_from_s3_through_celery_workers(stack, s3, pg_url: str, tmp_pa
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) | {"skipped": None} == {"batch_id": None, "created": 0, "duplicates": 12,
                                                             "repeated": 0, "collisions": 0, "resent": 0, "warnings": [],
-                                                            "skipped": None, "dry_run": False}
+                                                            "skipped": None, "dry_run": False, "refused": [],
+                                                            "empty_sources": []}
 
     # `upscaler status` tells the same story, failures with reasons.
     status = json.loads(run_cli(["status", report["batch_id"], "--json"], env).stdout)

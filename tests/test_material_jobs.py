@@ -43,7 +43,7 @@ def test_a_batch_with_maps_writes_every_map_for_every_good_image(pg_url: str, re
                           "--wait", "--json"], env)
     finally:
         worker.stop()
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # broken.png failed: --wait says so in its status
     summary = json.loads(result.stdout)["summary"]
     assert summary["counts"]["succeeded"] == 3 and summary["counts"]["failed"] == 1
     assert summary["failures"][0]["source_uri"].endswith("broken.png") and summary["material_sets"] == 3

@@ -155,3 +155,14 @@ def start_worker(env: dict[str, str], log_dir: Path, queues: str = "gpu", name: 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "upscaler"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def submit_with_a_worker(env: dict[str, str], log_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """``upscaler submit ARGS --wait --json`` on a migrated database, one worker process serving it
+    for the submission's life (stopped however the submission ends)."""
+    assert run_cli(["db", "upgrade"], env).returncode == 0
+    worker = start_worker(env, log_dir)
+    try:
+        return run_cli(["submit", *args, "--wait", "--json"], env)
+    finally:
+        worker.stop()

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from db.models import Job, JobStatus
-from tests.services import run_cli, service_env, start_worker
+from tests.services import run_cli, service_env, submit_with_a_worker
 from tests.textures import natural_texture
 from upscaler.imageio import encode
 
@@ -40,14 +40,9 @@ def test_manifest_board_rows_through_the_s3_job_path(pg_url: str, redis_url: str
                         f"s3://{BUCKET}/in/blank.png,plaster,yes,,450\n")
     env = service_env(isolated_data_dir, database_url=pg_url, broker_url=redis_url, s3_endpoint_url=s3_endpoint,
                       engine_noop="1")
-    assert run_cli(["db", "upgrade"], env).returncode == 0
-    worker = start_worker(env, tmp_path)
-    try:
-        result = run_cli(["submit", "--manifest", str(manifest), "--output", f"s3://{BUCKET}/out/", "--maps", "all",
-                          "--wait", "--json"], env)
-        status = run_cli(["status", json.loads(result.stdout)["batch_id"]], env) if result.returncode == 0 else None
-    finally:
-        worker.stop()
+    result = submit_with_a_worker(env, tmp_path, "--manifest", str(manifest), "--output", f"s3://{BUCKET}/out/",
+                                  "--maps", "all")
+    status = run_cli(["status", json.loads(result.stdout)["batch_id"]], env) if result.returncode == 0 else None
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)["summary"]
     assert summary["counts"]["succeeded"] == 3 and summary["board_tiles"] == 2 and summary["material_sets"] == 3

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from db.models import Job, JobStatus
-from tests.services import run_cli, service_env, start_worker
+from tests.services import run_cli, service_env, start_worker, submit_with_a_worker
 from tests.textures import texture
 from upscaler.imageio import encode
 
@@ -36,13 +36,8 @@ def test_a_batch_with_maps_writes_every_map_for_every_good_image(pg_url: str, re
         [("oak.png", "wood"), ("slate.jpg", "stone"), ("steel.png", "metal"), ("broken.png", "tile")]))
     env = service_env(isolated_data_dir, database_url=pg_url, broker_url=redis_url, s3_endpoint_url=s3_endpoint,
                       engine_noop="1")
-    assert run_cli(["db", "upgrade"], env).returncode == 0
-    worker = start_worker(env, tmp_path)
-    try:
-        result = run_cli(["submit", "--manifest", str(manifest), "--output", f"s3://{BUCKET}/out/", "--maps", "all",
-                          "--wait", "--json"], env)
-    finally:
-        worker.stop()
+    result = submit_with_a_worker(env, tmp_path, "--manifest", str(manifest), "--output", f"s3://{BUCKET}/out/",
+                                  "--maps", "all")
     assert result.returncode == 1, result.stderr  # broken.png failed: --wait says so in its status
     summary = json.loads(result.stdout)["summary"]
     assert summary["counts"]["succeeded"] == 3 and summary["counts"]["failed"] == 1

@@ -71,10 +71,12 @@ def test_maps_of_a_one_pixel_wide_strip_end_in_seconds(env: dict, pg_url: str, t
 
 
 def test_the_soft_limit_fires_while_the_maps_are_made(env: dict, pg_url: str, tmp_path: Path) -> None:
-    env = dict(env, UPSCALER_JOB_SOFT_TIME_LIMIT="4")
-    # 1024 x 1024 in, 4096 x 4096 out: the no-op x4 and the decode take well under a second; the
-    # maps of 16 megapixels take many seconds on this machine.
+    env = dict(env, UPSCALER_JOB_SOFT_TIME_LIMIT="1")
+    # 1024 x 1024 in, 4096 x 4096 out: the decode and the no-op x4 take about half a second on a
+    # quiet machine, the maps of 16 megapixels several seconds on any (a loaded machine may reach
+    # the limit before the maps: the job fails with the same code). Which check raises, map by
+    # map, is shown without timing in test_output_sets.py.
     job, took, alive = run_one(env, tmp_path, pg_url, texture(1024, 1024, seed=5))
     assert job.status == JobStatus.failed and job.error_code == "timeout", (job.status, job.error_message)
-    assert "time limit of 4 s" in job.error_message
+    assert "time limit of 1 s" in job.error_message
     assert took < 40 and alive  # at the soft limit and a map, not at the hard limit; no restart

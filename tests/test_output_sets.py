@@ -255,3 +255,27 @@ def test_s3_metadata_stays_under_aws_limit(s3, s3_endpoint: str) -> None:
     assert sum(len(("x-amz-meta-" + k).encode()) + len(v.encode()) for k, v in stored.items()) <= 2048
     assert stored["job-id"] == "1234" and stored["model"] == "m"
     assert stored["color-space"].startswith("ICC profile: a very long") and stored["color-space"].endswith("...")
+
+
+def test_a_time_limit_reached_between_maps_stops_the_set_and_leaves_nothing(tmp_path: Path) -> None:
+    """The job's soft time limit is checked after each map of a set: once it has passed, the
+    next check raises, no further map is made, and nothing of the set or the image is left."""
+    from upscaler.errors import JobTimeoutError
+    from upscaler.processing import UpscaledImage, write_outputs
+    from upscaler.storage import Storage
+
+    checks: list[int] = []
+
+    def deadline_after_two_maps(*_progress) -> None:
+        checks.append(len(checks))
+        if len(checks) == 2:
+            raise JobTimeoutError("over the time limit of 1 s")
+
+    pixels = texture(64, 64, seed=4)
+    target = tmp_path / "out" / "slate.png"
+    target.parent.mkdir()
+    with pytest.raises(JobTimeoutError, match="time limit"):
+        write_outputs(UpscaledImage(pixels, "png", (16, 16), {}), JobParams(maps="all"), Storage(), str(target),
+                      material="stone", stage="job1", check=deadline_after_two_maps)
+    assert len(checks) == 2  # stopped at the check that raised: no third map was made
+    assert files_under(tmp_path / "out") == []

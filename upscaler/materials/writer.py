@@ -27,7 +27,7 @@ from upscaler.storage import open_local_write
 
 OpenWrite = Callable[[str], AbstractContextManager[BinaryIO]]
 FORMATS = ("gltf", "mtlx", "preview")
-PREVIEW_MAPS = ("basecolor", "normal", "roughness", "ao", "metallic")
+PREVIEW_MAPS = ("basecolor", "height", "normal", "roughness", "ao", "metallic")
 
 
 @dataclass

@@ -63,6 +63,24 @@ SHARED: dict[str, tuple[Any, Any]] = {
     "width_mm": (Annotated[float | None, typer.Option(
         help="The real width the photo covers, in millimetres: the glTF, MaterialX and preview carry the size.")],
                  None),
+    # The map controls (upscaler/materials/controls.py): gathered into one ``map_controls``.
+    "invert_height": (Annotated[bool | None, typer.Option(
+        "--invert-height/--no-invert-height",
+        help="The recesses are lighter than the surface (light mortar or grout): the maps read the relief "
+             "upside down. [default: the material's profile, no]")], None),
+    "depth": (Annotated[float | None, typer.Option(
+        help="Relief depth of the height's full range, a fraction of the image's longer side (0.005 = 5 mm on a "
+             "1 m swatch): steepness of the normals, depth of the AO. [default: the material's profile, else "
+             "its map preset]")], None),
+    "normal_strength": (Annotated[float | None, typer.Option(
+        help="Multiplies the depth for the normal map only. [default: the material's profile, 1]")], None),
+    "roughness": (Annotated[float | None, typer.Option(
+        help="Mean roughness, 0 mirror .. 1 matte. [default: the material's profile, else its map preset]")], None),
+    "roughness_range": (Annotated[float | None, typer.Option(
+        help="How far roughness moves around its mean (+-, 0..1). [default: the material's profile, else its "
+             "map preset]")], None),
+    "normal_bits": (Annotated[int | None, typer.Option(
+        help="Bits per channel of the normal map: 8 or 16. [default: the material's profile, 8]")], None),
 }
 # Command-line names that differ from the parameter's field name.
 FIELD_NAMES = {"fmt": "format"}
@@ -96,7 +114,15 @@ def build_params(given: dict[str, Any]):
     from upscaler.jobspec import JobParams
     from upscaler.profiles import PROFILE_FIELDS
 
-    fixed = tuple(name for name in PROFILE_FIELDS if given.get(name) is not None)
+    from upscaler.materials.controls import CONTROL_NAMES, BadControl, MapControls
+
+    controls = {name: value for name in CONTROL_NAMES if (value := given.pop(name, None)) is not None}
+    # Each control given is fixed on its own: a profile still sets the others.
+    fixed = tuple(name for name in PROFILE_FIELDS if given.get(name) is not None) + tuple(controls)
+    try:
+        given["map_controls"] = MapControls(**controls)
+    except BadControl as exc:
+        raise typer.BadParameter(str(exc), param_hint=f"--{exc.control.replace('_', '-')}") from exc
     if str(given.get("material") or "").strip().lower() in ("none", ""):
         given["material"] = None
     elif given["material"].strip().lower() == AUTO:

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from upscaler.image_suffixes import EXTENSIONS, OUTPUT_FORMATS
+from upscaler.materials.controls import MapControls
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, Settings
 from upscaler.validation import check_quality, check_upscale_params
 from upscaler.zoo.names import DEFAULT_MODEL, TEXTURE_MODEL
@@ -30,9 +31,10 @@ _SUFFIX_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "web
 NOT_STORED = ("model", "batch_size")
 # Fields added after jobs were first stored: left out of the JSON (and so of the idempotency
 # key) while at their defaults, so that resubmitting what was submitted before still matches.
+# ``map_controls`` is one nested object of the controls that are set (none set: left out).
 ADDED_LATER = {"color_space": "srgb", "maps": (), "material": None, "normal_convention": "opengl", "delight": False,
                "detail": 0.0, "detail_model": TEXTURE_MODEL, "profile": None, "fixed": (),
-               "make_tileable": False, "repeat": None, "width_mm": None}
+               "make_tileable": False, "repeat": None, "width_mm": None, "map_controls": {}}
 COLOR_SPACES = ("srgb", "keep")
 _REPEAT = re.compile(r"(\d+)\s*[x×]\s*(\d+)")
 
@@ -71,6 +73,9 @@ class JobParams:
     make_tileable: bool = False
     repeat: str | None = None
     width_mm: float | None = None
+    # How the maps read the relief and roughness (upscaler/materials/controls.py); default: the
+    # category's presets decide.
+    map_controls: MapControls = MapControls()
 
     def __post_init__(self) -> None:
         if self.format != "auto" and self.format not in OUTPUT_FORMATS:
@@ -95,6 +100,7 @@ class JobParams:
                 raise ValueError(f"width_mm {self.width_mm!r}: give the width the photo covers, a positive number "
                                  "of millimetres")
             object.__setattr__(self, "width_mm", float(self.width_mm))
+        object.__setattr__(self, "map_controls", MapControls.from_json(self.map_controls))
 
     @property
     def board_ready(self) -> bool:
@@ -149,6 +155,7 @@ def _stored_form(params: JobParams) -> dict[str, Any]:
     """``to_json``'s answer, made once per distinct parameters (a catalogue of 10^5 images has a
     handful: one per material profile): ``asdict`` copies every field, each time."""
     stored = {name: value for name, value in asdict(params).items() if name not in NOT_STORED}
+    stored["map_controls"] = params.map_controls.to_json()
     for name, default in ADDED_LATER.items():
         if stored[name] == default:
             del stored[name]

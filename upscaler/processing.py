@@ -219,7 +219,8 @@ def write_material_set(pixels: np.ndarray, params: JobParams, storage: Storage, 
 
     seamless = params.seamless or (board is not None and board.tileable)
     options = MapOptions(category=category or "other", seamless=seamless, delight=params.delight,
-                         normal_convention=params.normal_convention, maps=params.maps)
+                         normal_convention=params.normal_convention, maps=params.maps,
+                         **params.map_controls.map_options())
 
     def open_write(name: str):
         return storage.open_write(folder + name, metadata or {}, keep_out_of=keep_out_of)

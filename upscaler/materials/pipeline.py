@@ -36,6 +36,7 @@ class MapOptions:
     ao_radius: how far AO looks for surrounding relief, fraction of the longer side.
     height_weights: (fine, medium, coarse) band weights of the height.
     roughness: mean roughness, 0..1.
+    roughness_range: how far roughness may move around its mean (+-), 0..1.
     metallic: write a metallic map (the ``metal`` preset does).
     invert_height: the recesses are lighter than the surface (light mortar or grout between dark
         bricks or tiles): height, AO and roughness read the luminance upside down.
@@ -56,6 +57,7 @@ class MapOptions:
     ao_radius: float | None = None
     height_weights: tuple[float, float, float] | None = None
     roughness: float | None = None
+    roughness_range: float | None = None
     metallic: bool | None = None
     invert_height: bool = False
     reference_px: int | None = None
@@ -76,7 +78,7 @@ class MapOptions:
         """The category's preset with this object's overrides applied, and any warnings."""
         preset, warning = preset_for(self.category)
         overrides = {"depth": self.depth, "ao_radius": self.ao_radius, "height_weights": self.height_weights,
-                     "roughness": self.roughness, "metallic": self.metallic}
+                     "roughness": self.roughness, "roughness_range": self.roughness_range, "metallic": self.metallic}
         preset = replace(preset, **{k: v for k, v in overrides.items() if v is not None})
         return preset, [warning] if warning else []
 

@@ -225,11 +225,17 @@ def profile_defaults(chosen: dict[str, Setting], overall: Setting) -> dict[str, 
     return result
 
 
+def texture_error_words(rule: Rule) -> str:
+    """The rule's texture error and ties, in words."""
+    error = "spectral distance" + (f" + {rule.detail_weight:g} x |ln detail ratio|" if rule.detail_weight else "")
+    return error + (f"; ties within {rule.tolerance:g} to the higher PSNR" if rule.tolerance else "")
+
+
 def chosen_by(rule: Rule, sources: int) -> str:
     """How the defaults were chosen, for the defaults file."""
     return (f"per category, bench/texture_cv.py's rule on all ground truths: mean PSNR-Y >= x4plus - "
-            f"{rule.psnr_margin:g} dB, colour drift <= {rule.max_drift:g}, then the lowest texture error (ties within "
-            f"{rule.tolerance:g} to the higher PSNR); scored by leave-one-source-out cross-validation over {sources} "
+            f"{rule.psnr_margin:g} dB, colour drift <= {rule.max_drift:g}, then the lowest texture error "
+            f"({texture_error_words(rule)}); scored by leave-one-source-out cross-validation over {sources} "
             f"sources, held-out results in bench/RESULTS.md")
 
 
@@ -261,7 +267,9 @@ def main() -> None:
     parser.add_argument("--psnr-margin", type=float, default=Rule.psnr_margin,
                         help="dB below x4plus a category's choice may go on the images it is chosen on")
     parser.add_argument("--tolerance", type=float, default=Rule.tolerance,
-                        help="texture error (spectral distance + |ln detail ratio|) counted as a tie")
+                        help="texture error counted as a tie (the higher PSNR wins it)")
+    parser.add_argument("--detail-weight", type=float, default=Rule.detail_weight,
+                        help="weight of |ln detail ratio| in the texture error (the spectral distance's is 1)")
     parser.add_argument("--max-drift", type=float, default=TARGETS["color_drift"])
     parser.add_argument("--engine-checks", type=int, default=3,
                         help="images whose default setting is also run through the engine (the equivalence check)")
@@ -287,11 +295,12 @@ def main() -> None:
     by_setting = score_settings(truths, nets, settings, OUTPUTS / f"scores-{args.crop}.json")
     bicubic = [(t, score(cv2.resize(t.low_res, t.pixels.shape[1::-1], interpolation=cv2.INTER_CUBIC), t))
                for t in truths]
+    rule = Rule(args.psnr_margin, args.max_drift, args.tolerance, args.detail_weight)
     scored = {s: [Scored(t.name, t.category, bool(t.flagged), m["psnr"],
-                         m["spectral_distance"] + abs(math.log(m["detail_ratio"])), m["color_drift"])
+                         m["spectral_distance"] + rule.detail_weight * abs(math.log(m["detail_ratio"])),
+                         m["color_drift"])
                   for t, m in rows] for s, rows in by_setting.items()}
     baseline = Setting(0.0, False)
-    rule = Rule(args.psnr_margin, args.max_drift, args.tolerance)
     categories = sorted({t.category for t in truths})
     sources = {t.name: t.source for t in truths}
     held = cross_validate(scored, sources, baseline, rule, CLOSEST, categories)
@@ -382,8 +391,7 @@ def main() -> None:
         "within a level (tests/test_detail_blend.py). Checked here through the real engine with each image's "
         f"default setting: {gaps}. The rule (bench/texture_cv.py), per category: mean PSNR-Y at least x4plus's "
         f"minus {rule.psnr_margin:g} dB and mean colour drift at most {rule.max_drift:g} on the images it may see, "
-        f"then the lowest texture error (spectral distance + abs(ln detail ratio)), a texture error within "
-        f"{rule.tolerance:g} of the lowest counting as a tie that the higher PSNR wins. Cross-validation: leave one "
+        f"then the lowest texture error ({texture_error_words(rule)}). Cross-validation: leave one "
         f"source out; every image is scored under the setting its category got from the other sources only (a "
         f"category with no images left takes its closest material's, `CLOSEST`). The final defaults are the same "
         f"rule on all images; the table says in how many of the folds that score a category the choice was the "

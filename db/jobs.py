@@ -244,8 +244,11 @@ def known_versions(session: Session, watch_id: uuid.UUID) -> set[tuple[str, str 
         select(Job.source_uri, Job.source_etag).join(Batch, Job.batch_id == Batch.id).where(Batch.watch_id == watch_id))}
 
 
-def queued_in_batch(session: Session, batch_id: uuid.UUID) -> list[uuid.UUID]:
-    return list(session.scalars(select(Job.id).where(Job.batch_id == batch_id, Job.status == JobStatus.queued)))
+def unsent_in_batch(session: Session, batch_id: uuid.UUID) -> list[uuid.UUID]:
+    """Queued jobs of the batch that no message was ever sent for (an intake that stopped between
+    its commit and its messages); a sent one whose message was lost is the sweeper's to re-send."""
+    return list(session.scalars(select(Job.id).where(Job.batch_id == batch_id, Job.status == JobStatus.queued,
+                                                     Job.enqueued_at.is_(None))))
 
 
 def expired_leases(session: Session, now: datetime, limit: int) -> list[uuid.UUID]:

@@ -16,8 +16,8 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, literal, or_, select, text, tuple_, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import and_, any_, bindparam, literal, or_, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import Base, Batch, IntakeLock, Job, JobStatus, utcnow
@@ -138,22 +138,42 @@ def insert_new(session: Session, jobs: Sequence[NewJob]) -> list[uuid.UUID]:
     return insert_ignoring(session, Job, (job.values() for job in jobs), ["idempotency_key"], "id")
 
 
-def existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
-    """Which of these idempotency keys have a job (unique index: one index probe per key)."""
+def _among(session: Session, column, values: Sequence[Any]):
+    """``column IN values``: on PostgreSQL one array parameter (``= ANY``), a statement text that
+    does not grow with the values (the driver parses it once); elsewhere a list of parameters."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _key_chunks(session: Session, keys: Iterable[str]) -> Iterator[Sequence[str]]:
+    size = 10 * CHUNK if session.get_bind().dialect.name == "postgresql" else CHUNK
+    return chunks(list(keys), size)
+
+
+def existing_keys(session: Session, keys: Iterable[str], live_only: bool = False) -> set[str]:
+    """Which of these idempotency keys have a job (unique index: one index probe per key);
+    ``live_only``: a job that is queued, running or succeeded (one that holds its output)."""
     found: set[str] = set()
-    for chunk in chunks(list(keys)):
-        found |= set(session.scalars(select(Job.idempotency_key).where(Job.idempotency_key.in_(chunk))))
+    for chunk in _key_chunks(session, keys):
+        query = select(Job.idempotency_key).where(_among(session, Job.idempotency_key, chunk))
+        found |= set(session.scalars(query.where(Job.status.in_(LIVE)) if live_only else query))
     return found
 
 
-def never_sent(session: Session, keys: Iterable[str]) -> list[uuid.UUID]:
-    """Queued jobs among these idempotency keys that no message was ever sent for (a submit whose
-    broker was down): resubmitting sends them."""
-    found: list[uuid.UUID] = []
-    for chunk in chunks(list(keys)):
-        found += session.scalars(select(Job.id).where(Job.idempotency_key.in_(chunk), Job.status == JobStatus.queued,
-                                                      Job.enqueued_at.is_(None)))
-    return found
+def existing_and_unsent(session: Session, keys: Iterable[str]) -> tuple[set[str], list[uuid.UUID]]:
+    """Which of these idempotency keys have a job, and which of those jobs are queued with no
+    message ever sent (a submit whose broker was down: resubmitting sends them), in one pass."""
+    found: set[str] = set()
+    unsent: list[uuid.UUID] = []
+    never = and_(Job.status == JobStatus.queued, Job.enqueued_at.is_(None))
+    for chunk in _key_chunks(session, keys):
+        for key, job_id, waiting in session.execute(select(Job.idempotency_key, Job.id, never).where(
+                _among(session, Job.idempotency_key, chunk))):
+            found.add(key)
+            if waiting:
+                unsent.append(job_id)
+    return found, unsent
 
 
 def lock_outputs(session: Session) -> None:

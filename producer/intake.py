@@ -144,8 +144,13 @@ def scan_all(night: date | None = None, full: bool = False) -> list[IntakeResult
         drained = {w.name: w.events_queue for w in enabled if w.id not in listed}
     by_watch: dict[str, IntakeResult] = {}
     for queue in dict.fromkeys(drained.values()):
-        for result in drain_queue(queue, intake_key):  # committed and enqueued as it goes
-            by_watch[result.watch] = result
+        try:
+            for result in drain_queue(queue, intake_key):  # committed and enqueued as it goes
+                by_watch[result.watch] = result
+        except Exception:  # SQS unreachable, access refused, SQL down: the other watches go on
+            # The messages not yet deleted come back after their visibility timeout, for the next
+            # night (or are dead-lettered after repeated failures).
+            log.exception("draining the event queue %s failed; its messages stay for the next scan", queue)
     results = [by_watch.get(name) or IntakeResult(name, None, 0, [], "events") for name in drained]
     for watch_id in listed:
         result = scan_watch(watch_id, night)

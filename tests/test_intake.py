@@ -4,14 +4,14 @@ HTTP), PostgreSQL and Redis; a real worker for the morning report."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 from sqlalchemy import func, select
 
-from db.models import Batch, Job
+from db.models import Batch, Job, Watch
 from db.session import session_scope
 from tests.services import run_cli, service_env, start_worker, wait_for
 from tests.support import texture
@@ -165,6 +165,21 @@ def test_a_night_with_an_events_queue_drains_it_and_lists_the_inbox_only_when_du
     intake_module.get_settings.cache_clear()
     fourth = scan_all(date(2026, 1, 4))
     assert [(r.created, r.how) for r in fourth] == [(1, "listing")] and listings == ["s3://drained-bucket/inbox/"]
+
+    # A queue that cannot be drained (gone, access refused) does not stop the other watches' night.
+    monkeypatch.setenv("UPSCALER_FULL_LISTING_DAYS", "7")
+    intake_module.get_settings.cache_clear()
+    add_watch("gone", "s3://drained-bucket/gone/", "s3://drained-bucket/gone-out/", JobParams(model=COMPACT),
+              events_queue=queue_url.rsplit("/", 1)[0] + "/no-such-queue")
+    s3.put_object(Bucket="drained-bucket", Key="inbox/later.png", Body=png(21))
+    listings.clear()
+    night = scan_all(date(2026, 1, 5))
+    assert sorted((r.watch, r.created, r.how) for r in night) == [("drained", 0, "events"), ("gone", 0, "listing")]
+    with session_scope() as session:  # "gone" was never listed: its first night lists it, drains nothing
+        gone = session.scalars(select(Watch).where(Watch.name == "gone")).one()
+        gone.listed_at = datetime.now(UTC)
+    night = scan_all(date(2026, 1, 6))
+    assert sorted((r.watch, r.created, r.how) for r in night) == [("drained", 0, "events"), ("gone", 0, "events")]
 
 
 class Crash(BaseException):

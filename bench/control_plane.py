@@ -308,7 +308,9 @@ def write(results: dict, sizes: list[int]) -> None:
     recovery, nightly, status = results["recovery"], results["nightly"], results["status"]
     passes = ", ".join(f"{seconds:.1f} s ({sent:,} sent)" for seconds, sent in recovery["passes"])
     body = f"""
-PostgreSQL, Redis and moto's S3 server on this machine, shared with other work while it ran (load
+PostgreSQL, Redis and moto's S3 and SQS server on this machine (moto's SQS receive made to read the
+queue's retention period directly, not through every queue attribute, each O(queue): see
+`receive_in_constant_time`), shared with other work while it ran (load
 average over 5 minutes {results['load'][0]:.1f} at the start, {results['load'][-1]:.1f} at the end, on 2 cores);
 no inference. Each number is one run of the command as an operator types it, as its own process:
 seconds of wall clock, the command's own CPU seconds (user + system; the servers' work is in the

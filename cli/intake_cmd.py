@@ -84,7 +84,7 @@ def watch_scan(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Run the nightly scan now (what the scheduler does at UPSCALER_NIGHTLY_CRON)."""
-    from producer.intake import scan_all
+    from producer.nightly import scan_all
 
     ensure_schema()
     results = [r.to_json() for r in scan_all(full=full)]

@@ -127,33 +127,3 @@ def listing_due(watch: Watch, now: datetime, full: bool = False) -> bool:
         return True
     listed_at = watch.listed_at if watch.listed_at.tzinfo else watch.listed_at.replace(tzinfo=UTC)  # SQLite
     return now - listed_at >= timedelta(days=get_settings().full_listing_days)
-
-
-def scan_all(night: date | None = None, full: bool = False) -> list[IntakeResult]:
-    """What the nightly beat entry runs: every enabled watch, one batch each. Event queues are
-    drained first (each once, whichever watches share it), then the prefixes due a full listing
-    are listed; ``full`` lists every one."""
-    from producer.events import drain_queue
-    from workers.core.dispatch import enqueue
-
-    intake_key = f"nightly:{(night or today()).isoformat()}"
-    now = datetime.now(UTC)
-    with session_scope() as session:
-        enabled = list_watches(session, enabled_only=True)
-        listed = [w.id for w in enabled if listing_due(w, now, full)]
-        drained = {w.name: w.events_queue for w in enabled if w.id not in listed}
-    by_watch: dict[str, IntakeResult] = {}
-    for queue in dict.fromkeys(drained.values()):
-        try:
-            for result in drain_queue(queue, intake_key):  # committed and enqueued as it goes
-                by_watch[result.watch] = result
-        except Exception:  # SQS unreachable, access refused, SQL down: the other watches go on
-            # The messages not yet deleted come back after their visibility timeout, for the next
-            # night (or are dead-lettered after repeated failures).
-            log.exception("draining the event queue %s failed; its messages stay for the next scan", queue)
-    results = [by_watch.get(name) or IntakeResult(name, None, 0, [], "events") for name in drained]
-    for watch_id in listed:
-        result = scan_watch(watch_id, night)
-        enqueue(result.enqueued)
-        results.append(result)
-    return results

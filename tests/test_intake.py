@@ -123,7 +123,8 @@ def test_a_night_with_an_events_queue_drains_it_and_lists_the_inbox_only_when_du
     not listed (its queue is drained into the night's batch) until its last full listing is
     UPSCALER_FULL_LISTING_DAYS old; that listing takes what no event announced."""
     from producer import intake as intake_module
-    from producer.intake import add_watch, scan_all
+    from producer.intake import add_watch
+    from producer.nightly import scan_all
     from upscaler.storage import Storage
 
     sqs = boto3.client("sqs", endpoint_url=s3_endpoint, region_name="us-east-1")

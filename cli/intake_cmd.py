@@ -28,13 +28,16 @@ def watch_add(
     source: Annotated[str, typer.Argument(help="The watched prefix, s3://bucket/inbox/.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Where its results go.")],
     params: JobParams,  # built by @job_options
+    events_queue: Annotated[str | None, typer.Option(
+        "--events-queue", help="SQS queue URL the bucket sends this inbox's ObjectCreated events to: nights drain "
+        "it instead of listing the inbox, which is listed in full every UPSCALER_FULL_LISTING_DAYS.")] = None,
 ) -> None:
     """Watch an inbox: its new and changed images are upscaled every night."""
     from producer.intake import add_watch
 
     ensure_schema()
     try:
-        add_watch(name, source, output, params)
+        add_watch(name, source, output, params, events_queue)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     except UpscalerError as exc:
@@ -52,7 +55,8 @@ def watch_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] 
     ensure_schema()
     with session_scope() as session:
         rows = [{"name": w.name, "source": w.source_prefix, "output": w.output_prefix, "model": w.model,
-                 "params": w.params, "enabled": w.enabled} for w in list_watches(session)]
+                 "params": w.params, "enabled": w.enabled, "events_queue": w.events_queue,
+                 "listed_at": w.listed_at.isoformat() if w.listed_at else None} for w in list_watches(session)]
     if as_json:
         print_json(rows)
         return
@@ -75,18 +79,21 @@ def watch_remove(name: Annotated[str, typer.Argument(help="The watch to stop.")]
 
 
 @watch_app.command("scan")
-def watch_scan(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+def watch_scan(
+    full: Annotated[bool, typer.Option("--full", help="List every inbox in full, event queue or not.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
     """Run the nightly scan now (what the scheduler does at UPSCALER_NIGHTLY_CRON)."""
-    from producer.intake import scan_all
+    from producer.nightly import scan_all
 
     ensure_schema()
-    results = [{"watch": r.watch, "batch_id": str(r.batch_id) if r.batch_id else None, "created": r.created}
-               for r in scan_all()]
+    results = [r.to_json() for r in scan_all(full=full)]
     if as_json:
         print_json(results)
     else:
         for r in results:
-            err_console.print(f"{r['watch']}: {r['created']} new jobs (batch {r['batch_id'] or '-'})")
+            how = "event queue drained" if r["how"] == "events" else "listed in full"
+            err_console.print(f"{r['watch']}: {r['created']} new jobs (batch {r['batch_id'] or '-'}; {how})")
 
 
 @events_app.command("consume")

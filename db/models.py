@@ -57,7 +57,9 @@ _BYTE_ORDER_TEXT = Text().with_variant(Text(collation="C"), "postgresql")
 
 class Watch(Base):
     """A watched inbox: new and changed images under ``source_prefix`` are upscaled nightly
-    (and on S3 events) into ``output_prefix``."""
+    (and on S3 events) into ``output_prefix``. With an ``events_queue`` (the SQS queue its
+    bucket's ObjectCreated events go to), a night drains that queue and lists the prefix in full
+    only when ``listed_at`` is older than ``UPSCALER_FULL_LISTING_DAYS``."""
 
     __tablename__ = "watches"
 
@@ -69,6 +71,8 @@ class Watch(Base):
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    events_queue: Mapped[str | None] = mapped_column(Text)
+    listed_at: Mapped[datetime | None]    # the last full listing that completed
 
 
 class Batch(Base):

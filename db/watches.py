@@ -18,8 +18,9 @@ def named(session: Session, name: str) -> Watch | None:
 
 
 def create(session: Session, name: str, source_prefix: str, output_prefix: str, model: str,
-           params: dict[str, Any]) -> Watch:
-    watch = Watch(name=name, source_prefix=source_prefix, output_prefix=output_prefix, model=model, params=params)
+           params: dict[str, Any], events_queue: str | None = None) -> Watch:
+    watch = Watch(name=name, source_prefix=source_prefix, output_prefix=output_prefix, model=model, params=params,
+                  events_queue=events_queue)
     session.add(watch)
     return watch
 
@@ -31,6 +32,11 @@ def remove(session: Session, name: str) -> bool:
         return False
     session.delete(watch)
     return True
+
+
+def mark_listed(session: Session, watch_id: uuid.UUID, when: datetime) -> None:
+    """A full listing of the watch's prefix completed (started at ``when``)."""
+    session.get(Watch, watch_id).listed_at = when
 
 
 def listed(session: Session, enabled_only: bool = False) -> list[Watch]:

@@ -6,6 +6,10 @@ maps to the watch whose prefix holds it, its jobs are committed (deduplicated by
 key) and enqueued, and only then is the message deleted. A message that cannot be parsed, or
 that keeps failing (more than ``max_receives`` deliveries), goes to the dead-letter path with
 a log line and is deleted: nothing loops forever.
+
+The same queue can instead be drained by the nightly scan (:func:`drain_queue`): the messages
+waiting are taken a round at a time (up to ``DRAIN_ROUND`` messages held invisible), their jobs
+committed in one transaction per round into the night's batch, enqueued, and only then deleted.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import boto3
 
 from db.models import Watch
 from db.session import session_scope
-from producer.intake import add_to_intake, list_watches, today
+from producer.intake import IntakeResult, add_to_intake, list_watches, today
 from producer.sources import SourceImage, is_image_name
 from upscaler.settings import get_settings
 
 log = logging.getLogger(__name__)
+DRAIN_ROUND = 1000          # messages held (invisible) and committed together by a nightly drain
+DRAIN_VISIBILITY = 600      # s a drained message stays invisible: far longer than one round takes
 
 
 class MalformedEvent(ValueError):
@@ -123,7 +129,51 @@ class EventConsumer:
             return  # not deleted: it comes back after the visibility timeout
         self.delete(message)
 
-    def create_jobs(self, objects: list[S3Object]) -> None:
+    def drain(self, intake_key: str) -> list[IntakeResult]:
+        """Take every message waiting, a round at a time, into the batches of ``intake_key``;
+        stop at the first empty receive. One result per watch that events reached."""
+        totals: dict[str, IntakeResult] = {}
+        while True:
+            held: list[dict] = []
+            objects: list[S3Object] = []
+            while len(held) < DRAIN_ROUND:
+                response = self.sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                    VisibilityTimeout=DRAIN_VISIBILITY, AttributeNames=["ApproximateReceiveCount"])
+                messages = response.get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    self.stats.messages += 1
+                    try:
+                        found = parse_event(message["Body"])
+                    except MalformedEvent as exc:
+                        self.dead_letter(message, f"malformed: {exc}")
+                        continue
+                    if found is None:
+                        self.stats.ignored += 1
+                    else:
+                        objects += found
+                    held.append(message)
+            if not held:
+                return list(totals.values())
+            try:
+                results = self.create_jobs(objects, intake_key)
+            except Exception as exc:
+                # Left for redelivery after DRAIN_VISIBILITY; repeated failures go to dead letters.
+                for message in held:
+                    receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+                    if receives >= self.max_receives:
+                        self.dead_letter(message, f"failed {receives} times, last: {type(exc).__name__}: {exc}")
+                raise
+            for result in results:
+                total = totals.setdefault(result.watch, IntakeResult(result.watch, result.batch_id, 0, [], "events"))
+                total.batch_id, total.created = result.batch_id or total.batch_id, total.created + result.created
+            self.delete_all(held)
+
+    def create_jobs(self, objects: list[S3Object], intake_key: str | None = None) -> list[IntakeResult]:
+        """Jobs for the objects under an enabled watch, in its batch for ``intake_key`` (default:
+        today's events batch), committed, then enqueued."""
         from workers.core.dispatch import enqueue
 
         with session_scope() as session:
@@ -136,16 +186,26 @@ class EventConsumer:
                     continue
                 image = SourceImage(obj.uri, obj.uri[len(watch.source_prefix):], obj.etag, obj.size)
                 grouped.setdefault(watch.name, (watch, []))[1].append(image)
-            results = [add_to_intake(session, watch, f"events:{today().isoformat()}", images)
+            results = [add_to_intake(session, watch, intake_key or f"events:{today().isoformat()}", images)
                        for watch, images in grouped.values()]
         for result in results:  # committed above; now the messages for the workers
             self.stats.jobs_created += result.created
             if result.batch_id:
                 self.stats.batches.add(result.batch_id)
             enqueue(result.enqueued)
+        return results
 
     def delete(self, message: dict) -> None:
         self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def delete_all(self, messages: list[dict]) -> None:
+        """Delete messages ten per request (SQS's batch limit)."""
+        for start in range(0, len(messages), 10):
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                       for i, m in enumerate(messages[start : start + 10])]
+            failed = self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries).get("Failed", [])
+            for failure in failed:  # its jobs exist: the redelivered message will create nothing
+                log.warning("could not delete drained event message: %s", failure.get("Message"))
 
     def dead_letter(self, message: dict, reason: str) -> None:
         log.error("dead-lettered S3 event message %s: %s", message.get("MessageId"), reason)
@@ -161,3 +221,8 @@ class EventConsumer:
         self.delete(message)
 
 
+
+
+def drain_queue(queue_url: str, intake_key: str) -> list[IntakeResult]:
+    """The nightly scan's side of an events queue: every message waiting, into ``intake_key``."""
+    return EventConsumer(queue_url).drain(intake_key)

@@ -7,6 +7,13 @@ image the nightly scan already took creates nothing; a replaced image (new ETag)
 A nightly scan sets aside, before anything else, the versions (URI, ETag) that the watch's jobs
 already hold, so its cost beyond the listing is that of the new images; an image already taken
 is not redone because an operator changed its material's profile since.
+
+A watch with an events queue (the SQS queue its bucket's ObjectCreated events go to) is not
+listed every night: the night drains the queue, whose events name exactly the images that
+arrived, so the night costs the new images and not the inbox. The prefix is listed in full when
+the last full listing is older than ``UPSCALER_FULL_LISTING_DAYS`` (or never happened, or
+``--full`` asks): the net for events that never came (a notification set up after the images
+arrived, a queue purged, messages kept past the queue's retention).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from db import jobs as jobs_table
 from db import watches
@@ -36,10 +43,11 @@ class IntakeResult:
     batch_id: uuid.UUID | None
     created: int
     enqueued: list[uuid.UUID]
+    how: str = "listing"     # "listing": the prefix listed in full; "events": its event queue drained
 
     def to_json(self) -> dict:
         return {"watch": self.watch, "batch_id": str(self.batch_id) if self.batch_id else None,
-                "created": self.created}
+                "created": self.created, "how": self.how}
 
 
 def today() -> date:
@@ -47,7 +55,8 @@ def today() -> date:
 
 
 # -- watches ------------------------------------------------------------------------------------
-def add_watch(name: str, source_prefix: str, output_prefix: str, params: JobParams) -> Watch:
+def add_watch(name: str, source_prefix: str, output_prefix: str, params: JobParams,
+              events_queue: str | None = None) -> Watch:
     if not source_prefix.endswith("/"):
         source_prefix += "/"
     refuse_output_inside_sources(output_prefix, [source_prefix])
@@ -55,7 +64,8 @@ def add_watch(name: str, source_prefix: str, output_prefix: str, params: JobPara
     with session_scope() as session:
         if watches.named(session, name) is not None:
             raise PermanentError(f"a watch named {name!r} exists; remove it first", code="duplicate_watch")
-        return watches.create(session, name, source_prefix, output_prefix, params.model, params.to_json())
+        return watches.create(session, name, source_prefix, output_prefix, params.model, params.to_json(),
+                              events_queue)
 
 
 def list_watches(session: Session, enabled_only: bool = False) -> list[Watch]:
@@ -83,14 +93,17 @@ def add_to_intake(session: Session, watch: Watch, intake_key: str, images: list[
     for row in rows:
         row.batch_id = batch.id
     created = jobs_table.insert_new(session, rows) if rows else []  # refused ones arrive failed: never queued
-    # A scan that crashed between commit and enqueue left queued jobs: they go out again too
-    # (a second message for a job is harmless: only one delivery can claim it).
-    queued = jobs_table.queued_in_batch(session, batch.id)
-    return IntakeResult(watch.name, batch.id, len(created), queued)
+    # A scan that crashed between commit and enqueue left queued jobs no message went out for:
+    # they go out now too. Not those already sent: every event of a day would send the day's
+    # whole batch again.
+    unsent = jobs_table.unsent_in_batch(session, batch.id)
+    return IntakeResult(watch.name, batch.id, len(created), unsent)
 
 
 def scan_watch(watch_id: uuid.UUID, night: date | None = None, storage: Storage | None = None) -> IntakeResult:
+    """List the watch's prefix in full; its new and changed images join the night's batch."""
     storage = storage or Storage()
+    started = datetime.now(UTC)
     with session_scope() as session:
         watch = session.get(Watch, watch_id)
         name, prefix = watch.name, watch.source_prefix
@@ -102,19 +115,15 @@ def scan_watch(watch_id: uuid.UUID, night: date | None = None, storage: Storage 
         known = jobs_table.known_versions(session, watch.id)
         fresh = [i for i in images if (i.uri, i.etag) not in known]
         result = add_to_intake(session, watch, f"nightly:{(night or today()).isoformat()}", fresh)
+        watches.mark_listed(session, watch.id, started)
     log.info("nightly scan of %s: %d new jobs", name, result.created, extra={"watch": name})
     return result
 
 
-def scan_all(night: date | None = None) -> list[IntakeResult]:
-    """What the nightly beat entry runs: every enabled watch, one batch each."""
-    from workers.core.dispatch import enqueue
-
-    with session_scope() as session:
-        watch_ids = [w.id for w in list_watches(session, enabled_only=True)]
-    results = []
-    for watch_id in watch_ids:
-        result = scan_watch(watch_id, night)
-        enqueue(result.enqueued)
-        results.append(result)
-    return results
+def listing_due(watch: Watch, now: datetime, full: bool = False) -> bool:
+    """Whether tonight lists the watch's prefix in full: always without an events queue; with
+    one, when asked, never done, or last done ``UPSCALER_FULL_LISTING_DAYS`` ago or more."""
+    if full or watch.events_queue is None or watch.listed_at is None:
+        return True
+    listed_at = watch.listed_at if watch.listed_at.tzinfo else watch.listed_at.replace(tzinfo=UTC)  # SQLite
+    return now - listed_at >= timedelta(days=get_settings().full_listing_days)

@@ -153,18 +153,27 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         params_of[job.id] = job_params
         rows.append(job)
     refuse_writing_into_sources(rows)
+    for row in rows:
+        row.idempotency_key = idempotency_key(row.source_uri, row.source_etag, params_of[row.id], row.output_uri)
+    # Rows whose request has a live job already are duplicates whatever the outputs hold now
+    # (that job holds its output in SQL): a resubmission's rows mostly are, and only the others
+    # need the output lock, the claims read and settling (a job refused for a collision is
+    # settled again: under --on-collision suffix it becomes a renamed request).
+    known = (jobs_table.existing_keys(session, [r.idempotency_key for r in rows], live_only=True)
+             if session is not None else set())
+    fresh = [r for r in rows if r.idempotency_key not in known]
     taken = collisions.Claims()
     if session is not None:
         # From here to the caller's commit, no other intake checks or inserts outputs: the keys
         # seen free stay free until these jobs hold them.
         jobs_table.lock_outputs(session)
-        keys = {collision_key(r.output_uri) for r in rows if r.output_uri}
-        folders = {r.output_set_key for r in rows if r.output_set_key}
+        keys = {collision_key(r.output_uri) for r in fresh if r.output_uri}
+        folders = {r.output_set_key for r in fresh if r.output_set_key}
         ancestors = {outer for key in keys | folders for outer in ancestor_folders(key)}
         for image, folder, source in jobs_table.live_claims(session, keys, folders, ancestors):
             taken.add(image, folder, source)
-    clashes = collisions.settle(rows, taken, on_collision)
-    for row in rows:
+    clashes = collisions.settle(fresh, taken, on_collision)
+    for row in fresh:  # an output renamed by settling is another request
         row.idempotency_key = idempotency_key(row.source_uri, row.source_etag, params_of[row.id], row.output_uri)
     return rows, len(images) - len(rows), clashes
 
@@ -213,9 +222,9 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
     with session_scope(database_url) as session:
         warnings: list[str] = []
         rows, repeated, clashes = job_rows(batch_id, images, output, params, session, on_collision, warnings)
-        existing = jobs_table.existing_keys(session, [r.idempotency_key for r in rows])
+        existing, unsent = jobs_table.existing_and_unsent(session, [r.idempotency_key for r in rows])
         new_rows = [r for r in rows if r.idempotency_key not in existing]
-        unsent = [] if dry_run else jobs_table.never_sent(session, existing)
+        unsent = [] if dry_run else unsent
         if dry_run or not new_rows:
             session.rollback()
             return SubmitResult(None, len(new_rows) if dry_run else 0, len(rows) - len(new_rows), skipped,

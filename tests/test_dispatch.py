@@ -32,6 +32,29 @@ def test_messages_go_out_in_batches(redis_url: str, monkeypatch, tmp_path) -> No
     waiting = redis.Redis(db=REDIS_DB).lrange("gpu", 0, -1)
     sent = {json.loads(__import__("base64").b64decode(json.loads(raw)["body"]))[0][0] for raw in waiting}
     assert sent == {str(i) for i in job_ids}
-    # Each message and its task-sent event: 2400 operations, in a few dozen writes at most
-    # (hundreds per pipelined round trip, plus connecting and declaring), not one each.
+    # 1200 messages in a few dozen writes at most (hundreds per pipelined round trip, plus
+    # connecting and declaring), not one each.
     assert len(writes) <= 40, len(writes)
+
+
+def test_sending_jobs_publishes_no_event_per_message(redis_url: str, monkeypatch, tmp_path) -> None:
+    """A catalogue is 10^5 messages: a task-sent event for each would double the broker's traffic
+    and a third of the sender's work, for a state ("sent") that SQL already records (enqueued_at)."""
+    from db.migrate import upgrade
+    from workers.core.dispatch import enqueue
+
+    monkeypatch.setenv("UPSCALER_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("UPSCALER_BROKER_URL", redis_url)
+    get_settings.cache_clear()
+    upgrade()
+    packed: list[bytes] = []
+    original = Connection.send_packed_command
+    monkeypatch.setattr(Connection, "send_packed_command",
+                        lambda self, command, *a, **k: packed.append(b"".join(command) if isinstance(command, list)
+                                                                     else command) or original(self, command, *a, **k))
+    enqueue([uuid.uuid4() for _ in range(50)])
+    monkeypatch.setattr(Connection, "send_packed_command", original)
+    get_settings.cache_clear()
+
+    assert redis.Redis(db=REDIS_DB).llen("gpu") == 50
+    assert sum(chunk.count(b"PUBLISH") for chunk in packed) == 0

@@ -4,14 +4,14 @@ HTTP), PostgreSQL and Redis; a real worker for the morning report."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 from sqlalchemy import func, select
 
-from db.models import Batch, Job
+from db.models import Batch, Job, Watch
 from db.session import session_scope
 from tests.services import run_cli, service_env, start_worker, wait_for
 from tests.support import texture
@@ -82,7 +82,7 @@ def test_nightly_scan_takes_new_and_changed_images_once(intake, s3, tmp_path: Pa
         assert s3.head_object(Bucket="inbox-bucket", Key="out/acme/wool/tête brodée.png")
 
         # Again the same night: nothing new, no new batch.
-        assert nightly_scan() == [{"watch": "acme", "batch_id": batch_id, "created": 0}]
+        assert nightly_scan() == [{"watch": "acme", "batch_id": batch_id, "created": 0, "how": "listing"}]
         # One image replaced (new ETag), next night: only it is redone, in a new batch.
         s3.put_object(Bucket="inbox-bucket", Key=keys[1], Body=png(42))
         from producer.intake import scan_watch
@@ -115,6 +115,72 @@ def test_nightly_scan_takes_new_and_changed_images_once(intake, s3, tmp_path: Pa
     finally:
         del os.environ["UPSCALER_NIGHTLY_CRON"]
         get_settings.cache_clear()
+
+
+def test_a_night_with_an_events_queue_drains_it_and_lists_the_inbox_only_when_due(
+        intake, s3, s3_endpoint: str, monkeypatch) -> None:
+    """The night's cost is its new images: a watch whose bucket sends its events to a queue is
+    not listed (its queue is drained into the night's batch) until its last full listing is
+    UPSCALER_FULL_LISTING_DAYS old; that listing takes what no event announced."""
+    from producer import intake as intake_module
+    from producer.intake import add_watch
+    from producer.nightly import scan_all
+    from upscaler.storage import Storage
+
+    sqs = boto3.client("sqs", endpoint_url=s3_endpoint, region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="nightly-uploads")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.create_bucket(Bucket="drained-bucket")
+    for i in range(5):  # there before the notifications: no event will ever name them
+        s3.put_object(Bucket="drained-bucket", Key=f"inbox/old-{i}.png", Body=png(i))
+    add_watch("drained", "s3://drained-bucket/inbox/", "s3://drained-bucket/out/", JobParams(model=COMPACT),
+              events_queue=queue_url)
+    listings: list[str] = []
+    real_list = Storage.list
+    monkeypatch.setattr(Storage, "list", lambda self, prefix, *a, **k: listings.append(prefix) or real_list(
+        self, prefix, *a, **k))
+
+    first = scan_all(date(2026, 1, 1))  # never listed: listed in full, whatever the queue holds
+    assert [(r.created, r.how) for r in first] == [(5, "listing")] and listings == ["s3://drained-bucket/inbox/"]
+
+    s3.put_bucket_notification_configuration(Bucket="drained-bucket", NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+    for i in range(3):
+        s3.put_object(Bucket="drained-bucket", Key=f"inbox/new-{i}.png", Body=png(10 + i))
+    s3.put_object(Bucket="drained-bucket", Key="inbox/readme.txt", Body=b"not an image")
+    sqs.send_message(QueueUrl=queue_url, MessageBody="{not json")
+    listings.clear()
+    second = scan_all(date(2026, 1, 2))
+    assert [(r.created, r.how) for r in second] == [(3, "events")] and listings == []
+    assert {u for u in jobs_by_source(second[0].batch_id)} == {f"s3://drained-bucket/inbox/new-{i}.png"
+                                                               for i in range(3)}
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+    # Missed by the events (written by the bucket's owner with notifications off, say): found by
+    # the next full listing, due once the last one is UPSCALER_FULL_LISTING_DAYS old (or --full).
+    s3.put_bucket_notification_configuration(Bucket="drained-bucket", NotificationConfiguration={})
+    s3.put_object(Bucket="drained-bucket", Key="inbox/unannounced.png", Body=png(20))
+    assert [(r.created, r.how) for r in scan_all(date(2026, 1, 3))] == [(0, "events")] and listings == []
+    monkeypatch.setenv("UPSCALER_FULL_LISTING_DAYS", "0")
+    intake_module.get_settings.cache_clear()
+    fourth = scan_all(date(2026, 1, 4))
+    assert [(r.created, r.how) for r in fourth] == [(1, "listing")] and listings == ["s3://drained-bucket/inbox/"]
+
+    # A queue that cannot be drained (gone, access refused) does not stop the other watches' night.
+    monkeypatch.setenv("UPSCALER_FULL_LISTING_DAYS", "7")
+    intake_module.get_settings.cache_clear()
+    add_watch("gone", "s3://drained-bucket/gone/", "s3://drained-bucket/gone-out/", JobParams(model=COMPACT),
+              events_queue=queue_url.rsplit("/", 1)[0] + "/no-such-queue")
+    s3.put_object(Bucket="drained-bucket", Key="inbox/later.png", Body=png(21))
+    listings.clear()
+    night = scan_all(date(2026, 1, 5))
+    assert sorted((r.watch, r.created, r.how) for r in night) == [("drained", 0, "events"), ("gone", 0, "listing")]
+    with session_scope() as session:  # "gone" was never listed: its first night lists it, drains nothing
+        gone = session.scalars(select(Watch).where(Watch.name == "gone")).one()
+        gone.listed_at = datetime.now(UTC)
+    night = scan_all(date(2026, 1, 6))
+    assert sorted((r.watch, r.created, r.how) for r in night) == [("drained", 0, "events"), ("gone", 0, "events")]
 
 
 class Crash(BaseException):
@@ -210,12 +276,14 @@ def test_second_beat_stands_by(pg_url: str, redis_url: str, tmp_path: Path, isol
 @pytest.mark.slow
 def test_watch_commands(tmp_path: Path, isolated_data_dir: Path) -> None:
     env = service_env(tmp_path / "state")
-    added = run_cli(["watch", "add", "acme", "s3://bucket/acme", "--output", "s3://bucket/out/", "--format", "webp"], env)
+    added = run_cli(["watch", "add", "acme", "s3://bucket/acme", "--output", "s3://bucket/out/", "--format", "webp",
+                     "--events-queue", "https://sqs.eu-west-1.amazonaws.com/123456789012/acme-uploads"], env)
     assert added.returncode == 0, added.stderr
     assert run_cli(["watch", "add", "acme", "s3://bucket/x/", "--output", "s3://b/o/"], env).returncode == 1
     listed = json.loads(run_cli(["watch", "list", "--json"], env).stdout)
     assert listed == [{"name": "acme", "source": "s3://bucket/acme/", "output": "s3://bucket/out/",
                        "model": "realesrgan-x4plus", "params": JobParams(format="webp", material="auto", fixed=("format",)).to_json(),
-                       "enabled": True}]
+                       "enabled": True, "events_queue": "https://sqs.eu-west-1.amazonaws.com/123456789012/acme-uploads",
+                       "listed_at": None}]
     assert run_cli(["watch", "remove", "acme"], env).returncode == 0
     assert json.loads(run_cli(["watch", "list", "--json"], env).stdout) == []

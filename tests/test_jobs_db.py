@@ -89,3 +89,41 @@ def test_cancel_only_touches_queued_jobs(session: Session) -> None:
     assert transitions.cancel(session, batch_id) == 1
     assert transitions.status_of(session, queued) == JobStatus.cancelled
     assert transitions.status_of(session, running.id) == JobStatus.running
+
+
+def test_many_new_jobs_go_in_statements_that_do_not_grow_with_the_rows(session: Session) -> None:
+    """insert_new skips the keys that exist, returns the ids it inserted, keeps every column's value
+    (JSON, status, times, NULLs); on PostgreSQL each chunk is one statement whose text is the same
+    whatever the rows (the driver parses it once, where a VALUES list of placeholders per row is
+    scanned again for every statement)."""
+    from sqlalchemy import event, select
+
+    from db.jobs import NewJob, insert_new
+
+    batch = Batch(name="b", source="s3://b/p/", output_prefix="s3://b/out/", model="m", params={})
+    session.add(batch)
+    session.flush()
+
+    def new_job(i: int) -> NewJob:
+        return NewJob(uuid.uuid4(), batch.id, f"s3://b/p/{i}.png", f"etag{i}" if i % 2 else None, i or None,
+                      f"s3://b/out/{i}.png", "m", {"model": "m", "scale": 4, "i": i}, material="fabric" if i % 3 else None,
+                      detail=0.5 if i % 5 else None, idempotency_key=f"key{i}")
+
+    assert len(insert_new(session, [new_job(i) for i in range(0, 1500, 7)])) == len(range(0, 1500, 7))
+    statements: list[str] = []
+    listener = lambda _c, _cur, statement, *_a: statements.append(statement)  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listener)
+    try:
+        jobs = [new_job(i) for i in range(1500)]
+        inserted = insert_new(session, jobs)
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listener)
+    assert set(inserted) == {job.id for i, job in enumerate(jobs) if i % 7}
+    stored = {j.idempotency_key: j for j in session.scalars(select(Job).where(Job.batch_id == batch.id))}
+    assert len(stored) == 1500
+    row = stored["key10"]
+    assert (row.params, row.status, row.source_etag, row.source_size, row.material, row.detail) == (
+        {"model": "m", "scale": 4, "i": 10}, JobStatus.queued, None, 10, "fabric", None)
+    assert row.queued_at == jobs[10].queued_at or row.queued_at == jobs[10].queued_at.replace(tzinfo=None)
+    if session.get_bind().dialect.name == "postgresql":
+        assert statements and max(len(s) for s in statements) < 2000, [len(s) for s in statements]

@@ -1,5 +1,5 @@
-"""A nightly scan's work beyond the listing is the new images, not the whole inbox (embedded
-SQLite, a local inbox: nothing is run)."""
+"""A nightly scan's work beyond the listing is the new images, not the whole inbox, and so is a
+resubmission's (embedded SQLite, a local inbox: nothing is run)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,28 @@ def test_a_rescan_builds_jobs_for_the_new_images_only(embedded: Path, monkeypatc
     (inbox / "tile-07.png").write_bytes(b"replaced, so a new version")
     again = intake.scan_watch(watch_id)
     assert again.created == 2 and built == [2]
+
+
+def test_a_resubmission_checks_outputs_for_its_new_rows_only(embedded: Path, monkeypatch) -> None:
+    """Rows whose request has a job already are duplicates: the output claims are read for the
+    new rows only (a resubmitted catalogue of 10^5 rows read 10^5 output keys back)."""
+    from db import jobs as jobs_table
+    from producer.submit import create_batch
+
+    inbox = embedded / "inbox"
+    inbox.mkdir()
+    for i in range(30):
+        (inbox / f"tile-{i:02d}.png").write_bytes(b"x" * (i + 1))
+    first = create_batch([str(inbox)], str(embedded / "out"), params=JobParams(model="m"))
+    assert first.created == 30
+
+    asked: list[int] = []
+    live_claims = jobs_table.live_claims
+    monkeypatch.setattr(jobs_table, "live_claims", lambda session, keys, *a: asked.append(len(keys))
+                        or live_claims(session, keys, *a))
+    (inbox / "tile-new.png").write_bytes(b"new")
+    again = create_batch([str(inbox)], str(embedded / "out"), params=JobParams(model="m"))
+    assert (again.created, again.duplicates) == (1, 30) and asked == [1]
 
 
 def intake_watch_id():

@@ -170,7 +170,9 @@ def test_a_submit_that_creates_nothing_leaves_no_batch(embedded: Path, monkeypat
     src = embedded / "src"
     image(src / "a.png")
     submit(str(src), "--output", str(embedded / "out"))
-    monkeypatch.setattr(jobs_table, "existing_keys", lambda session, keys: set())  # the race's view
+    # The race's view: none of the rows has a job yet when they are checked.
+    monkeypatch.setattr(jobs_table, "existing_keys", lambda session, keys, live_only=False: set())
+    monkeypatch.setattr(jobs_table, "existing_and_unsent", lambda session, keys: (set(), []))
     raced = submit(str(src), "--output", str(embedded / "out"))
     assert raced["batch_id"] is None and raced["created"] == 0
     assert len(json.loads(runner.invoke(app, ["status", "--json"]).stdout)) == 1

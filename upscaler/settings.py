@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     source_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
     sqs_endpoint_url: str | None = None      # None: the S3 endpoint setting (one server in tests), else AWS
     nightly_cron: str = "0 2 * * *"          # minute hour day month weekday, UTC
+    # A watch with an S3 event queue is listed in full at most this many days apart (its other
+    # nights drain the queue): the net for events that never arrived.
+    full_listing_days: float = Field(7, ge=0, description="days between full listings of a watch with an events queue")
 
     # Training.
     # Where checkpoints are mirrored (an S3 prefix or a folder); each run gets <prefix>/<run id>/.

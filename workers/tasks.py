@@ -13,7 +13,7 @@ import uuid
 
 from celery.signals import worker_ready, worker_shutdown
 
-from producer.intake import scan_all
+from producer.nightly import scan_all
 from upscaler.settings import get_settings
 from workers.core import runtime, sweep_loop
 from workers.core.celery_app import GPU_QUEUE, NIGHTLY_TASK, SWEEP_TASK, UPSCALE_TASK, app

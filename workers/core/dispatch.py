@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from contextlib import closing
 
+from kombu.common import maybe_declare
+
 from db import jobs as jobs_table
 from db.session import session_scope
 from upscaler.errors import TransientError
@@ -51,11 +53,13 @@ def enqueue(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], No
     for start in range(0, len(job_ids), SEND_CHUNK):
         chunk = job_ids[start : start + SEND_CHUNK]
         try:
-            # kombu buffers the chunk's messages (and their task-sent events) and hands them to the
-            # broker SEND_BATCH at a time: on Redis one pipelined round trip each, not one per message.
+            # kombu buffers the chunk's messages and hands them to the broker SEND_BATCH at a time:
+            # on Redis one pipelined round trip each, not one per message. The queue is declared
+            # once per chunk, not once per message (each a retry wrapper's worth of CPU).
             with app.producer_or_acquire() as producer, producer.batch(max_size=SEND_BATCH):
+                maybe_declare(app.amqp.queues[GPU_QUEUE], producer.channel, retry=True)
                 for job_id in chunk:
-                    app.send_task(UPSCALE_TASK, args=[str(job_id)], queue=GPU_QUEUE, producer=producer,
+                    app.send_task(UPSCALE_TASK, args=[str(job_id)], queue=GPU_QUEUE, producer=producer, declare=[],
                                   retry=True, retry_policy={"max_retries": 2, "interval_start": 0.5})
         except Exception as exc:  # kombu's connection errors vary by transport
             raise DispatchError(f"the broker did not take {len(job_ids) - start} of {len(job_ids)} job messages "

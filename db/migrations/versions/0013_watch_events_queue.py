@@ -1,7 +1,7 @@
 """a watch's S3 event queue and when it was last listed in full
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-06 05:00:00
 
 A watch whose bucket sends its ObjectCreated events to an SQS queue is scanned nightly by
@@ -12,8 +12,8 @@ net for events that never came.
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0012'
-down_revision = '0011'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -18,6 +19,7 @@ runner = CliRunner()
 COMPACT = ["--model", "realesr-animevideov3"]
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_upscale_folder_skips_bad_files_and_writes_the_rest(tmp_path: Path) -> None:
     src = tmp_path / "catalogue"
     (src / "tiles").mkdir(parents=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import pytest
 
 from cli.checks import EXIT_CANT_CREATE, EXIT_NO_INPUT, EXIT_NOT_SENT, EXIT_USAGE
 from tests.services import free_port
@@ -50,6 +51,7 @@ def test_an_output_inside_an_input_folder_is_refused(tmp_path: Path) -> None:
     assert result.returncode == EXIT_CANT_CREATE and "inside the source folder" in result.stderr
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_each_failed_image_is_printed_with_its_reason(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     cv2.imwrite(str(tmp_path / "in" / "good.png"), texture(16, 16))
@@ -106,6 +108,7 @@ def test_submit_that_runs_its_jobs_exits_1_when_one_failed(tmp_path: Path) -> No
     assert "failed" in result.stderr and "broken.png: [invalid_image]" in result.stderr
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_jobs_saved_while_the_broker_is_down_can_be_cancelled(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     for i in range(3):

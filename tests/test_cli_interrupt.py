@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import cv2
+import pytest
 
 from cli.checks import EXIT_INTERRUPTED
 from tests.cli_process import run_cli, start_cli
@@ -46,6 +47,7 @@ def outputs(tmp_path: Path) -> list[Path]:
     return sorted((tmp_path / "out").glob("*.png")) if (tmp_path / "out").is_dir() else []
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_one_ctrl_c_finishes_the_running_job_and_leaves_the_rest_queued(tmp_path: Path) -> None:
     args = ["submit", str(folder_of_images(tmp_path)), "-o", str(tmp_path / "out")]
     process = start_cli(args, tmp_path / "data", **SLOW)
@@ -64,6 +66,7 @@ def test_one_ctrl_c_finishes_the_running_job_and_leaves_the_rest_queued(tmp_path
     assert len(outputs(tmp_path)) == IMAGES
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_a_second_ctrl_c_stops_at_once_and_the_cut_job_runs_again(tmp_path: Path) -> None:
     args = ["submit", str(folder_of_images(tmp_path)), "-o", str(tmp_path / "out")]
     process = start_cli(args, tmp_path / "data", **{**SLOW, "UPSCALER_ENGINE_NOOP_DELAY_MS": "20000"})

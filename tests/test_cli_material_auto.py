@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import cv2
+import pytest
 
 from tests.cli_process import run_cli
 from tests.textures import texture
@@ -34,6 +35,7 @@ def test_names_give_categories_through_the_synonym_table() -> None:
     assert category_from_path("s3://fabric-bucket/thing.png") is None  # a bucket is not a folder of the catalogue
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_upscale_runs_each_image_with_the_profile_its_name_gives(tmp_path: Path) -> None:
     result = run_cli(["upscale", str(catalogue(tmp_path)), "-o", str(tmp_path / "out"), *FIXED, "--json"],
                      tmp_path / "data")
@@ -49,6 +51,7 @@ def test_upscale_runs_each_image_with_the_profile_its_name_gives(tmp_path: Path)
     assert "1 x realesr-animevideov3 (no material named: no profile)" in text.stderr
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_material_none_runs_no_profile(tmp_path: Path) -> None:
     result = run_cli(["upscale", str(catalogue(tmp_path)), "-o", str(tmp_path / "out"), *FIXED, "--material", "none",
                       "--json"], tmp_path / "data")

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import cv2
+import pytest
 from rich.console import Console
 
 from cli.progress import bars, route_logs_through
@@ -15,6 +16,7 @@ from tests.cli_process import run_cli
 from tests.textures import texture
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_submit_off_a_terminal_prints_progress_lines_with_the_time_left(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     for i in range(5):
@@ -28,6 +30,7 @@ def test_submit_off_a_terminal_prints_progress_lines_with_the_time_left(tmp_path
     assert any(" left" in line for line in lines) and lines[-1].startswith("jobs: 5/5")
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_compare_off_a_terminal_says_how_far_it_is(tmp_path: Path) -> None:
     (tmp_path / "in" / "fabric").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "in" / "fabric" / "a.png"), texture(16, 16))

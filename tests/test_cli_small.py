@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.cli_process import run_cli
@@ -13,6 +14,7 @@ from tests.services import free_port
 from tests.support import TINY_RRDB, random_network_file
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_train_export_refuses_to_replace_a_model_without_force(tmp_path: Path) -> None:
     data = tmp_path / "data"
     weights = random_network_file(tmp_path, TINY_RRDB)
@@ -25,6 +27,7 @@ def test_train_export_refuses_to_replace_a_model_without_force(tmp_path: Path) -
     assert forced.returncode == 1 and "no training run 'some-run'" in forced.stderr  # past the name check
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_importing_a_file_that_is_not_plain_weights_never_advises_unsafe_loading(tmp_path: Path) -> None:
     pickled = tmp_path / "objects.pth"
     torch.save({"params": {"when": datetime.date(2026, 1, 1)}}, pickled)
@@ -38,6 +41,7 @@ def test_importing_a_file_that_is_not_plain_weights_never_advises_unsafe_loading
         assert "weights_only" not in result.stderr and "trusted source" not in result.stderr
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_doctor_checks_settings_services_models_and_outputs(tmp_path: Path) -> None:
     data = tmp_path / "data"
     (tmp_path / "file").write_text("a file where a folder should be")

@@ -110,6 +110,7 @@ def _imported(result: subprocess.CompletedProcess) -> set[str]:
     return set(result.stderr.rsplit("IMPORTED:", 1)[1].strip().split(","))
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_upscale_on_the_cached_cpu_path_imports_no_torch(tmp_path: Path) -> None:
     """Once the model is converted, `upscaler upscale` on a CPU (the default device, auto) decodes,
     tiles, runs OpenVINO and assembles without importing torch or basicsr."""

@@ -71,6 +71,7 @@ def test_compare_refuses_an_unknown_material_and_a_bad_detail(tmp_path: Path) ->
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_compare_with_a_material_shows_its_profile_beside_the_models(tmp_path: Path, tiny_srvgg: Path) -> None:
     (tmp_path / "in" / "fabric").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "in" / "fabric" / "denim.png"), texture(16, 16))

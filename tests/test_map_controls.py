@@ -133,6 +133,7 @@ def swatch(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_upscale_takes_the_controls_and_records_them(tmp_path: Path, tiny_srvgg: Path, swatch: Path) -> None:
     out = tmp_path / "out"
     result = run_cli(["upscale", str(swatch), "-o", str(out), "--model", str(tiny_srvgg), "--material", "none",
@@ -157,6 +158,7 @@ def test_upscale_refuses_a_bad_control_naming_the_option(tmp_path: Path, swatch:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # a whole command-line process (seconds on two cores)
 def test_profiles_store_the_controls_and_jobs_of_their_category_get_them(tmp_path: Path, tiny_srvgg: Path,
                                                                          swatch: Path) -> None:
     data = tmp_path / "data"

@@ -113,10 +113,19 @@ def submit_cmd(
 
 
 def _run_in_process(run_id: uuid.UUID) -> None:
-    from training.service import run_segment
+    import time
 
-    while run_segment(run_id, f"in-process:{run_id.hex[:6]}") == "continue":
-        pass
+    from training.service import run_segment
+    from workers.core.failure_policy import IN_PROCESS_BACKOFF_SCALE
+
+    retries = 0
+    while True:
+        segment = run_segment(run_id, f"in-process:{run_id.hex[:6]}", retries)
+        if segment.outcome == "retry":
+            time.sleep(segment.retry_in * IN_PROCESS_BACKOFF_SCALE)
+            retries += 1
+        elif segment.outcome != "continue":
+            return
 
 
 def _wait(run_id: uuid.UUID) -> None:

@@ -16,7 +16,7 @@ from cli.progress import REPORT, loading_message, step
 from cli.progress import bars as progress_bars
 from cli.common import JSON_HELP, ensure_schema, err_console, print_json, settings, shown, zoo
 from cli.job_options import job_options
-from upscaler.errors import UpscalerError
+from upscaler.errors import ErrorCode, UpscalerError
 
 if TYPE_CHECKING:
     from upscaler.jobspec import JobParams
@@ -153,7 +153,7 @@ def upscale(
                 return {"input": str(item.source), "error": str(exc), "error_code": exc.code}
             except OSError as exc:  # the source could not be read
                 return {"input": str(item.source), "error": f"{item.source}: {exc.strerror or exc}",
-                        "error_code": "source_unreadable"}
+                        "error_code": ErrorCode.source_unreadable}
             finally:
                 bars.remove_task(tiles_bar)
 
@@ -195,7 +195,7 @@ def upscale(
         )
         for run, count in per_settings:
             err_console.print(f"  {count} x {shown(_describe(run))}")
-    if any(r.get("error_code") == "output_not_writable" for r in failed):
+    if any(r.get("error_code") == ErrorCode.output_not_writable for r in failed):
         raise typer.Exit(EXIT_CANT_CREATE)
     if failed:
         raise typer.Exit(EXIT_FAILED)

@@ -22,7 +22,7 @@ from db.models import Watch
 from db.session import Session, session_scope
 from producer.sources import SourceImage, from_listing, refuse_output_inside_sources, refuse_sources_outside_roots
 from producer.submit import job_rows
-from upscaler.errors import PermanentError
+from upscaler.errors import ErrorCode, PermanentError
 from upscaler.jobspec import JobParams
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
@@ -54,7 +54,7 @@ def add_watch(name: str, source_prefix: str, output_prefix: str, params: JobPara
     refuse_sources_outside_roots([source_prefix], get_settings().source_roots)
     with session_scope() as session:
         if watches.named(session, name) is not None:
-            raise PermanentError(f"a watch named {name!r} exists; remove it first", code="duplicate_watch")
+            raise PermanentError(f"a watch named {name!r} exists; remove it first", code=ErrorCode.duplicate_watch)
         return watches.create(session, name, source_prefix, output_prefix, params.model, params.to_json())
 
 

@@ -35,6 +35,7 @@ from producer.sources import (
     refuse_output_inside_sources,
     refuse_sources_outside_roots,
 )
+from upscaler.errors import ErrorCode
 from upscaler.jobspec import JobParams, idempotency_key
 from upscaler.materials.names import AUTO, category_from_path
 from upscaler.profiles import default_profiles, params_for_material
@@ -145,7 +146,7 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         if job_params.maps and out_uri:  # its material set's folder is its too (settled below)
             job.output_set_key = folder_key(set_folder(out_uri))
         if unsafe:
-            transitions.refuse(job, "unsafe_key", unsafe)
+            transitions.refuse(job, ErrorCode.unsafe_key, unsafe)
         params_of[job.id] = job_params
         rows.append(job)
     refuse_writing_into_sources(rows)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from typing import Any, Literal
 
+from upscaler.errors import InvalidParameters
 from upscaler.image_suffixes import EXTENSIONS, OUTPUT_FORMATS
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, Settings
 from upscaler.validation import check_quality, check_upscale_params
@@ -74,17 +75,17 @@ class JobParams:
 
     def __post_init__(self) -> None:
         if self.format != "auto" and self.format not in OUTPUT_FORMATS:
-            raise ValueError(f"format {self.format!r}: choose auto, {', '.join(OUTPUT_FORMATS)}")
+            raise InvalidParameters(f"format {self.format!r}: choose auto, {', '.join(OUTPUT_FORMATS)}")
         check_upscale_params(self.tile, self.tile_pad, self.outscale, self.alpha)
         check_quality(self.quality)
         if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
+            raise InvalidParameters("batch_size must be >= 1")
         if self.color_space not in COLOR_SPACES:
-            raise ValueError(f"color_space {self.color_space!r}: choose srgb or keep")
+            raise InvalidParameters(f"color_space {self.color_space!r}: choose srgb or keep")
         if self.normal_convention not in ("opengl", "directx"):
-            raise ValueError(f"normal_convention {self.normal_convention!r}: choose opengl or directx")
+            raise InvalidParameters(f"normal_convention {self.normal_convention!r}: choose opengl or directx")
         if not 0.0 <= self.detail <= 1.0:
-            raise ValueError(f"detail {self.detail}: choose a number from 0 to 1")
+            raise InvalidParameters(f"detail {self.detail}: choose a number from 0 to 1")
         object.__setattr__(self, "detail", float(self.detail))
         object.__setattr__(self, "maps", self._checked_maps(self.maps))
         object.__setattr__(self, "fixed", tuple(sorted(set(self.fixed))))
@@ -92,7 +93,7 @@ class JobParams:
         if self.width_mm is not None:
             if isinstance(self.width_mm, bool) or not isinstance(self.width_mm, (int, float)) or not (
                     math.isfinite(self.width_mm) and self.width_mm > 0):
-                raise ValueError(f"width_mm {self.width_mm!r}: give the width the photo covers, a positive number "
+                raise InvalidParameters(f"width_mm {self.width_mm!r}: give the width the photo covers, a positive number "
                                  "of millimetres")
             object.__setattr__(self, "width_mm", float(self.width_mm))
 
@@ -112,7 +113,7 @@ class JobParams:
             return MAP_NAMES
         unknown = set(names) - set(MAP_NAMES)
         if unknown:
-            raise ValueError(f"maps {', '.join(sorted(unknown))}: choose all or some of {', '.join(MAP_NAMES)}")
+            raise InvalidParameters(f"maps {', '.join(sorted(unknown))}: choose all or some of {', '.join(MAP_NAMES)}")
         return tuple(m for m in MAP_NAMES if m in names)
 
     @classmethod
@@ -131,7 +132,7 @@ class JobParams:
         known = {f.name for f in fields(cls)} - set(NOT_STORED)
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown job parameters: {', '.join(sorted(unknown))}")
+            raise InvalidParameters(f"unknown job parameters: {', '.join(sorted(unknown))}")
         return cls(model=model, **data)
 
     def output_format(self, source_uri: str) -> str:
@@ -169,7 +170,7 @@ def repeat_spelling(repeat: str | None) -> str | None:
         return value
     match = _REPEAT.fullmatch(value)
     if not match or min(int(match.group(1)), int(match.group(2))) < 1:
-        raise ValueError(f"repeat {repeat!r}: give 'auto' or NxM (repeats across x down, each at least 1, e.g. 4x3)")
+        raise InvalidParameters(f"repeat {repeat!r}: give 'auto' or NxM (repeats across x down, each at least 1, e.g. 4x3)")
     return f"{int(match.group(1))}x{int(match.group(2))}"
 
 

@@ -14,9 +14,11 @@ import uuid
 from celery.signals import worker_ready, worker_shutdown
 
 from producer.intake import scan_all
+from upscaler.errors import JobTimeoutError
 from upscaler.settings import get_settings
 from workers.core import runtime, sweep_loop
 from workers.core.celery_app import GPU_QUEUE, NIGHTLY_TASK, SWEEP_TASK, UPSCALE_TASK, app
+from workers.core.failure_policy import decide, describe
 from workers.core.messages import parse_id
 from workers.core.retry import attempt_job, fail_job
 
@@ -30,8 +32,10 @@ def exit_stuck_worker(job_id: uuid.UUID) -> None:
     """A job's thread is stuck past the hard time limit (in native code, say): fail the job and
     end the process; its supervisor (systemd, Kubernetes, Celery's prefork parent) starts a
     fresh one, and the other jobs it held are delivered again (acknowledged late, idempotent)."""
-    fail_job(job_id, "timeout", f"over the hard time limit of {get_settings().job_time_limit} s; "
-             "the worker process was restarted")
+    error = JobTimeoutError(f"over the hard time limit of {get_settings().job_time_limit} s; "
+                            "the worker process was restarted")
+    decision = decide(error, 0, 0)
+    fail_job(job_id, decision.code, describe(error, decision, 0))
     for handler in logging.getLogger().handlers:
         handler.flush()
     sys.stdout.flush()

@@ -26,16 +26,9 @@ def train_segment(self, run_id: str) -> str:
     if run_uuid is None:
         return "rejected"
     worker = f"{self.request.hostname or 'worker'}:{runtime.worker_name().split(':')[-1]}"
-    try:
-        outcome = run_segment(run_uuid, worker)
-    except Exception as exc:  # a bug or out-of-memory: fail the run visibly instead of leaving it running
-        log.exception("training run %s: unexpected error", run_uuid)
-        from db import runs
-        from db.session import session_scope
-
-        with session_scope() as session:
-            runs.fail(session, run_uuid, worker, "internal_error", f"{type(exc).__name__}: {exc}")
-        return "failed"
-    if outcome == "continue":
+    segment = run_segment(run_uuid, worker, self.request.retries)
+    if segment.outcome == "retry":
+        raise self.retry(countdown=segment.retry_in)
+    if segment.outcome == "continue":
         enqueue_segment(run_uuid)   # SQL already says queued: a lost message can be resent from there
-    return outcome
+    return segment.outcome

@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 
+from upscaler.errors import InvalidParameters
 from upscaler.materials import maps
 from upscaler.materials.names import MAP_NAMES
 from upscaler.materials.presets import Preset, preset_for
@@ -65,12 +66,12 @@ class MapOptions:
 
     def __post_init__(self) -> None:
         if self.normal_convention not in ("opengl", "directx"):
-            raise ValueError(f"normal_convention must be 'opengl' or 'directx', not {self.normal_convention!r}")
+            raise InvalidParameters(f"normal_convention must be 'opengl' or 'directx', not {self.normal_convention!r}")
         if self.normal_bits not in (8, 16):
-            raise ValueError(f"normal_bits must be 8 or 16, not {self.normal_bits}")
+            raise InvalidParameters(f"normal_bits must be 8 or 16, not {self.normal_bits}")
         unknown = set(self.maps) - set(MAP_NAMES)
         if unknown:
-            raise ValueError(f"unknown maps {sorted(unknown)}; known: {', '.join(MAP_NAMES)}")
+            raise InvalidParameters(f"unknown maps {sorted(unknown)}; known: {', '.join(MAP_NAMES)}")
 
     def resolved(self) -> tuple[Preset, list[str]]:
         """The category's preset with this object's overrides applied, and any warnings."""

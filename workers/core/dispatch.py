@@ -20,15 +20,13 @@ from contextlib import closing
 
 from db import jobs as jobs_table
 from db.session import session_scope
-from upscaler.errors import TransientError
+from upscaler.errors import ErrorCode, TransientError
 from upscaler.in_flight import map_in_flight
 from upscaler.settings import get_settings
 from workers.core import runtime
 from workers.core.celery_app import GPU_QUEUE, UPSCALE_TASK, sender
 
 log = logging.getLogger(__name__)
-# The in-process worker retries sooner than a queue worker: someone is waiting at a terminal.
-IN_PROCESS_BACKOFF_SCALE = 0.25
 SEND_CHUNK = 1000   # messages sent, then stamped as sent in SQL, per step
 SEND_BATCH = 500    # broker operations per round trip, where the transport batches (Redis)
 
@@ -36,7 +34,7 @@ SEND_BATCH = 500    # broker operations per round trip, where the transport batc
 class DispatchError(TransientError):
     """The broker did not take the messages; the jobs are queued in SQL and will be re-sent."""
 
-    code = "broker_unreachable"
+    code = ErrorCode.broker_unreachable
 
 
 def enqueue(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, str], None] | None = None,
@@ -96,12 +94,13 @@ def run_in_process(job_ids: Iterable[uuid.UUID], on_done: Callable[[uuid.UUID, s
 def _run_until_settled(job_id: uuid.UUID, worker: str) -> str:
     # Here, not at the top: running a job brings the engine and torch (a gigabyte, seconds to
     # import), which a process that only sends messages (submit, intake, the sweeper) never needs.
+    from workers.core.failure_policy import IN_PROCESS_BACKOFF_SCALE
     from workers.core.retry import attempt_job
 
     retries = 0
     while True:
         attempt = attempt_job(job_id, worker, retries)
         if attempt.outcome != "retry":
-            return attempt.outcome
+            return attempt.outcome.value
         time.sleep(attempt.retry_in * IN_PROCESS_BACKOFF_SCALE)
         retries += 1

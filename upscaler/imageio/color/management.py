@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageCms
 
-from upscaler.errors import InvalidImageError
+from upscaler.errors import ErrorCode, InvalidImageError, InvalidParameters
 from upscaler.imageio.color import lcms
 from upscaler.imageio.metadata import CarriedMetadata
 
@@ -54,7 +54,7 @@ class ColorProfileError(InvalidImageError):
     """An embedded profile that describes other pixels than the image has (an RGB profile on a gray
     image): the colours cannot be known, so the image is refused rather than guessed at."""
 
-    code = "color_profile_mismatch"
+    code = ErrorCode.color_profile_mismatch
 
 
 @dataclass(frozen=True)
@@ -118,9 +118,9 @@ class ColorHeader:
 
 def check_policy(color_space: str, intent: str = "relative") -> None:
     if color_space not in COLOR_SPACES:
-        raise ValueError(f"color_space {color_space!r}: choose one of {', '.join(COLOR_SPACES)}")
+        raise InvalidParameters(f"color_space {color_space!r}: choose one of {', '.join(COLOR_SPACES)}")
     if intent not in RENDERING_INTENTS:
-        raise ValueError(f"intent {intent!r}: choose one of {', '.join(RENDERING_INTENTS)}")
+        raise InvalidParameters(f"intent {intent!r}: choose one of {', '.join(RENDERING_INTENTS)}")
 
 
 @functools.cache

@@ -159,9 +159,9 @@ def nightly(size: int, env: dict, pg_url: str) -> dict:
 
     get_settings.cache_clear()
     from producer.intake import add_watch
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
 
-    watch = add_watch("inbox", f"s3://{BUCKET}/inbox/", f"s3://{BUCKET}/inbox-out/", JobParams())
+    watch = add_watch("inbox", f"s3://{BUCKET}/inbox/", f"s3://{BUCKET}/inbox-out/", JobRequest())
     engine = create_engine(pg_url)
     with engine.begin() as connection:  # last night's jobs, by bulk SQL: every image but the new ones
         batch = connection.execute(text(

@@ -14,7 +14,7 @@ from upscaler.errors import UpscalerError
 from upscaler.settings import get_settings
 
 if TYPE_CHECKING:
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
 
 watch_app = typer.Typer(help="Watched S3 inboxes, upscaled every night (and on S3 events).", no_args_is_help=True)
 events_app = typer.Typer(help="S3 event notifications (via SQS) become jobs.", no_args_is_help=True)
@@ -27,7 +27,7 @@ def watch_add(
     name: Annotated[str, typer.Argument(help="A short name for the inbox.")],
     source: Annotated[str, typer.Argument(help="The watched prefix, s3://bucket/inbox/.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Where its results go.")],
-    params: JobParams,  # built by @job_options
+    params: JobRequest,  # built by @job_options
 ) -> None:
     """Watch an inbox: its new and changed images are upscaled every night."""
     from producer.intake import add_watch

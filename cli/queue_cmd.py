@@ -32,7 +32,7 @@ from upscaler.errors import UpscalerError
 from upscaler.settings import get_settings
 
 if TYPE_CHECKING:
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
 
 POLL_SECONDS = 1.0
 
@@ -120,7 +120,7 @@ def _run_here(batch_id: uuid.UUID | None, job_ids: list[uuid.UUID], show: bool) 
 def submit(
     sources: Annotated[list[str] | None, typer.Argument(help="S3 prefixes (s3://bucket/prefix/) and/or local folders.")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="Output prefix: s3://bucket/prefix/ or a local folder.")] = ...,  # type: ignore[assignment]
-    params: JobParams = None,  # type: ignore[assignment]  # built by @job_options
+    params: JobRequest = None,  # type: ignore[assignment]  # built by @job_options
     manifest: Annotated[Path | None, typer.Option(help="CSV with source_uri [, output_key, supplier, material].")] = None,
     on_collision: Annotated[str, typer.Option(
         help="Two sources whose outputs would be one object: 'fail' the later ones, or give them a "
@@ -195,13 +195,13 @@ def submit(
         raise typer.Exit(EXIT_NO_INPUT)
 
 
-def _refuse_before_submitting(params: JobParams, sources: list[str], output: str) -> None:
+def _refuse_before_submitting(params: JobRequest, sources: list[str], output: str) -> None:
     """An unknown model (exit 2), a local source folder that does not exist (66) and a local output
     folder that cannot take the results (73) are found here, before anything is listed or created,
     not by the worker after the jobs are queued."""
     from upscaler.storage import is_s3
 
-    for name in (params.model, params.detail_model if params.detail else None):
+    for name in (params.model, params.engine.detail_model if params.engine.detail else None):
         problem = model_problem(name)
         if problem:
             err_console.print(f"[red]error:[/] {shown(problem)}")

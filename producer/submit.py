@@ -16,7 +16,7 @@ from __future__ import annotations
 import posixpath
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from db import jobs as jobs_table
@@ -36,7 +36,7 @@ from producer.sources import (
     refuse_sources_outside_roots,
 )
 from upscaler.errors import ErrorCode
-from upscaler.jobspec import JobParams, idempotency_key
+from upscaler.jobspec import JobRequest, idempotency_key
 from upscaler.materials.names import AUTO, category_from_path
 from upscaler.profiles import default_profiles, params_for_material
 from upscaler.settings import get_settings
@@ -96,7 +96,7 @@ def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | No
     return images, skipped, refused
 
 
-def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params: JobParams,
+def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params: JobRequest,
              session: Session | None = None, on_collision: str = "fail",
              warnings: list[str] | None = None) -> tuple[list[NewJob], int, int]:
     """New jobs, how many sources were listed more than once, and how many outputs clashed.
@@ -114,11 +114,11 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
     rows: list[NewJob] = []
     seen = set()
     profiles = profiles_in_effect(session) if session is not None else default_profiles()
-    params_of: dict[uuid.UUID, JobParams] = {}  # each row's parameters, for its idempotency key
+    params_of: dict[uuid.UUID, JobRequest] = {}  # each row's parameters, for its idempotency key
     # A catalogue has few materials: each one's parameters (and their stored form, one dict shared
     # by its rows) are made once.
     # A manifest row's board-ready columns (tileable, repeat, width_mm) override the request's.
-    by_material: dict[tuple, tuple[JobParams, str | None, dict]] = {}
+    by_material: dict[tuple, tuple[JobRequest, str | None, dict]] = {}
     for image in images:
         overrides = image.board_overrides()
         # ``--material auto``: a source without a material of its own gets the category its name
@@ -127,7 +127,7 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         kind = (image.material, detected, *sorted(overrides.items()))
         if kind not in by_material:
             made, warned = params_for_material(params, image.material, profiles, name=image.uri)
-            made = replace(made, **overrides) if overrides else made
+            made = made.with_fields(**overrides) if overrides else made
             by_material[kind] = made, warned, made.to_json()
         job_params, warning, stored = by_material[kind]
         if warning and warnings is not None and warning not in warnings:
@@ -142,8 +142,8 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         seen.add((image.uri, image.etag, out_uri))
         job = NewJob(uuid.uuid4(), batch_id, image.uri, image.etag, image.size, out_uri, job_params.model,
                      stored, image.supplier, image.material or job_params.material, job_params.profile,
-                     job_params.detail if job_params.profile else None)
-        if job_params.maps and out_uri:  # its material set's folder is its too (settled below)
+                     job_params.engine.detail if job_params.profile else None)
+        if job_params.makes_maps and out_uri:  # its material set's folder is its too (settled below)
             job.output_set_key = folder_key(set_folder(out_uri))
         if unsafe:
             transitions.refuse(job, ErrorCode.unsafe_key, unsafe)
@@ -186,7 +186,7 @@ def refuse_writing_into_sources(rows: list[NewJob]) -> None:
                                      f"{source}, in its folder: choose an output prefix outside the sources")
 
 
-def create_batch(sources: list[str], output: str, *, manifest: Path | None = None, params: JobParams | None = None,
+def create_batch(sources: list[str], output: str, *, manifest: Path | None = None, params: JobRequest | None = None,
                  model: str | None = None, name: str | None = None, dry_run: bool = False,
                  storage: Storage | None = None, database_url: str | None = None,
                  on_collision: str = "fail") -> SubmitResult:
@@ -196,9 +196,9 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
     Refused before anything is listed or created: an output prefix equal to or inside a source
     prefix (the outputs would overwrite the originals, and the next listing would upscale them
     again)."""
-    params = params or JobParams()
+    params = params or JobRequest()
     if model is not None:
-        params = replace(params, model=model)
+        params = params.with_fields(model=model)
     storage = storage or Storage()
     refuse_output_inside_sources(output, sources)
     roots = get_settings().source_roots

@@ -16,7 +16,7 @@ from db.session import session_scope
 from tests.services import run_cli, service_env, start_worker, wait_for
 from tests.support import texture
 from upscaler.imageio import encode
-from upscaler.jobspec import JobParams
+from upscaler.jobspec import JobRequest
 
 COMPACT = "realesr-animevideov3"
 
@@ -53,7 +53,7 @@ def test_nightly_scan_takes_new_and_changed_images_once(intake, s3, tmp_path: Pa
     from workers.tasks import nightly_scan
 
     s3.create_bucket(Bucket="inbox-bucket")
-    add_watch("acme", "s3://inbox-bucket/acme", "s3://inbox-bucket/out/acme/", JobParams(model=COMPACT))
+    add_watch("acme", "s3://inbox-bucket/acme", "s3://inbox-bucket/out/acme/", JobRequest.from_fields(model=COMPACT))
     keys = ["acme/linen weave.png", "acme/wool/tête brodée.png", "acme/stone/slabs/marble 2.png"]
     for seed, key in enumerate(keys):
         s3.put_object(Bucket="inbox-bucket", Key=key, Body=png(seed))
@@ -131,7 +131,7 @@ def test_event_consumer(intake, s3, s3_endpoint: str, tmp_path: Path) -> None:
     s3.create_bucket(Bucket="events-bucket")
     s3.put_bucket_notification_configuration(Bucket="events-bucket", NotificationConfiguration={
         "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
-    add_watch("drop", "s3://events-bucket/inbox/", "s3://events-bucket/out/", JobParams(model=COMPACT))
+    add_watch("drop", "s3://events-bucket/inbox/", "s3://events-bucket/out/", JobRequest.from_fields(model=COMPACT))
 
     s3.put_object(Bucket="events-bucket", Key="inbox/new tile+grout.png", Body=png(1))
     s3.put_object(Bucket="events-bucket", Key="inbox/ünïcode/façade.png", Body=png(2))
@@ -215,7 +215,7 @@ def test_watch_commands(tmp_path: Path, isolated_data_dir: Path) -> None:
     assert run_cli(["watch", "add", "acme", "s3://bucket/x/", "--output", "s3://b/o/"], env).returncode == 1
     listed = json.loads(run_cli(["watch", "list", "--json"], env).stdout)
     assert listed == [{"name": "acme", "source": "s3://bucket/acme/", "output": "s3://bucket/out/",
-                       "model": "realesrgan-x4plus", "params": JobParams(format="webp", material="auto", fixed=("format",)).to_json(),
+                       "model": "realesrgan-x4plus", "params": JobRequest.from_fields(format="webp", material="auto", fixed=("format",)).to_json(),
                        "enabled": True}]
     assert run_cli(["watch", "remove", "acme"], env).returncode == 0
     assert json.loads(run_cli(["watch", "list", "--json"], env).stdout) == []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from upscaler.jobspec import JobParams
+from upscaler.jobspec import JobRequest
 from upscaler.settings import get_settings
 
 
@@ -31,7 +31,7 @@ def test_a_rescan_builds_jobs_for_the_new_images_only(embedded: Path, monkeypatc
     inbox.mkdir()
     for i in range(40):
         (inbox / f"tile-{i:02d}.png").write_bytes(b"x" * (i + 1))  # never decoded: nothing runs here
-    intake.add_watch("acme", str(inbox), str(embedded / "out"), JobParams(model="m"))
+    intake.add_watch("acme", str(inbox), str(embedded / "out"), JobRequest.from_fields(model="m"))
     watch_id = intake_watch_id()
     first = intake.scan_watch(watch_id)
     assert first.created == 40

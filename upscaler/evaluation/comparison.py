@@ -38,7 +38,7 @@ from upscaler.evaluation.image_metrics import (
     texture_caveats,
 )
 from upscaler.imageio import INPUT_SUFFIXES, Limits, decode, to_8bit
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 
 CELL = 192          # pixels of each cell in the contact sheet (a centre crop of the 4x output)
 NIQE_MIN_SIZE = 192
@@ -115,7 +115,7 @@ def evaluate(engine: Engine, images: list[tuple[Path, str]], models: list[str], 
         if truth is not None:
             result.caveats = texture_caveats(truth).reasons()
         for model in models:
-            out = engine.upscale(pixels, JobParams(model=model, **(options or {})))
+            out = engine.upscale(pixels, EngineOptions(model=model, **(options or {})))
             result.outputs[model] = out
             metrics = {"color_drift": color_drift(pixels, out)}
             if min(out.shape[:2]) >= NIQE_MIN_SIZE:  # NIQE's statistics need enough 96 px patches

@@ -22,13 +22,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 
 from db import transitions
 from db.session import session_scope
 from upscaler.errors import DiskFullError, ErrorCode, JobTimeoutError, TransientError, disk_full_in
-from upscaler.jobspec import JobParams, format_of_uri
+from upscaler.jobspec import JobRequest, format_of_uri
 from upscaler.monitoring import record_job
 from upscaler.processing import decode_image, limits_from, source_folders, upscale_decoded, write_outputs
 from upscaler.profiles import category_for, what_ran
@@ -196,7 +196,7 @@ def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag
     no encoded copy of a big output is ever held); the sizes and the per-stage milliseconds."""
     timings: dict[str, float] = {}
     # The output's format was fixed at submit time, in its key's extension.
-    params = replace(JobParams.from_json(params_json, model), format=format_of_uri(output_uri))
+    params = JobRequest.from_json(params_json, model).with_fields(format=format_of_uri(output_uri))
     start = time.perf_counter()
     data = storage.get(source_uri, settings.max_input_bytes, if_match=source_etag)
     timings["download"] = (time.perf_counter() - start) * 1000

@@ -137,7 +137,7 @@ def flush_and_recover(batch_id: str, env: dict, pg_url: str, sweep_every: int) -
     passes, flushed_before = [], time.time()
     while True:
         start = time.perf_counter()
-        result = sweep()
+        result = sweep(_celery())
         passes.append((time.perf_counter() - start, result.resent_lost))
         with engine.connect() as connection:
             left = connection.execute(text(
@@ -298,3 +298,12 @@ Command: `.venv/bin/python bench/control_plane.py`
 
 if __name__ == "__main__":
     main()
+
+
+def _celery():
+    """The dispatcher a worker's sweeper sends with: the Celery app on the configured broker."""
+    from upscaler.settings import get_settings
+    from workers.core.celery_app import create_app
+    from workers.core.dispatch import CeleryDispatcher
+
+    return CeleryDispatcher(create_app(get_settings()))

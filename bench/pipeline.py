@@ -120,7 +120,7 @@ def run_embedded(images: dict[str, bytes], args):
     from db.models import Job
     from db.session import session_scope
     from producer.submit import create_batch
-    from workers.core.dispatch import enqueue
+    from cli.common import dispatcher
 
     upgrade()
     engine_seconds = engine_loop(images, args.model, args.device)
@@ -128,7 +128,7 @@ def run_embedded(images: dict[str, bytes], args):
     def run(folder: str, output: str):
         start = time.perf_counter()
         batch = create_batch([str(work / folder)], str(work / output), model=args.model)
-        enqueue(batch.job_ids)
+        dispatcher().jobs(batch.job_ids)
         wall = time.perf_counter() - start
         with session_scope() as session:
             return list(session.scalars(select(Job).where(Job.batch_id == batch.batch_id))), wall

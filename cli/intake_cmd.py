@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import JSON_HELP, ensure_schema, err_console, out_console, print_json
+from cli.common import JSON_HELP, dispatcher, ensure_schema, err_console, out_console, print_json
 from cli.job_options import job_options
 from upscaler.errors import UpscalerError
 from upscaler.settings import get_settings
@@ -81,7 +81,7 @@ def watch_scan(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] 
 
     ensure_schema()
     results = [{"watch": r.watch, "batch_id": str(r.batch_id) if r.batch_id else None, "created": r.created}
-               for r in scan_all()]
+               for r in scan_all(dispatcher())]
     if as_json:
         print_json(results)
     else:
@@ -101,7 +101,7 @@ def events_consume(
     from producer.events import EventConsumer
 
     ensure_schema()
-    consumer = EventConsumer(queue_url, dead_letter_url=dead_letter_url, max_receives=max_receives)
+    consumer = EventConsumer(queue_url, dispatcher(), dead_letter_url=dead_letter_url, max_receives=max_receives)
     stats = consumer.run(wait_seconds=1 if until_idle else 20, stop_when_idle=until_idle)
     result = {"messages": stats.messages, "jobs_created": stats.jobs_created, "ignored": stats.ignored,
               "dead_lettered": stats.dead_lettered, "batches": sorted(str(b) for b in stats.batches)}
@@ -117,9 +117,10 @@ def beat(loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INF
     settings = get_settings()
     if settings.broker_url is None:
         raise typer.BadParameter("UPSCALER_BROKER_URL is not set: the scheduler sends tasks to the broker")
-    from workers.core.celery_app import app
+    from workers.core.celery_app import create_app
     from workers.core.locks import SchedulerLock
 
+    app = create_app(settings)
     lock = SchedulerLock()
     lock.acquire()
     schedule = settings.data_dir / "celerybeat-schedule"

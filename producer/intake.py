@@ -15,6 +15,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from db import jobs as jobs_table
 from db import watches
@@ -26,6 +27,9 @@ from upscaler.errors import ErrorCode, PermanentError
 from upscaler.jobspec import JobRequest
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
+
+if TYPE_CHECKING:
+    from workers.core.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +110,14 @@ def scan_watch(watch_id: uuid.UUID, night: date | None = None, storage: Storage 
     return result
 
 
-def scan_all(night: date | None = None) -> list[IntakeResult]:
-    """What the nightly beat entry runs: every enabled watch, one batch each."""
-    from workers.core.dispatch import enqueue
-
+def scan_all(dispatcher: Dispatcher, night: date | None = None) -> list[IntakeResult]:
+    """What the nightly beat entry runs: every enabled watch, one batch each, its new jobs handed
+    to ``dispatcher``."""
     with session_scope() as session:
         watch_ids = [w.id for w in list_watches(session, enabled_only=True)]
     results = []
     for watch_id in watch_ids:
         result = scan_watch(watch_id, night)
-        enqueue(result.enqueued)
+        dispatcher.jobs(result.enqueued)
         results.append(result)
     return results

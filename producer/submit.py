@@ -1,9 +1,9 @@
 """Create a batch of jobs in one transaction, then enqueue their ids. The Python API for scripts.
 
+    from cli.common import dispatcher
     from producer.submit import create_batch
-    from workers.core.dispatch import enqueue
     result = create_batch(["s3://supplier-bucket/catalogue-2026/"], "s3://boards/upscaled/2026/")
-    enqueue(result.job_ids)
+    dispatcher().jobs(result.job_ids)   # the broker's queue, or this process with no broker
     print(result.batch_id, result.created, result.duplicates)
 
 SQL first, broker second: a job exists (queued) before its message does, so a lost message

@@ -8,8 +8,11 @@ import pytest
 from kombu.exceptions import ContentDisallowed
 from kombu.serialization import loads
 
-from workers.core.celery_app import app
+from upscaler.settings import get_settings
+from workers.core.celery_app import create_app
 from workers.tasks import upscale_job
+
+app = create_app(get_settings())
 
 
 def test_json_only_and_late_acks() -> None:

@@ -204,9 +204,10 @@ def _run_celery_segment(run_id: uuid.UUID) -> None:
 
 
 def _run_in_process_segment(run_id: uuid.UUID) -> None:
-    from cli.train_cmd import _run_in_process
+    from training.service import run_segment
+    from workers.core.dispatch import InProcessDispatcher
 
-    _run_in_process(run_id)
+    InProcessDispatcher(run_segment).training_segment(run_id)
 
 
 SEGMENT_RUNNERS = {"celery task": _run_celery_segment, "in-process": _run_in_process_segment}

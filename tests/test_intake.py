@@ -49,7 +49,10 @@ def jobs_by_source(batch_id=None) -> dict[str, Job]:
 
 def test_nightly_scan_takes_new_and_changed_images_once(intake, s3, tmp_path: Path, isolated_data_dir: Path) -> None:
     from producer.intake import add_watch
-    from workers.core.celery_app import app, create_app
+    from upscaler.settings import get_settings
+    from workers.core.celery_app import create_app
+
+    app = create_app(get_settings())  # what the worker and beat build; the task runs on it
     from workers.tasks import nightly_scan
 
     s3.create_bucket(Bucket="inbox-bucket")
@@ -106,11 +109,10 @@ def test_nightly_scan_takes_new_and_changed_images_once(intake, s3, tmp_path: Pa
     assert app.conf.timezone == "UTC"
     import os
 
-    from upscaler.settings import get_settings
     os.environ["UPSCALER_NIGHTLY_CRON"] = "30 23 * * 1-5"
     get_settings.cache_clear()
     try:
-        custom = create_app().conf.beat_schedule["nightly-scan"]["schedule"]
+        custom = create_app(get_settings()).conf.beat_schedule["nightly-scan"]["schedule"]
         assert custom.hour == {23} and custom.minute == {30} and custom.day_of_week == {1, 2, 3, 4, 5}
     finally:
         del os.environ["UPSCALER_NIGHTLY_CRON"]
@@ -143,7 +145,7 @@ def test_event_consumer(intake, s3, s3_endpoint: str, tmp_path: Path) -> None:
     sqs.send_message(QueueUrl=queue_url, MessageBody=duplicate)
     sqs.send_message(QueueUrl=queue_url, MessageBody="{not json")
 
-    consumer = EventConsumer(queue_url, visibility_timeout=1)
+    consumer = EventConsumer(queue_url, _dispatcher(), visibility_timeout=1)
     stats = consumer.run(wait_seconds=1, stop_when_idle=True)
     assert stats.jobs_created == 2 and stats.dead_lettered == 1
     assert set(jobs_by_source()) == {"s3://events-bucket/inbox/new tile+grout.png",
@@ -155,7 +157,7 @@ def test_event_consumer(intake, s3, s3_endpoint: str, tmp_path: Path) -> None:
 
     # The consumer dies after committing the jobs and before deleting the message.
     s3.put_object(Bucket="events-bucket", Key="inbox/late arrival.png", Body=png(4))
-    dying = EventConsumer(queue_url, visibility_timeout=1)
+    dying = EventConsumer(queue_url, _dispatcher(), visibility_timeout=1)
 
     def crash(message):
         raise Crash()
@@ -164,7 +166,7 @@ def test_event_consumer(intake, s3, s3_endpoint: str, tmp_path: Path) -> None:
     with pytest.raises(Crash):
         dying.run(wait_seconds=1, stop_when_idle=True)
     assert "s3://events-bucket/inbox/late arrival.png" in jobs_by_source()
-    restarted = EventConsumer(queue_url, visibility_timeout=1)
+    restarted = EventConsumer(queue_url, _dispatcher(), visibility_timeout=1)
     wait_for(lambda: restarted.run(wait_seconds=1, stop_when_idle=True).messages >= 1, 20, "redelivery")
     assert restarted.stats.jobs_created == 0  # the redelivered event found its job already there
     with session_scope() as session:
@@ -219,3 +221,12 @@ def test_watch_commands(tmp_path: Path, isolated_data_dir: Path) -> None:
                        "enabled": True}]
     assert run_cli(["watch", "remove", "acme"], env).returncode == 0
     assert json.loads(run_cli(["watch", "list", "--json"], env).stdout) == []
+
+
+def _dispatcher():
+    from upscaler.settings import get_settings
+    from workers.core.celery_app import create_app
+    from workers.core.dispatch import CeleryDispatcher, InProcessDispatcher
+
+    settings = get_settings()
+    return CeleryDispatcher(create_app(settings)) if settings.broker_url else InProcessDispatcher()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,7 +138,10 @@ def gray_profile_bytes() -> bytes:
 
 def default_cmyk_profile() -> bytes | None:
     """The default CMYK profile's bytes (see DEFAULT_CMYK_PROFILE_PATHS), None if none is installed."""
-    paths = ([os.environ["UPSCALER_CMYK_PROFILE"]] if os.environ.get("UPSCALER_CMYK_PROFILE") else [])
+    from upscaler.settings import get_settings
+
+    configured = get_settings().cmyk_profile
+    paths = [configured] if configured else []
     for path in paths + DEFAULT_CMYK_PROFILE_PATHS:
         try:
             with open(path, "rb") as f:

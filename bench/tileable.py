@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import upscaler.compat  # noqa: E402,F401
 from bench.common import write_section  # noqa: E402
 from upscaler.board import AxisLayout, BoardOptions, make_board_ready, make_tile  # noqa: E402
-from upscaler.board.measures import (border_detail_ratio, cross_fade_tile, cut_seam_score,  # noqa: E402
-                                     low_frequency_step, mean_color_delta_e, wrap_seam_score)
+from upscaler.board.measures import (MAP_STEP_FLOOR, border_detail_ratio, cross_fade_tile,  # noqa: E402
+                                     cut_seam_score, low_frequency_step, mean_color_delta_e, wrap_seam_score)
 
 BENCH = Path(__file__).resolve().parent
 SET = BENCH / ".cache" / "texture_set"
@@ -231,19 +231,30 @@ def part_periodic() -> str:
 def part_maps(kept: dict) -> str:
     from upscaler.materials import MapOptions, MaterialMaps
 
-    lines = ["| category | normal (wrap / cut) | roughness (wrap / cut) |", "|---|---|---|"]
+    lines = ["| category | normal (wrap / cut) | roughness (wrap / cut) | mean neighbour step (code values) "
+             "normal / roughness | raw ratio, where the floor binds |", "|---|---|---|---|---|"]
     worst = 0.0
     for category, (name, plain, out, _, _) in kept.items():
         traced = make_tile(plain, AxisLayout.plain(plain.shape[0]), AxisLayout.plain(plain.shape[1]), trace=True)
-        scores = {}
+        scores, steps, raw = {}, {}, []
         for m in MaterialMaps(out, MapOptions(category=category, seamless=True, maps=("normal", "roughness"))):
-            scores[m.name] = (wrap_seam_score(m.pixels), cut_seam_score(m.pixels, traced.source_rows, traced.source_cols))
+            pixels = m.pixels.astype(np.float64)
+            steps[m.name] = (np.abs(np.diff(pixels, axis=1)).mean() + np.abs(np.diff(pixels, axis=0)).mean()) / 2
+            scores[m.name] = (wrap_seam_score(m.pixels, MAP_STEP_FLOOR),
+                              cut_seam_score(m.pixels, traced.source_rows, traced.source_cols, MAP_STEP_FLOOR))
+            if steps[m.name] < MAP_STEP_FLOOR:
+                raw.append(f"{m.name} {wrap_seam_score(m.pixels):.2f} / "
+                           f"{cut_seam_score(m.pixels, traced.source_rows, traced.source_cols):.2f}")
         worst = max(worst, *(max(v) for v in scores.values()))
         lines.append(f"| {category} | {scores['normal'][0]:.2f} / {scores['normal'][1]:.2f} | "
-                     f"{scores['roughness'][0]:.2f} / {scores['roughness'][1]:.2f} |")
+                     f"{scores['roughness'][0]:.2f} / {scores['roughness'][1]:.2f} | "
+                     f"{steps['normal']:.3f} / {steps['roughness']:.3f} | {'; '.join(raw) or '-'} |")
     lines += ["", f"- normal and roughness seam scores <= {TARGETS['seam']}: worst {worst:.2f} — "
               f"**{'holds' if worst <= TARGETS['seam'] else 'does not hold'}**"]
-    return "Maps (`MaterialMaps`, `seamless=True`) of each output made tileable:\n\n" + "\n".join(lines)
+    return (f"Maps (`MaterialMaps`, `seamless=True`) of each output made tileable. Seam scores of these 8-bit maps "
+            f"count the mean neighbour step as at least {MAP_STEP_FLOOR} code value (`MAP_STEP_FLOOR`): a map "
+            "flatter than that cannot show a seam below one code value, and its plain ratio says where the "
+            "rounding flips fall; the plain ratios of such maps are listed too.\n\n" + "\n".join(lines))
 
 
 def part_speed(net: Network, input_speed: bool) -> str:

@@ -85,6 +85,25 @@ SHARED: dict[str, tuple[Any, Any]] = {
     "width_mm": (Annotated[float | None, typer.Option(
         help="The real width the photo covers, in millimetres: the glTF, MaterialX and preview carry the size.")],
                  _default("width_mm")),
+    # The map controls (upscaler/materials/controls.py): each given is fixed against the profile.
+    "invert_height": (Annotated[bool | None, typer.Option(
+        "--invert-height/--no-invert-height",
+        help="The recesses are lighter than the surface (light mortar or grout): the maps read the relief "
+             f"upside down. \\[default: the material's profile, {_shown(_default('invert_height'))}]")], None),
+    "depth": (Annotated[float | None, typer.Option(
+        help="Relief depth of the height's full range, a fraction of the image's longer side (0.005 = 5 mm on a "
+             "1 m swatch): steepness of the normals, depth of the AO. \\[default: the material's profile, else "
+             "its map preset]")], None),
+    "normal_strength": (Annotated[float | None, typer.Option(
+        help=f"Multiplies the depth for the normal map only. {_profile_default('normal_strength')}")], None),
+    "roughness": (Annotated[float | None, typer.Option(
+        help="Mean roughness, 0 mirror .. 1 matte. \\[default: the material's profile, else its map preset]")],
+                  None),
+    "roughness_range": (Annotated[float | None, typer.Option(
+        help="How far roughness moves around its mean (+-, 0..1). \\[default: the material's profile, else its "
+             "map preset]")], None),
+    "normal_bits": (Annotated[int | None, typer.Option(
+        help=f"Bits per channel of the normal map: 8 or 16. {_profile_default('normal_bits')}")], None),
 }
 # Command-line names that differ from the parameter's field name.
 FIELD_NAMES = {"fmt": "format"}
@@ -116,9 +135,16 @@ def build_params(given: dict[str, Any]):
     """The job's parameters; an invalid combination is a usage error naming the option. What was
     given of what a material profile sets is recorded as fixed: the profile leaves it alone."""
     from upscaler.jobspec import JobRequest
+    from upscaler.materials.controls import CONTROL_NAMES, BadControl, MapControls
     from upscaler.profiles import PROFILE_FIELDS
 
-    fixed = tuple(name for name in PROFILE_FIELDS if given.get(name) is not None)
+    controls = {name: value for name in CONTROL_NAMES if (value := given.pop(name, None)) is not None}
+    # Each control given is fixed on its own: a profile still sets the others.
+    fixed = tuple(name for name in PROFILE_FIELDS if given.get(name) is not None) + tuple(controls)
+    try:
+        given["map_controls"] = MapControls(**controls)
+    except BadControl as exc:
+        raise typer.BadParameter(str(exc), param_hint=f"--{exc.control.replace('_', '-')}") from exc
     if str(given.get("material") or "").strip().lower() in ("none", ""):
         given["material"] = None
     elif given["material"].strip().lower() == AUTO:

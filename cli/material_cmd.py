@@ -11,7 +11,7 @@ from cli.common import err_console, fail, shown
 
 app = typer.Typer(help="PBR material sets: height, normal, roughness and AO maps beside each image.",
                   no_args_is_help=True)
-PREVIEW_MAPS = ("basecolor", "normal", "roughness", "ao", "metallic")
+PREVIEW_MAPS = ("basecolor", "height", "normal", "roughness", "ao", "metallic")
 
 
 @app.command("preview")

@@ -16,7 +16,7 @@ NameArgument = Annotated[str, typer.Argument(help="A material category (fabric, 
 
 
 def _row(profile, operator_set: bool) -> dict:
-    return {"name": profile.name, **profile.settings(), "source": "set" if operator_set else "default"}
+    return {"name": profile.name, **profile.to_json(), "source": "set" if operator_set else "default"}
 
 
 def _on_profiles(action):
@@ -39,6 +39,12 @@ def _print(rows: list[dict], as_json: bool) -> None:
                 [(r["name"], r["model"], f"{r['detail']:g}", "yes" if r["preserve_color"] else "no",
                   "yes" if r["seamless"] else "no", r["format"], r["source"]) for r in rows],
                 identifiers=("profile", "model"))
+    # Few profiles set map controls: a line each under the table, not a mostly empty column.
+    from upscaler.materials.controls import MapControls
+
+    for r in rows:
+        if r["map_controls"]:
+            out_console.print(f"{r['name']} map controls: {MapControls.from_json(r['map_controls']).describe()}")
 
 
 @app.command("list")
@@ -74,8 +80,20 @@ def profiles_set(
     preserve_color: Annotated[bool | None, typer.Option("--preserve-color/--no-preserve-color")] = None,
     seamless: Annotated[bool | None, typer.Option("--seamless/--no-seamless")] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="auto, png, jpeg, webp or tiff.")] = None,
+    invert_height: Annotated[bool | None, typer.Option(
+        "--invert-height/--no-invert-height", help="The recesses are lighter than the surface (light grout).")] = None,
+    depth: Annotated[float | None, typer.Option(help="Relief depth, fraction of the image's longer side.")] = None,
+    normal_strength: Annotated[float | None, typer.Option(help="Multiplies the depth for the normals only.")] = None,
+    roughness: Annotated[float | None, typer.Option(help="Mean roughness 0..1.")] = None,
+    roughness_range: Annotated[float | None, typer.Option(help="Roughness's range around its mean, +-0..1.")] = None,
+    normal_bits: Annotated[int | None, typer.Option(help="Normal map bits per channel: 8 or 16.")] = None,
+    clear_map_controls: Annotated[bool, typer.Option(
+        "--clear-map-controls", help="Back to the category's map presets for every map control not given here.")]
+        = False,
 ) -> None:
-    """Change a profile for every producer and worker (what is not given stays as it is)."""
+    """Change a profile for every producer and worker (what is not given stays as it is). The map
+    controls (--invert-height ... --normal-bits, see `upscaler upscale --help`) apply to the maps of
+    the category's jobs; a job's own options and a manifest row's cells still win, control by control."""
     from db.profiles import set_profile
 
     if model is not None:
@@ -88,8 +106,11 @@ def profiles_set(
             problem = str(exc)
         if problem is not None:
             raise fail(f"profile {name!r}: {problem}")
-    profile = _on_profiles(lambda session: set_profile(session, name, model=model, detail=detail,
-                                                       preserve_color=preserve_color, seamless=seamless, format=fmt))
+    controls = {"invert_height": invert_height, "depth": depth, "normal_strength": normal_strength,
+                "roughness": roughness, "roughness_range": roughness_range, "normal_bits": normal_bits}
+    profile = _on_profiles(lambda session: set_profile(session, name, clear_map_controls, model=model, detail=detail,
+                                                       preserve_color=preserve_color, seamless=seamless, format=fmt,
+                                                       **controls))
     _print([_row(profile, True)], False)
 
 

@@ -146,6 +146,8 @@ def upscale(
                     "input_size": list(upscaled.input_size), "output_size": list(upscaled.output_size),
                     "seconds": round(time.perf_counter() - image_start, 3),
                     **({"maps": written.maps} if written.maps else {}),
+                    **({"map_controls": own.maps.controls.to_json()}
+                       if written.maps and not own.maps.controls.is_default else {}),
                     **({"warnings": written.warnings} if written.warnings else {}),
                     **({"board": written.board} if written.board else {}),
                 }
@@ -183,6 +185,7 @@ def upscale(
         "model": first.model, "precision": network.precision, "device": str(engine.device),
         "runtime": network.runtime, "detail": first.engine.detail, "profile": first.profile,
         "ran": [{"material": run.material, "profile": run.profile, "model": run.model, "detail": run.engine.detail,
+                 **({"map_controls": run.maps.controls.to_json()} if run.makes_maps else {}),
                  "images": count} for run, count in per_settings],
     }
     if as_json:
@@ -204,6 +207,8 @@ def upscale(
 def _describe(run: JobRequest) -> str:
     """What one set of images ran: the material profile (or none), the model and its detail."""
     model = run.model + (f" + {run.engine.detail:g} {run.engine.detail_model}" if run.engine.detail else "")
+    if run.makes_maps and not run.maps.controls.is_default:
+        model += f"; map controls {run.maps.controls.describe()}"
     if run.profile:
         return f"{run.profile} profile: {model}"
     return f"{model} (no material named: no profile)" if run.material is None else model

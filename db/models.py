@@ -170,6 +170,8 @@ class MaterialProfile(Base):
     preserve_color: Mapped[bool]
     seamless: Mapped[bool]
     format: Mapped[str] = mapped_column(String(10))
+    # The map controls set (upscaler/materials/controls.py), as one object; NULL: none set.
+    map_controls: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from db.models import MaterialProfile
 from upscaler.materials.names import known_category
+from upscaler.materials.controls import CONTROL_NAMES, MapControls
 from upscaler.profiles import PROFILE_FIELDS, Profile, default_profiles
 from upscaler.suggest import did_you_mean
 
@@ -38,14 +39,22 @@ def current_profile(session: Session, name: str) -> tuple[Profile, bool]:
     return current_profiles(session)[_checked(name)]
 
 
-def set_profile(session: Session, name: str, **changes: Any) -> Profile:
-    """Change some of a profile's settings (None = leave as it is); returns the profile now."""
+def set_profile(session: Session, name: str, clear_map_controls: bool = False, **changes: Any) -> Profile:
+    """Change some of a profile's settings (None = leave as it is); returns the profile now.
+    Map controls are changed one by one (``depth=0.01``), after ``clear_map_controls`` put them
+    all back to the presets' say."""
     name = _checked(name)
-    unknown = set(changes) - set(PROFILE_FIELDS)
+    settable = (*(f for f in PROFILE_FIELDS if f != "map_controls"), *CONTROL_NAMES)
+    unknown = set(changes) - set(settable)
     if unknown:
-        raise ValueError(f"profile settings {', '.join(sorted(unknown))}: choose from {', '.join(PROFILE_FIELDS)}")
-    profile = replace(current_profile(session, name)[0], **{k: v for k, v in changes.items() if v is not None})
-    session.merge(MaterialProfile(name=name, **profile.settings()))
+        raise ValueError(f"profile settings {', '.join(sorted(unknown))}: choose from {', '.join(settable)}")
+    given = {k: v for k, v in changes.items() if v is not None}
+    controls = {k: given.pop(k) for k in CONTROL_NAMES if k in given}
+    profile = current_profile(session, name)[0]
+    start = MapControls() if clear_map_controls else profile.map_controls
+    profile = replace(profile, **given, map_controls=replace(start, **controls))
+    stored = profile.to_json()
+    session.merge(MaterialProfile(name=name, **{**stored, "map_controls": stored["map_controls"] or None}))
     return profile
 
 
@@ -68,4 +77,5 @@ def _checked(name: str) -> str:
 
 
 def _from_row(row: MaterialProfile) -> Profile:
-    return Profile(row.name, **{name: getattr(row, name) for name in PROFILE_FIELDS})
+    return Profile(row.name, **{name: getattr(row, name) for name in PROFILE_FIELDS if name != "map_controls"},
+                   map_controls=MapControls.from_json(row.map_controls))

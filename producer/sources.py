@@ -2,8 +2,10 @@
 
 A SOURCE is an S3 prefix (``s3://bucket/catalogue-2026/``), a local folder, or a CSV manifest
 with at least a ``source_uri`` column (optional: ``output_key``, ``supplier``, ``material``,
-``etag``, ``size``, and the board-ready columns ``tileable``, ``repeat`` and ``width_mm``, which
-override the submission's options for their row).
+``etag``, ``size``, the board-ready columns ``tileable``, ``repeat`` and ``width_mm``, and the map
+controls' columns ``invert_height``, ``depth``, ``normal_strength``, ``roughness``,
+``roughness_range`` and ``normal_bits``, which override the submission's options (and the
+material profile's) for their row).
 Only image files are kept (by extension); everything else is counted as skipped.
 """
 
@@ -23,6 +25,7 @@ from producer.manifest_rows import RefusedRow
 from upscaler.errors import ErrorCode, PermanentError
 from upscaler.image_suffixes import INPUT_SUFFIXES
 from upscaler.jobspec import repeat_spelling
+from upscaler.materials.controls import CONTROL_NAMES, BadControl, MapControls
 from upscaler.storage import ObjectInfo, Storage, StorageError, is_inside, is_s3, split_s3
 
 
@@ -80,6 +83,8 @@ class SourceImage:
     tileable: bool | None = None
     repeat: str | None = None
     width_mm: float | None = None
+    # From a manifest's map-control columns: (control, value) pairs of the cells given.
+    map_controls: tuple[tuple[str, Any], ...] = ()
 
     def board_overrides(self) -> dict[str, Any]:
         """The job parameters this row sets itself."""
@@ -132,6 +137,7 @@ def from_manifest(storage: Storage, manifest: Path,
     given = {uri: _given_version(row) for _line, uri, row in good}
     # Checked for every row before anything is looked up: a typo names its line, nothing is created.
     boards = {line: _board_columns(manifest, line, row) for line, _uri, row in good}
+    controls = {line: _map_control_columns(manifest, line, row) for line, _uri, row in good}
     found = look_up(storage, [u for _line, u, _row in good if is_image_name(u) and given[u] is None])
     for line, uri, row in good:
         if not is_image_name(uri):
@@ -144,7 +150,8 @@ def from_manifest(storage: Storage, manifest: Path,
         yield SourceImage(uri, relative, etag, size,
                           supplier=(row.get("supplier") or "").strip() or None,
                           material=(row.get("material") or "").strip() or None,
-                          output_key=(row.get("output_key") or "").strip() or None, **boards[line])
+                          output_key=(row.get("output_key") or "").strip() or None, **boards[line],
+                          map_controls=controls[line])
 
 
 def _given_version(row: dict) -> tuple[str, int | None] | None:
@@ -186,6 +193,31 @@ def _board_columns(manifest: Path, line: int, row: dict) -> dict[str, Any]:
                                 "(the real width the photo covers)")
         found["width_mm"] = value
     return found
+
+
+def _map_control_columns(manifest: Path, line: int, row: dict) -> tuple[tuple[str, Any], ...]:
+    """The row's map controls (empty cells: not given), checked as a job's would be."""
+    where = f"{manifest}:{line}"
+    found: dict[str, Any] = {}
+    for name in CONTROL_NAMES:
+        cell = (row.get(name) or "").strip()
+        if not cell:
+            continue
+        if name == "invert_height":
+            if cell.lower() not in TRUE_WORDS + FALSE_WORDS:
+                raise ManifestError(f"{where}: invert_height {cell!r}: give yes or no (or true/false, 1/0), "
+                                    "or leave it empty")
+            found[name] = cell.lower() in TRUE_WORDS
+            continue
+        try:
+            found[name] = int(cell) if name == "normal_bits" else float(cell)
+        except ValueError:
+            raise ManifestError(f"{where}: {name} {cell!r} is not a number") from None
+    try:
+        MapControls(**found)
+    except BadControl as exc:
+        raise ManifestError(f"{where}: {exc}") from None
+    return tuple(found.items())
 
 
 # Looking sources up. A LIST page answers for up to 1000 objects in one request where a HEAD

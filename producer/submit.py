@@ -101,7 +101,8 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
              warnings: list[str] | None = None) -> tuple[list[NewJob], int, int]:
     """New jobs, how many sources were listed more than once, and how many outputs clashed.
 
-    A manifest row's ``tileable``, ``repeat`` and ``width_mm`` replace the request's for that row.
+    A manifest row's ``tileable``, ``repeat`` and ``width_mm`` replace the request's for that row,
+    and its map-control cells the request's and the profile's controls.
     A source with a material (its manifest row's, else ``params.material``) runs that category's
     profile, as set in SQL when a ``session`` is given (else the shipped defaults); a material
     that is no category runs the ``other`` profile, and its warning is added to ``warnings``.
@@ -124,10 +125,12 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         # ``--material auto``: a source without a material of its own gets the category its name
         # gives (folder or file name, through the synonym table), if any.
         detected = category_from_path(image.uri) if params.material == AUTO and not image.material else None
-        kind = (image.material, detected, *sorted(overrides.items()))
+        kind = (image.material, detected, *sorted(overrides.items()), image.map_controls)
         if kind not in by_material:
             made, warned = params_for_material(params, image.material, profiles, name=image.uri)
-            made = made.with_fields(**overrides) if overrides else made
+            # The row's board and map-control cells over the request's (and the profile's).
+            row_fields = {**overrides, **dict(image.map_controls)}
+            made = made.with_fields(**row_fields) if row_fields else made
             by_material[kind] = made, warned, made.to_json()
         job_params, warning, stored = by_material[kind]
         if warning and warnings is not None and warning not in warnings:

@@ -7,8 +7,8 @@ import pytest
 
 from tests.textures import natural_texture
 from upscaler.board.lighting import ramp_field
-from upscaler.board.measures import (border_detail_ratio, cross_fade_tile, cut_seam_score, low_frequency_step,
-                                     mean_color_delta_e, wrap_seam_score)
+from upscaler.board.measures import (MAP_STEP_FLOOR, border_detail_ratio, cross_fade_tile, cut_seam_score,
+                                     low_frequency_step, mean_color_delta_e, wrap_seam_score)
 from upscaler.board.tileable import OVERLAP_FRACTION, AxisLayout, make_tile
 
 
@@ -130,3 +130,21 @@ def test_layouts_state_what_is_kept() -> None:
 def test_a_layout_that_does_not_fit_is_refused() -> None:
     with pytest.raises(ValueError, match="columns"):
         make_tile(photo(), AxisLayout.plain(160), AxisLayout(10, 180, 10))
+
+
+def test_the_floor_of_a_map_seam_score_hides_rounding_not_a_one_level_step() -> None:
+    """A nearly flat 8-bit map (one level, with a few isolated pixels a level up): its plain
+    ratio is whatever the rounding flips along the edge make it; floored, it reads as no seam.
+    The same map with a real step of one level across both its wrap edges still scores as a seam
+    (across one edge only it scores 1.0: the score is the mean of the two)."""
+    rng = np.random.default_rng(7)
+    flat = np.full((128, 128), 13, np.uint8)
+    flat[rng.random(flat.shape) < 0.01] = 14
+    flat[:, 0][rng.random(128) < 0.06] = 14          # a few flips on the edge column
+    identity = tuple(a.astype(np.int32) for a in np.mgrid[0:128, 0:128])
+    assert wrap_seam_score(flat) > 1.25 and cut_seam_score(flat, *identity) > 1.25
+    assert wrap_seam_score(flat, MAP_STEP_FLOOR) < 1.25 and cut_seam_score(flat, *identity, MAP_STEP_FLOOR) < 1.25
+    rows, cols = np.mgrid[0:128, 0:128]
+    stepped = flat + (rows >= 64) + (cols >= 64)   # a level up at the middle row and column, down at the wraps
+    rolled = np.roll(stepped, (-64, -64), axis=(0, 1))
+    assert wrap_seam_score(rolled, MAP_STEP_FLOOR) > 1.25

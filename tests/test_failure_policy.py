@@ -17,6 +17,7 @@ from tests.support import texture
 from upscaler import errors
 from upscaler.errors import ErrorCode, UpscalerError
 from upscaler.imageio.color.management import ColorProfileError
+from upscaler.materials.controls import BadControl
 from upscaler.settings import get_settings
 from upscaler.storage import errors as storage_errors
 from workers.core.failure_policy import BACKOFF_CAP, Decision, Kind, decide
@@ -40,6 +41,7 @@ TABLE: dict[str, tuple] = {
                              (FAIL, "bad_dataset"), (FAIL, "bad_dataset")),
     "InvalidParameters": (lambda: errors.InvalidParameters("x"), (FAIL, "invalid_parameters"),
                           (FAIL, "invalid_parameters")),
+    "BadControl": (lambda: BadControl("depth", "depth -1"), (FAIL, "invalid_parameters"), (FAIL, "invalid_parameters")),
     "InvalidImageError": (lambda: errors.InvalidImageError("x"), (FAIL, "invalid_image"), (FAIL, "invalid_image")),
     "ImageTooLargeError": (lambda: errors.ImageTooLargeError("x"), (FAIL, "image_too_large"),
                            (FAIL, "image_too_large")),

@@ -9,7 +9,8 @@ import pytest
 
 from upscaler.engine.options import EngineOptions
 from upscaler.errors import InvalidParameters
-from upscaler.jobspec import CANONICAL, PART_TYPES, JobRequest, UndecidedField, field_default, idempotency_key
+from upscaler.jobspec import CANONICAL, PART_TYPES, JobRequest, Key, UndecidedField, field_default, idempotency_key
+from upscaler.materials.controls import CONTROL_NAMES, MapControls
 from upscaler.materials.options import MapOptions
 
 # Keys made by the code that stored the jobs before the request was split by owner (JobParams of
@@ -79,8 +80,10 @@ def test_each_owner_gets_its_part_and_checks_it() -> None:
                        ({"color_space": "cmyk"}, "color_space"), ({"frobnicate": 1}, "frobnicate")]:
         with pytest.raises(InvalidParameters, match=words):
             JobRequest.from_fields(**bad)
+    with pytest.raises(InvalidParameters, match="ao_radius"):
+        JobRequest(maps=MapOptions(maps=(), ao_radius=0.01))  # the preset's, not the job's
     with pytest.raises(InvalidParameters, match="normal_bits"):
-        JobRequest(maps=MapOptions(maps=(), normal_bits=16))  # the preset's, not the job's
+        JobRequest.from_fields(normal_bits=12)
     with pytest.raises(InvalidParameters, match="unknown job parameters: tiles"):
         JobRequest.from_json({"tiles": 3})
 
@@ -97,3 +100,18 @@ def test_the_board_ready_fields_are_the_board_parts_and_flat_truth_tests_fail_lo
     # ``if request.maps:`` read the flat tuple once; the options object must not answer it silently
     with pytest.raises(TypeError, match="makes_maps"):
         bool(JobRequest().maps)
+
+
+def test_the_map_controls_are_the_map_options_a_job_sets_stored_as_one_object_when_set() -> None:
+    decided = {name for name, key in CANONICAL["maps"].items() if key is Key.MAP_CONTROL}
+    assert decided == set(CONTROL_NAMES)
+    plain = JobRequest.from_fields(maps="normal")
+    assert "map_controls" not in plain.to_json()
+    # at their defaults they are not set: the stored form, and so the key, stays
+    assert JobRequest.from_fields(maps="normal", map_controls={"normal_bits": 8}).to_json() == plain.to_json()
+    deep = JobRequest.from_fields(maps="normal", depth=0.01, invert_height=True)
+    assert deep.maps.controls == MapControls(invert_height=True, depth=0.01)
+    assert deep.to_json() == {**plain.to_json(), "map_controls": {"invert_height": True, "depth": 0.01}}
+    assert JobRequest.from_json(deep.to_json(), deep.model) == deep
+    keys = {idempotency_key("a.png", None, r, "out/a.png") for r in (plain, deep)}
+    assert len(keys) == 2

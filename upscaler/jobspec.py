@@ -15,7 +15,9 @@ workers read it back and hand each part to its owner. Defaults operators configu
 
 The stored JSON and the idempotency key come from one explicit canonical form (``CANONICAL``):
 every field of every part says whether and how it enters it, so adding a field is a decision,
-not an accident that silently changes every job's key.
+not an accident that silently changes every job's key. The map controls (relief inverted, depth,
+normal strength and bits, roughness mean and range: upscaler/materials/controls.py) are fields of
+``MapOptions`` stored together as one nested ``map_controls`` object of those set.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any, Literal
 from upscaler.engine.options import EngineOptions
 from upscaler.errors import InvalidParameters
 from upscaler.image_suffixes import EXTENSIONS, OUTPUT_FORMATS
+from upscaler.materials.controls import MapControls
 from upscaler.materials.names import MAP_NAMES
 from upscaler.materials.options import MapOptions
 from upscaler.settings import Settings
@@ -111,6 +114,8 @@ class Key(Enum):
     UNLESS_DEFAULT = "unless default"  # added later: in both only when not at its default, so a
     #                                    request made before the field existed keeps its key
     MODEL_COLUMN = "model column"      # the model: its own column, its own place in the key
+    MAP_CONTROL = "map control"        # added later, in the nested "map_controls" object only when not
+    #                                    at its default; the object only when a control is set
     NOT_STORED = "not stored"          # the worker's choice (batch size), not the job's
     DERIVED = "derived"                # set when the job runs, from other fields
     NOT_A_JOB_FIELD = "not a job field"  # the part has it, a job cannot set it (yet): must stay at its default
@@ -127,18 +132,21 @@ CANONICAL: dict[str, dict[str, Key]] = {
     "maps": {"maps": Key.UNLESS_DEFAULT, "normal_convention": Key.UNLESS_DEFAULT, "delight": Key.UNLESS_DEFAULT,
              # the job's material picks the category, the engine's seamless the wrap-around
              "category": Key.DERIVED, "seamless": Key.DERIVED,
+             # the map controls a job, its profile or its manifest row may set
+             "invert_height": Key.MAP_CONTROL, "depth": Key.MAP_CONTROL, "normal_strength": Key.MAP_CONTROL,
+             "roughness": Key.MAP_CONTROL, "roughness_range": Key.MAP_CONTROL, "normal_bits": Key.MAP_CONTROL,
              # set by the category's preset
-             "normal_bits": Key.NOT_A_JOB_FIELD, "normal_strength": Key.NOT_A_JOB_FIELD,
-             "depth": Key.NOT_A_JOB_FIELD, "ao_radius": Key.NOT_A_JOB_FIELD, "height_weights": Key.NOT_A_JOB_FIELD,
-             "roughness": Key.NOT_A_JOB_FIELD, "metallic": Key.NOT_A_JOB_FIELD,
-             "invert_height": Key.NOT_A_JOB_FIELD, "reference_px": Key.NOT_A_JOB_FIELD, "orm": Key.NOT_A_JOB_FIELD,
+             "ao_radius": Key.NOT_A_JOB_FIELD, "height_weights": Key.NOT_A_JOB_FIELD,
+             "metallic": Key.NOT_A_JOB_FIELD, "reference_px": Key.NOT_A_JOB_FIELD, "orm": Key.NOT_A_JOB_FIELD,
              "opengl_normal_copy": Key.NOT_A_JOB_FIELD},
     # added with the board-ready step: a job stored before it keeps its key
     "board": {"make_tileable": Key.UNLESS_DEFAULT, "repeat": Key.UNLESS_DEFAULT, "width_mm": Key.UNLESS_DEFAULT},
     "job": {"material": Key.UNLESS_DEFAULT, "profile": Key.UNLESS_DEFAULT, "fixed": Key.UNLESS_DEFAULT},
 }
 PART_TYPES = {"engine": EngineOptions, "output": OutputOptions, "maps": MapOptions, "board": BoardRequest}
-SETTABLE = (Key.ALWAYS, Key.UNLESS_DEFAULT, Key.MODEL_COLUMN, Key.NOT_STORED)
+SETTABLE = (Key.ALWAYS, Key.UNLESS_DEFAULT, Key.MODEL_COLUMN, Key.NOT_STORED, Key.MAP_CONTROL)
+# The stored name of the map controls' nested object.
+MAP_CONTROLS = "map_controls"
 
 
 class UndecidedField(TypeError):
@@ -191,7 +199,12 @@ class JobRequest:
         return cls.from_fields(**{"tile": settings.tile, "tile_pad": settings.tile_pad, **given})
 
     def with_fields(self, **flat: Any) -> JobRequest:
-        """This request with flat fields changed, each in the part that owns it."""
+        """This request with flat fields changed, each in the part that owns it. ``map_controls``
+        (a :class:`MapControls` or its stored object) sets every control; a control also named on
+        its own wins over it."""
+        if MAP_CONTROLS in flat:
+            controls = MapControls.from_json(flat.pop(MAP_CONTROLS)).map_options()
+            flat = {**controls, **flat}
         if "maps" in flat:
             flat["maps"] = _checked_maps(flat["maps"])
         by_part: dict[str, dict[str, Any]] = {}
@@ -203,7 +216,7 @@ class JobRequest:
 
     def to_json(self) -> dict[str, Any]:
         """What the jobs table stores (and the idempotency key hashes): the canonical form."""
-        return dict(canonical_form(self))
+        return {name: dict(value) if name == MAP_CONTROLS else value for name, value in canonical_form(self)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], model: str | None = None) -> JobRequest:
@@ -231,8 +244,8 @@ def owner_of(name: str) -> str:
 
 
 _OWNERS = {name: part for part, names in CANONICAL.items() for name, key in names.items() if key in SETTABLE}
-_STORED_NAMES = tuple(name for part, names in CANONICAL.items() for name, key in names.items()
-                      if key in (Key.ALWAYS, Key.UNLESS_DEFAULT))
+_STORED_NAMES = (*(name for part, names in CANONICAL.items() for name, key in names.items()
+                    if key in (Key.ALWAYS, Key.UNLESS_DEFAULT)), MAP_CONTROLS)
 
 
 def field_default(name: str) -> Any:
@@ -260,7 +273,8 @@ def _checked_maps(maps) -> tuple[str, ...]:
 @lru_cache(maxsize=1024)
 def canonical_form(request: JobRequest) -> tuple[tuple[str, Any], ...]:
     """The request's stored fields, version ``KEY_VERSION``: ``ALWAYS`` fields, and ``UNLESS_DEFAULT``
-    ones not at their default; tuples as lists (JSON). Made once per distinct request (a catalogue
+    ones not at their default; ``MAP_CONTROL`` ones not at their default gathered as the pairs of
+    one ``map_controls`` entry (none set: no entry); tuples as lists (JSON). Made once per distinct request (a catalogue
     of 10^5 images has a handful: one per material profile). Raises :class:`UndecidedField` for a
     field ``CANONICAL`` does not place."""
     defaults = JobRequest()
@@ -272,10 +286,15 @@ def canonical_form(request: JobRequest) -> tuple[tuple[str, Any], ...]:
         if undecided:
             raise UndecidedField(f"{type(owner).__name__}.{', '.join(sorted(undecided))}: say in "
                                  "upscaler.jobspec.CANONICAL whether it enters the stored job and its key")
+        controls = []
         for name, key in names.items():
             value = getattr(owner, name)
             if key is Key.ALWAYS or (key is Key.UNLESS_DEFAULT and value != getattr(default_owner, name)):
                 stored.append((name, list(value) if isinstance(value, tuple) else value))
+            elif key is Key.MAP_CONTROL and value != getattr(default_owner, name):
+                controls.append((name, value))
+        if controls:
+            stored.append((MAP_CONTROLS, tuple(controls)))
     return tuple(stored)
 
 

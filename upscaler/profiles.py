@@ -1,7 +1,9 @@
 """Material profiles: how each category of material is upscaled by default.
 
 A profile fixes the model, the texture ``detail`` (the share of the texture model mixed into each
-tile batch, engine/tile_runs.py), preserve-colour, seamless and the output format. The defaults
+tile batch, engine/tile_runs.py), preserve-colour, seamless, the output format and the map
+controls (upscaler/materials/controls.py: relief inverted, depth, normal strength and bits,
+roughness mean and range; by default the category's map presets decide). The defaults
 ship with the code in ``profile_defaults.json``, written by ``bench/texture.py`` from the
 ground-truth measurement (bench/RESULTS.md, "Texture fidelity"), not chosen by eye; operators
 change them with ``upscaler profiles set``, stored in SQL (db/profiles.py) so that every producer
@@ -9,18 +11,20 @@ sees the same.
 
 A profile applies when a job names a material (a manifest's ``material`` column, ``--material``,
 a watch's setting). What the requester set explicitly (``JobRequest.fixed``) wins over the
-profile; an unknown category gets the ``other`` profile and a warning, never a failure.
+profile (for the map controls, control by control); an unknown category gets the ``other``
+profile and a warning, never a failure.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from upscaler.jobspec import JobRequest
+from upscaler.materials.controls import CONTROL_NAMES, MapControls
 from upscaler.materials.names import AUTO, CATEGORIES, category_from_path, known_category
 from upscaler.suggest import did_you_mean
 
@@ -36,14 +40,21 @@ class Profile:
     preserve_color: bool = False
     seamless: bool = False
     format: str = "auto"
+    map_controls: MapControls = MapControls()
 
     def __post_init__(self) -> None:
+        # Stored as the controls that are set (a JSON object), or none.
+        object.__setattr__(self, "map_controls", MapControls.from_json(self.map_controls))
         # The same checks a job's parameters get: a profile that could not run is refused when set.
         JobRequest.from_fields(model=self.model, detail=self.detail, format=self.format)
 
     def settings(self) -> dict[str, Any]:
         """The job parameters this profile sets (every field but its name)."""
-        return {name: value for name, value in asdict(self).items() if name != "name"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as stored and printed: the map controls as the object of those set."""
+        return {**self.settings(), "map_controls": self.map_controls.to_json()}
 
 
 # The job parameters a profile sets: the ones a requester can fix against it.
@@ -94,6 +105,9 @@ def what_ran(params: JobRequest) -> str:
 def apply_profile(params: JobRequest, profile: Profile) -> JobRequest:
     """``params`` with the profile's settings, except those the requester fixed; records the profile."""
     changes = {name: value for name, value in profile.settings().items() if name not in params.fixed}
+    # Map controls one by one: those the requester set stay, the profile sets the others.
+    changes["map_controls"] = profile.map_controls.overridden_by(
+        params.maps.controls, tuple(name for name in params.fixed if name in CONTROL_NAMES))
     # A job's parameters are final: what was fixed has had its effect and is not stored with it.
     return params.with_fields(**changes, profile=profile.name, fixed=())
 

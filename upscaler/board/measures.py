@@ -20,13 +20,19 @@ import numpy as np
 from upscaler.evaluation.image_metrics import luminance, wrap_seam_score
 from upscaler.materials.maps import color_planes, max_value, srgb_to_linear
 
-__all__ = ["border_detail_ratio", "cross_fade_tile", "cut_seam_score", "low_frequency_step",
+__all__ = ["MAP_STEP_FLOOR", "border_detail_ratio", "cross_fade_tile", "cut_seam_score", "low_frequency_step",
            "mean_color_delta_e", "wrap_seam_score"]
 
 STEP_LOW_PASS = 1 / 8     # Gaussian sigma of low_frequency_step, fraction of the tile's side
 BORDER_BAND = 0.2         # border_detail_ratio: the outer 20% of each side
 DETAIL_SIGMA = 2.0        # px: border_detail_ratio's high-pass is the image minus this blur
 CROSS_FADE_FEATHER = 0.25  # cross_fade_tile blends over the outer quarter of the shorter side
+# Seam scores of 8-bit material maps count the mean neighbour step as at least half a code value.
+# A nearly flat map (a glass roughness map: nine tenths of it one level, its mean neighbour step a
+# few hundredths of a level) cannot show a seam below one code value, and its ratio only says
+# where the rounding flips fall: its own column pairs range from half to about four times their
+# mean. A real step of one level across both edges of such a map still scores 2 (across one, 1).
+MAP_STEP_FLOOR = 0.5
 
 
 def _planes(image: np.ndarray) -> np.ndarray:
@@ -34,12 +40,12 @@ def _planes(image: np.ndarray) -> np.ndarray:
     return img if img.ndim == 3 else img[:, :, None]
 
 
-def cut_seam_score(tile: np.ndarray, source_rows: np.ndarray, source_cols: np.ndarray) -> float:
+def cut_seam_score(tile: np.ndarray, source_rows: np.ndarray, source_cols: np.ndarray, floor: float = 0.0) -> float:
     """Mean |difference| across the tiling's cuts over the mean |difference| of all neighbours.
 
     ``source_rows/cols``: where each pixel of ``tile`` came from in the photo. Neighbours in
     the tiling (wrapping round) whose sources are not neighbours lie on a cut. About 1.0: the
-    cuts are invisible; 1.0 too when there is no cut at all.
+    cuts are invisible; 1.0 too when there is no cut at all. ``floor``: as ``wrap_seam_score``'s.
     """
     img = _planes(tile)
     across, everywhere = [], []
@@ -52,7 +58,7 @@ def cut_seam_score(tile: np.ndarray, source_rows: np.ndarray, source_cols: np.nd
     cut = np.concatenate(across)
     if cut.size == 0:
         return 1.0
-    return float(cut.mean() / max(np.concatenate(everywhere).mean(), 1e-12))
+    return float(cut.mean() / max(np.concatenate(everywhere).mean(), floor, 1e-12))
 
 
 def low_frequency_step(tile: np.ndarray, sigma_fraction: float = STEP_LOW_PASS) -> float:

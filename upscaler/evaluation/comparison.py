@@ -22,6 +22,7 @@ import json
 import math
 import re
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,12 +38,15 @@ from upscaler.evaluation.image_metrics import (
     spectral_distance,
     texture_caveats,
 )
+from upscaler.evaluation.labels import MARGIN, draw_label, label_height, wrap_label
 from upscaler.imageio import INPUT_SUFFIXES, Limits, decode, to_8bit
-from upscaler.engine.options import EngineOptions
+from upscaler.jobspec import JobRequest
 
 CELL = 192          # pixels of each cell in the contact sheet (a centre crop of the 4x output)
 NIQE_MIN_SIZE = 192
-LABEL = 22
+# Cell labels: a size legible on a 192 px cell, one line every LABEL_LINE px, as many lines as
+# the longest label of a row needs (wrapped, never cut: upscaler/evaluation/labels.py).
+LABEL_SCALE, LABEL_LINE = 0.38, 14
 # The catalogue's material categories: an image named e.g. "fabric_denim.png" belongs to
 # "fabric" whatever its folder (a plural or singular first word counts: "tile-..." is tiles).
 MATERIAL_CATEGORIES = ("tiles", "stone", "wood", "fabric", "carpet", "wallpaper", "metal", "glass")
@@ -59,6 +63,8 @@ class ImageResult:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     # Why the texture measures may mislead on this ground truth ("palette", "dithered", "jpeg-blocking").
     caveats: list[str] = field(default_factory=list)
+    # What each column ran on this image, when it says more than the column's name (a profile).
+    ran: dict[str, str] = field(default_factory=dict)
 
 
 def category_from_name(stem: str) -> str | None:
@@ -100,10 +106,18 @@ def ssim_y_bgr(a: np.ndarray, b: np.ndarray) -> float:
     return float(calculate_ssim(a, b, crop_border=0, input_order="HWC", test_y_channel=True))
 
 
+ParamsFor = Callable[[str, Path, str], JobRequest]
+
+
 def evaluate(engine: Engine, images: list[tuple[Path, str]], models: list[str], ground_truth: bool,
-             options: dict | None = None, progress=None) -> list[ImageResult]:
+             options: dict | None = None, progress=None, params_for: ParamsFor | None = None) -> list[ImageResult]:
+    """Every image through every column of ``models``: by default each is a model run with
+    ``options``; ``params_for(column, path, category)`` gives each column's parameters for an
+    image instead (a material profile, say), and what ran is recorded per image (``ran``)."""
     limits = Limits(10**9, 10**10, 2**31)
     results = []
+    if params_for is None:
+        params_for = lambda column, path, category: JobRequest.from_fields(model=column, **(options or {}))  # noqa: E731
     for path, category in images:
         pixels = _bgr8(decode(path.read_bytes(), str(path), limits, 1.0).pixels)
         truth = None
@@ -115,7 +129,11 @@ def evaluate(engine: Engine, images: list[tuple[Path, str]], models: list[str], 
         if truth is not None:
             result.caveats = texture_caveats(truth).reasons()
         for model in models:
-            out = engine.upscale(pixels, EngineOptions(model=model, **(options or {})))
+            params = params_for(model, path, category)
+            label = ran_label(params)
+            if label != model:
+                result.ran[model] = label
+            out = engine.upscale(pixels, params.engine)
             result.outputs[model] = out
             metrics = {"color_drift": color_drift(pixels, out)}
             if min(out.shape[:2]) >= NIQE_MIN_SIZE:  # NIQE's statistics need enough 96 px patches
@@ -165,6 +183,15 @@ def summary(results: list[ImageResult], models: list[str]) -> dict:
     return table
 
 
+def ran_label(params: JobRequest) -> str:
+    """What a column ran, in words: the profile, the model, the texture detail blended in."""
+    engine = params.engine
+    text = engine.model + (f" + {engine.detail:g} {engine.detail_model}" if engine.detail else "")
+    if params.profile:
+        text = f"{params.profile} profile: {text}"
+    return text
+
+
 def _cells(result: ImageResult, models: list[str]) -> list[tuple[str, np.ndarray]]:
     """Same-region crops for every column: LR enlarged (nearest), outputs, ground truth."""
     big = next(iter(result.outputs.values())) if result.outputs else cv2.resize(
@@ -174,7 +201,7 @@ def _cells(result: ImageResult, models: list[str]) -> list[tuple[str, np.ndarray
     y, x = (h - size) // 2, (w - size) // 2
     crop = lambda img: img[y : y + size, x : x + size]  # noqa: E731
     lr = cv2.resize(result.low_res, (w, h), interpolation=cv2.INTER_NEAREST)
-    cells = [("input (nearest x4)", crop(lr))] + [(m, crop(result.outputs[m])) for m in models]
+    cells = [("input (nearest x4)", crop(lr))] + [(result.ran.get(m, m), crop(result.outputs[m])) for m in models]
     if result.ground_truth is not None:
         cells.append(("ground truth", crop(result.ground_truth)))
     return [(label, cv2.resize(img, (CELL, CELL), interpolation=cv2.INTER_NEAREST)) for label, img in cells]
@@ -183,14 +210,21 @@ def _cells(result: ImageResult, models: list[str]) -> list[tuple[str, np.ndarray
 def contact_sheet(results: list[ImageResult], models: list[str]) -> np.ndarray:
     rows = []
     for r in results:
-        cells = []
-        for label, img in _cells(r, models):
-            tile = np.full((CELL + LABEL, CELL, 3), 255, np.uint8)
-            tile[LABEL:] = img
-            cv2.putText(tile, f"{r.category}/{r.name}: {label}"[:30], (3, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
-                        (0, 0, 0), 1, cv2.LINE_AA)
-            cells.append(tile)
-        rows.append(np.hstack(cells))
+        cells = _cells(r, models)
+
+        def wrapped(text: str) -> list[str]:
+            return wrap_label(text, CELL - 2 * MARGIN, LABEL_SCALE)
+
+        # The image's name heads its input cell; each other cell says what made it.
+        labels = [wrapped(f"{r.category}/{r.name}") + wrapped(cells[0][0])] + [wrapped(label) for label, _ in cells[1:]]
+        header = label_height(max(len(lines) for lines in labels), LABEL_LINE)
+        tiles = []
+        for lines, (_label, img) in zip(labels, cells):
+            tile = np.full((CELL + header, CELL, 3), 255, np.uint8)
+            tile[header:] = img
+            draw_label(tile, lines, LABEL_SCALE, LABEL_LINE)
+            tiles.append(tile)
+        rows.append(np.hstack(tiles))
     width = max(row.shape[1] for row in rows)
     return np.vstack([np.pad(row, ((0, 4), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows])
 
@@ -211,10 +245,11 @@ def html_report(results: list[ImageResult], models: list[str], table: dict, titl
     for category in sorted({r.category for r in results}):
         items = []
         for r in (r for r in results if r.category == category):
+            keys = ["input", *models, "ground truth"]
             figures = "".join(
                 f'<figure><img src="{_data_uri(img)}" alt="{esc(label)}" onclick="zoom(this)">'
-                f"<figcaption>{esc(label)}<br>{esc(_metric_line(r, label))}</figcaption></figure>"
-                for label, img in _cells(r, models))
+                f"<figcaption>{esc(label)}<br>{esc(_metric_line(r, key))}</figcaption></figure>"
+                for key, (label, img) in zip(keys, _cells(r, models)))
             flags = (f' <span class="caveat">texture measures mislead here: {esc(", ".join(r.caveats))}</span>'
                      if r.caveats else "")
             items.append(f'<div class="row"><h3>{esc(r.name)}{flags}</h3><div class="cells">{figures}</div></div>')
@@ -224,7 +259,7 @@ def html_report(results: list[ImageResult], models: list[str], table: dict, titl
 <style>
 body {{ font-family: sans-serif; margin: 1.5em; color: #222; }}
 table {{ border-collapse: collapse; margin-bottom: 2em; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; }}
-.cells {{ display: flex; flex-wrap: wrap; gap: 8px; }} figure {{ margin: 0; font-size: 12px; width: {CELL}px; }}
+.cells {{ display: flex; flex-wrap: wrap; gap: 8px; }} figure {{ margin: 0; font-size: 12px; width: {CELL}px; overflow-wrap: anywhere; }}
 figure img {{ width: {CELL}px; height: {CELL}px; image-rendering: pixelated; cursor: zoom-in; }}
 #zoom {{ display: none; position: fixed; inset: 0; background: rgba(0,0,0,.85); align-items: center; justify-content: center; }}
 #zoom img {{ width: min(90vw, 90vh); image-rendering: pixelated; cursor: zoom-out; }}
@@ -261,7 +296,7 @@ def write_report(results: list[ImageResult], models: list[str], output: Path, ti
     cv2.imwrite(str(output / "sheet.png"), contact_sheet(results, models))
     (output / "index.html").write_text(html_report(results, models, table, title))
     data = {"models": models, "summary": table,
-            "images": [{"name": r.name, "category": r.category, "metrics": r.metrics, "caveats": r.caveats}
-                       for r in results]}
+            "images": [{"name": r.name, "category": r.category, "metrics": r.metrics, "caveats": r.caveats,
+                        **({"ran": r.ran} if r.ran else {})} for r in results]}
     (output / "metrics.json").write_text(json.dumps(data, indent=2))
     return data

@@ -45,16 +45,19 @@ def ssim_y(a: np.ndarray, b: np.ndarray) -> float:
     return float(calculate_ssim(to8(a), to8(b), crop_border=0, input_order="HWC", test_y_channel=True))
 
 
-def wrap_seam_score(image: np.ndarray) -> float:
+def wrap_seam_score(image: np.ndarray, floor: float = 0.0) -> float:
     """How visible the wrap-around edges of a texture are when it is tiled.
 
     Mean absolute difference between the last and first column (and row), relative to the mean
     difference between neighbouring columns (and rows) inside: about 1.0 for a seamless tile.
+    ``floor``: the inside difference counts as at least this many code values (see
+    ``MAP_STEP_FLOOR``: on a nearly flat quantized map the ratio otherwise measures where the
+    rounding flips fall).
     """
     img = image.astype(np.float64)
     across = (np.abs(img[:, 0] - img[:, -1]).mean() + np.abs(img[0] - img[-1]).mean()) / 2
     inside = (np.abs(np.diff(img, axis=1)).mean() + np.abs(np.diff(img, axis=0)).mean()) / 2
-    return float(across / inside)
+    return float(across / max(inside, floor, 1e-12))
 
 
 def color_drift(original: np.ndarray, upscaled: np.ndarray, sigma_input_px: float = 2.0) -> float:

@@ -15,9 +15,10 @@ import cv2
 import numpy as np
 
 from upscaler.evaluation.image_metrics import wrap_seam_score
+from upscaler.evaluation.labels import MARGIN, draw_label, label_height, wrap_label
 
 SHEET_CELL = 192   # px: each 2x2 tiling is shrunk to this
-LABEL_HEIGHT = 26
+LABEL_SCALE, LABEL_LINE = 0.33, 12
 
 
 @dataclass
@@ -48,13 +49,21 @@ def make_pairs(outputs: list[tuple[str, str, str, np.ndarray]]) -> list[TiledPai
     return pairs
 
 
-def tiled_cell(image: np.ndarray, lines: tuple[str, str]) -> np.ndarray:
+def cell_label(lines: tuple[str, ...]) -> list[str]:
+    """A cell's label lines, each wrapped to the cell (never cut)."""
+    return [part for line in lines for part in wrap_label(line, SHEET_CELL - 2 * MARGIN, LABEL_SCALE)]
+
+
+def tiled_cell(image: np.ndarray, lines: tuple[str, ...], label_lines: int | None = None) -> np.ndarray:
+    """``image`` tiled 2x2 under its label; ``label_lines``: the room left for the label, in lines
+    (default: what it needs), so that the cells of one row line up."""
+    wrapped = cell_label(lines)
+    header = label_height(max(label_lines or 0, len(wrapped)), LABEL_LINE)
     tiled = np.tile(image, (2, 2, 1))
     small = cv2.resize(tiled, (SHEET_CELL, SHEET_CELL), interpolation=cv2.INTER_AREA)
-    out = np.full((SHEET_CELL + LABEL_HEIGHT, SHEET_CELL, 3), 255, np.uint8)
-    out[LABEL_HEIGHT:] = small
-    for i, line in enumerate(lines):
-        cv2.putText(out, line[:34], (2, 10 + 12 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 1, cv2.LINE_AA)
+    out = np.full((SHEET_CELL + header, SHEET_CELL, 3), 255, np.uint8)
+    out[header:] = small
+    draw_label(out, wrapped, LABEL_SCALE, LABEL_LINE)
     return np.pad(out, ((0, 4), (0, 4), (0, 0)), constant_values=255)
 
 
@@ -65,9 +74,9 @@ def tileable_sheet(pairs: list[TiledPair]) -> np.ndarray:
         scores = pair.as_dict()
         after_label = (f"made tileable, seam {scores['seam_score_after']:.2f}" if scores["tileable"]
                        else "not made tileable (see warnings)")
-        rows.append(np.hstack([
-            tiled_cell(pair.before, (f"{pair.category}/{pair.name}: tiled 2x2",
-                                f"{pair.model}, seam {scores['seam_score_before']:.2f}")),
-            tiled_cell(pair.after, (after_label, "tiled 2x2")),
-        ]))
-    return np.vstack(rows)
+        before = (f"{pair.category}/{pair.name}: tiled 2x2", f"{pair.model}, seam {scores['seam_score_before']:.2f}")
+        after = (after_label, "tiled 2x2")
+        lines = max(len(cell_label(before)), len(cell_label(after)))
+        rows.append(np.hstack([tiled_cell(pair.before, before, lines), tiled_cell(pair.after, after, lines)]))
+    width = max(row.shape[1] for row in rows)
+    return np.vstack([np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows])

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from upscaler.errors import InvalidParameters
+from upscaler.materials.controls import CONTROL_NAMES, MapControls
 from upscaler.materials.names import MAP_NAMES
 from upscaler.materials.presets import Preset, preset_for
 
@@ -29,6 +30,7 @@ class MapOptions:
     ao_radius: how far AO looks for surrounding relief, fraction of the longer side.
     height_weights: (fine, medium, coarse) band weights of the height.
     roughness: mean roughness, 0..1.
+    roughness_range: how far roughness may move around its mean (+-), 0..1.
     metallic: write a metallic map (the ``metal`` preset does).
     invert_height: the recesses are lighter than the surface (light mortar or grout between dark
         bricks or tiles): height, AO and roughness read the luminance upside down.
@@ -49,6 +51,7 @@ class MapOptions:
     ao_radius: float | None = None
     height_weights: tuple[float, float, float] | None = None
     roughness: float | None = None
+    roughness_range: float | None = None
     metallic: bool | None = None
     invert_height: bool = False
     reference_px: int | None = None
@@ -59,8 +62,9 @@ class MapOptions:
     def __post_init__(self) -> None:
         if self.normal_convention not in ("opengl", "directx"):
             raise InvalidParameters(f"normal_convention must be 'opengl' or 'directx', not {self.normal_convention!r}")
-        if self.normal_bits not in (8, 16):
-            raise InvalidParameters(f"normal_bits must be 8 or 16, not {self.normal_bits}")
+        # The fields a person may set (the map controls) are checked, and spelled, as controls.
+        for name, value in self.controls.map_options().items():
+            object.__setattr__(self, name, value)
         unknown = set(self.maps) - set(MAP_NAMES)
         if unknown:
             raise InvalidParameters(f"unknown maps {sorted(unknown)}; known: {', '.join(MAP_NAMES)}")
@@ -70,10 +74,15 @@ class MapOptions:
         # object would always be true. Ask ``.maps`` (or ``JobRequest.makes_maps``) instead.
         raise TypeError("the truth of MapOptions is ambiguous: test its .maps (or JobRequest.makes_maps)")
 
+    @property
+    def controls(self) -> MapControls:
+        """The map controls these options carry (what a job, a profile or a manifest row may set)."""
+        return MapControls(**{name: getattr(self, name) for name in CONTROL_NAMES})
+
     def resolved(self) -> tuple[Preset, list[str]]:
         """The category's preset with this object's overrides applied, and any warnings."""
         preset, warning = preset_for(self.category)
         overrides = {"depth": self.depth, "ao_radius": self.ao_radius, "height_weights": self.height_weights,
-                     "roughness": self.roughness, "metallic": self.metallic}
+                     "roughness": self.roughness, "roughness_range": self.roughness_range, "metallic": self.metallic}
         preset = replace(preset, **{k: v for k, v in overrides.items() if v is not None})
         return preset, [warning] if warning else []

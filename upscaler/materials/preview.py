@@ -1,8 +1,15 @@
-"""A self-contained HTML page that shows the material lit: a sphere and a tiled plane, a moving light.
+"""A self-contained HTML page that shows the material lit (a sphere and a tiled plane, a moving
+light) above its flat maps (base colour, height, normal, AO, roughness, metallic, each one labelled).
+
+The 3D view fills the window above the strip of flat maps; the sphere and the plane stand side by
+side in a wide view and one above the other in a tall one, and the camera stands back just far
+enough for both to fit, whatever the aspect of the window and of the material, again on every
+resize (``static/preview_framing.js``, which the tests run under node).
 
 Everything is inside the one file, so it opens offline from disk, from an S3 link or an e-mail:
 three.js (``static/three.module.min.js``, MIT, licence in ``static/three.LICENSE``) as a data: URL
-behind an import map, and the maps as data: URLs. Browsers refuse to put images read from
+behind an import map (with the framing module), and the maps as data: URLs, once each (the flat
+maps' images take theirs from the same table). Browsers refuse to put images read from
 file:// pages into WebGL textures (they count as another origin), which is why the maps are not
 referenced as files. They are shrunk to ``PREVIEW_SIZE`` so that a 4096 px set makes a page of a
 few MB. The page sets ``window.__previewReady = true`` (and ``data-ready`` on <body>) once the
@@ -21,6 +28,9 @@ import cv2
 import numpy as np
 
 PREVIEW_SIZE = 1024  # longer side, px, of the maps inside the page
+# The flat maps shown under the 3D view, in this order, with their captions.
+FLAT_MAPS = {"basecolor": "base colour", "height": "height", "normal": "normal", "ao": "ambient occlusion",
+             "roughness": "roughness", "metallic": "metallic"}
 
 
 def shrink_for_preview(pixels: np.ndarray, size: int = PREVIEW_SIZE) -> np.ndarray:
@@ -43,7 +53,15 @@ def _png_data_url(pixels: np.ndarray) -> str:
 
 
 def three_js_source() -> str:
-    return resources.files("upscaler.materials").joinpath("static/three.module.min.js").read_text("utf-8")
+    return _static("three.module.min.js")
+
+
+def _static(name: str) -> str:
+    return resources.files("upscaler.materials").joinpath(f"static/{name}").read_text("utf-8")
+
+
+def _js_data_url(source: str) -> str:
+    return "data:text/javascript;base64," + base64.b64encode(source.encode()).decode()
 
 
 def preview_html(name: str, maps: dict[str, np.ndarray], normal_convention: str = "opengl",
@@ -53,7 +71,8 @@ def preview_html(name: str, maps: dict[str, np.ndarray], normal_convention: str 
 
     ``maps``: 8-bit (or 16-bit, converted) arrays in OpenCV layout, ideally already shrunk by
     ``shrink_for_preview``: ``basecolor`` (required, BGR or BGRA), ``normal`` (BGR, in
-    ``normal_convention``), ``roughness``, ``ao``, ``metallic`` (gray; each optional).
+    ``normal_convention``), ``roughness``, ``ao``, ``metallic``, ``height`` (gray; each optional;
+    the height is shown flat only). Each map given is also shown flat, under the 3D view.
     ``tiles``: how many times the plane repeats the material each way (seams show here); the
     plane has the material's proportions (its real ones when ``size_mm``, the material's real
     (width, height), is given; the page then states the plane's real size, ``tiles`` times it).
@@ -62,7 +81,7 @@ def preview_html(name: str, maps: dict[str, np.ndarray], normal_convention: str 
     if "basecolor" not in maps:
         raise ValueError("the preview needs at least the base colour")
     urls = {key: _png_data_url(shrink_for_preview(value)) for key, value in maps.items()}
-    three_url = "data:text/javascript;base64," + base64.b64encode(three_js_source().encode()).decode()
+    imports = {"three": _js_data_url(three_js_source()), "framing": _js_data_url(_static("preview_framing.js"))}
     height, width = maps["basecolor"].shape[:2]
     real = list(size_mm) if size_mm else [width, height]
     config = {"maps": urls, "directx": normal_convention == "directx", "tiles": tiles,
@@ -70,43 +89,56 @@ def preview_html(name: str, maps: dict[str, np.ndarray], normal_convention: str 
               "aspect": real[0] / real[1]}
     title = html.escape(name)
     listed = ", ".join(k for k in ("basecolor", "normal", "roughness", "ao", "metallic") if k in maps)
+    flat = "".join(f'<figure data-map="{key}"><img alt="{caption}"><figcaption>{caption}</figcaption></figure>'
+                   for key, caption in FLAT_MAPS.items() if key in maps)
     if size_mm:
         note += (f" - {tiles} x {tiles} tiles of {size_mm[0]:g} x {size_mm[1]:g} mm: "
                  f"{tiles * size_mm[0] / 1000:.2f} x {tiles * size_mm[1] / 1000:.2f} m")
     shown = "".join(f'<br><span class="warning">{html.escape(w)}</span>' for w in warnings)
-    return _PAGE.format(title=title, importmap=json.dumps({"imports": {"three": three_url}}),
-                        config=json.dumps(config), listed=html.escape(listed), note=html.escape(note), warnings=shown)
+    return _PAGE.format(title=title, importmap=json.dumps({"imports": imports}), config=json.dumps(config),
+                        listed=html.escape(listed), note=html.escape(note), warnings=shown, flat=flat)
 
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} - material preview</title>
 <style>
 html, body {{ margin: 0; height: 100%; background: #1d2126; color: #d8dde3; font: 14px system-ui, sans-serif; overflow: hidden; }}
-#view {{ position: fixed; inset: 0; }}
+body {{ display: flex; flex-direction: column; }}
+#view {{ flex: 1 1 auto; min-height: 0; position: relative; }}
+#view canvas {{ display: block; }}
 #label {{ position: fixed; left: 12px; top: 10px; text-shadow: 0 1px 2px #000; }}
 #label small {{ color: #9aa3ad; }}
 #label .warning {{ color: #ffb454; }}
+/* The flat maps: a strip under the view, one square-ish image each, scrolling sideways when the
+   window is too narrow for all of them. */
+#maps {{ flex: 0 0 auto; height: clamp(84px, 22vh, 200px); display: flex; gap: 6px; padding: 6px;
+        overflow-x: auto; overflow-y: hidden; background: #16191d; box-sizing: border-box; }}
+#maps figure {{ margin: 0; height: 100%; display: flex; flex-direction: column; align-items: center; flex: 0 0 auto; }}
+#maps img {{ flex: 1 1 auto; min-height: 0; max-width: 40vw; object-fit: contain; image-rendering: auto;
+            background: repeating-conic-gradient(#2a2f35 0 25%, #22262b 0 50%) 0 0 / 16px 16px; }}
+#maps figcaption {{ font-size: 12px; color: #9aa3ad; padding-top: 2px; }}
 </style>
 <script type="importmap">{importmap}</script>
 </head><body>
 <div id="view"></div>
 <div id="label"><b>{title}</b><br><small>{listed}{note}</small>{warnings}</div>
+<div id="maps">{flat}</div>
 <script type="module">
 import * as THREE from "three";
+import {{ SPHERE_RADIUS, frame, planeSize }} from "framing";
 const CONFIG = {config};
+for (const figure of document.querySelectorAll("#maps figure")) figure.querySelector("img").src = CONFIG.maps[figure.dataset.map];
 const view = document.getElementById("view");
 const renderer = new THREE.WebGLRenderer({{ antialias: true, preserveDrawingBuffer: true }});
 renderer.setPixelRatio(window.devicePixelRatio || 1);
-renderer.setSize(window.innerWidth, window.innerHeight);
 renderer.outputColorSpace = THREE.SRGBColorSpace;
 view.appendChild(renderer.domElement);
 
 const scene = new THREE.Scene();
 scene.background = new THREE.Color(0x1d2126);
-const camera = new THREE.PerspectiveCamera(35, window.innerWidth / window.innerHeight, 0.1, 100);
-camera.position.set(0, 1.2, 7.5);
-camera.lookAt(0, 0, 0);
+const camera = new THREE.PerspectiveCamera(35, 1, 0.1, 200);
 scene.add(new THREE.HemisphereLight(0xdde6ff, 0x30281e, 0.6));
 const light = new THREE.DirectionalLight(0xffffff, 2.6);
 scene.add(light);
@@ -133,22 +165,22 @@ async function material(repeatX, repeatY) {{
   return m;
 }}
 
-const sphere = new THREE.Mesh(new THREE.SphereGeometry(1.1, 128, 64), await material(2, 1));
-sphere.position.set(-1.5, 0, 0);
-// The plane keeps the material's real aspect (its longer side fits the view).
-const planeW = CONFIG.aspect >= 1 ? 2.6 : 2.6 * CONFIG.aspect, planeH = CONFIG.aspect >= 1 ? 2.6 / CONFIG.aspect : 2.6;
-const plane = new THREE.Mesh(new THREE.PlaneGeometry(planeW, planeH), await material(CONFIG.tiles, CONFIG.tiles));
-plane.position.set(1.5, 0, 0);
+const sphere = new THREE.Mesh(new THREE.SphereGeometry(SPHERE_RADIUS, 128, 64), await material(2, 1));
+// The plane keeps the material's real aspect (its longer side PLANE_LONG_SIDE).
+const plane = new THREE.Mesh(new THREE.PlaneGeometry(...planeSize(CONFIG.aspect)), await material(CONFIG.tiles, CONFIG.tiles));
 plane.rotation.set(-0.55, -0.35, 0);
 scene.add(sphere, plane);
 
-window.addEventListener("resize", () => {{
-  camera.aspect = window.innerWidth / window.innerHeight;
-  camera.updateProjectionMatrix();
-  renderer.setSize(window.innerWidth, window.innerHeight);
-}});
+// The view's size and framing follow the window (the strip of flat maps takes its share first).
+function fit() {{
+  const width = Math.max(1, view.clientWidth), height = Math.max(1, view.clientHeight);
+  renderer.setSize(width, height);
+  frame(THREE, camera, sphere, plane, width / height);
+}}
+window.addEventListener("resize", fit);
+fit();
 const start = performance.now();
-function frame() {{
+function animate() {{
   const t = (performance.now() - start) / 1000;
   light.position.set(Math.cos(t * 0.6) * 4, 2.5 + Math.sin(t * 0.4), 3 + Math.sin(t * 0.6) * 2);
   sphere.rotation.y = t * 0.15;
@@ -158,7 +190,7 @@ light.position.set(-3, 3, 4);
 renderer.render(scene, camera);
 window.__previewReady = true;
 document.body.dataset.ready = "1";
-renderer.setAnimationLoop(frame);
+renderer.setAnimationLoop(animate);
 </script>
 </body></html>
 """

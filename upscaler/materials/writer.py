@@ -27,7 +27,7 @@ from upscaler.storage import open_local_write
 
 OpenWrite = Callable[[str], AbstractContextManager[BinaryIO]]
 FORMATS = ("gltf", "mtlx", "preview")
-PREVIEW_MAPS = ("basecolor", "normal", "roughness", "ao", "metallic")
+PREVIEW_MAPS = ("basecolor", "height", "normal", "roughness", "ao", "metallic")
 
 
 @dataclass
@@ -91,6 +91,8 @@ def write_material(pixels: np.ndarray, open_write: OpenWrite, options: MapOption
             filename, render = texts[fmt]
             _write_text(open_write, filename, render(files), result)
     if "preview" in formats:
+        if "basecolor" not in previews:  # a set asked without its base colour file: the page still needs it
+            previews["basecolor"] = shrink_for_preview(pixels)
         note = f" - {stream.preset.category}" + ("" if options.seamless else " (not seamless: the tiles show seams)")
         page = preview_html(name, previews, options.normal_convention, note=note, size_mm=size_mm,
                             warnings=[*warnings, *result.warnings])

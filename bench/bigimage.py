@@ -38,7 +38,7 @@ def child(args) -> None:
 
     from db.migrate import upgrade
     from producer.submit import create_batch
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
     from workers.core import runtime
     from workers.core.jobs import run_job
 
@@ -47,7 +47,7 @@ def child(args) -> None:
     warm = work / "warm"
     warm.mkdir()
     cv2.imwrite(str(warm / "w.png"), cv2.imread(str(work / "in" / "big.png"))[:64, :64])
-    params = JobParams(preserve_color=args.preserve_color, seamless=args.seamless)
+    params = JobRequest.from_fields(preserve_color=args.preserve_color, seamless=args.seamless)
     for source, output in ((warm, work / "warm-out"), (work / "in", work / "out")):
         [job] = create_batch([str(source)], str(output), model=args.model, params=params).job_ids
         before = memory_kib("VmRSS")

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def one_run(names: int, database: str) -> tuple[float, float]:
     from db.migrate import upgrade
     from producer.submit import create_batch
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
 
     root = Path(tempfile.mkdtemp(prefix="collision-bench-"))
     if database == "sqlite":
@@ -45,7 +45,7 @@ def one_run(names: int, database: str) -> tuple[float, float]:
     seconds = []
     for side, expected in (("first", 0), ("second", names)):
         start = time.perf_counter()
-        result = create_batch([str(root / side)], str(root / "out"), params=JobParams(maps="all"), database_url=url)
+        result = create_batch([str(root / side)], str(root / "out"), params=JobRequest.from_fields(maps="all"), database_url=url)
         seconds.append(time.perf_counter() - start)
         assert result.collisions == expected, (side, result.collisions)
     return seconds[0], seconds[1]

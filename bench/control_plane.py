@@ -153,7 +153,7 @@ def flush_and_recover(batch_id: str, env: dict, pg_url: str, sweep_every: int) -
     passes, flushed_before = [], time.time()
     while True:
         start = time.perf_counter()
-        result = sweep()
+        result = sweep(_celery())
         passes.append((time.perf_counter() - start, result.resent_lost))
         with engine.connect() as connection:
             left = connection.execute(text(
@@ -179,7 +179,7 @@ def nightly(size: int, env: dict, pg_url: str, endpoint: str) -> dict:
 
     get_settings.cache_clear()
     from producer.intake import add_watch
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
 
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     queue_url = sqs.create_queue(QueueName="inbox-uploads")["QueueUrl"]
@@ -189,7 +189,7 @@ def nightly(size: int, env: dict, pg_url: str, endpoint: str) -> dict:
             "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
             "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "inbox/"}]}}}]})
     put_objects(new)  # today's arrivals: one event each in the queue
-    watch = add_watch("inbox", f"s3://{BUCKET}/inbox/", f"s3://{BUCKET}/inbox-out/", JobParams(),
+    watch = add_watch("inbox", f"s3://{BUCKET}/inbox/", f"s3://{BUCKET}/inbox-out/", JobRequest(),
                       events_queue=queue_url)
     engine = create_engine(pg_url)
     with engine.begin() as connection:  # last night's jobs, by bulk SQL: every image but the new ones
@@ -337,3 +337,12 @@ Command: `.venv/bin/python bench/control_plane.py`
 
 if __name__ == "__main__":
     main()
+
+
+def _celery():
+    """The dispatcher a worker's sweeper sends with: the Celery app on the configured broker."""
+    from upscaler.settings import get_settings
+    from workers.core.celery_app import create_app
+    from workers.core.dispatch import CeleryDispatcher
+
+    return CeleryDispatcher(create_app(get_settings()))

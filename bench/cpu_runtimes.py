@@ -44,7 +44,7 @@ from bench.common import photo_like, write_section  # noqa: E402
 from bench.flops import cpu_dense_peak, cpu_description, model_macs  # noqa: E402
 from upscaler.engine import Engine  # noqa: E402
 from upscaler.evaluation.image_metrics import psnr  # noqa: E402
-from upscaler.jobspec import JobParams  # noqa: E402
+from upscaler.engine.options import EngineOptions  # noqa: E402
 from upscaler.settings import get_settings  # noqa: E402
 from upscaler.zoo.registry import ModelZoo  # noqa: E402
 
@@ -58,7 +58,7 @@ def serve(runtime: str, precision: str, model: str, sizes: list[int], threads: i
     settings = get_settings()
     engine = Engine(ModelZoo(settings.models_dir), "cpu", precision, cpu_runtime=runtime,
                     conversion_dir=settings.data_dir / "openvino", cpu_threads=threads)
-    params = JobParams(model=model)
+    params = EngineOptions(model=model)
     started = time.perf_counter()
     net = engine.network(model)
     engine.upscale(photo_like(32), params)  # warm-up: kernels chosen, caches filled

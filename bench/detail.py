@@ -25,7 +25,7 @@ import upscaler.compat  # noqa: E402,F401
 from bench.common import photo_like, write_section  # noqa: E402
 from upscaler.engine import Engine  # noqa: E402
 from upscaler.evaluation.image_metrics import psnr  # noqa: E402
-from upscaler.jobspec import JobParams  # noqa: E402
+from upscaler.engine.options import EngineOptions  # noqa: E402
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, get_settings  # noqa: E402
 from upscaler.zoo.names import DEFAULT_MODEL, TEXTURE_MODEL  # noqa: E402
 from upscaler.zoo.registry import ModelZoo  # noqa: E402
@@ -56,7 +56,7 @@ def main() -> None:
     image = photo_like(args.size)
     options, ran = {}, {}
     for detail in SETTINGS:
-        options[detail] = JobParams(model=args.model, detail_model=args.detail_model, detail=detail,
+        options[detail] = EngineOptions(model=args.model, detail_model=args.detail_model, detail=detail,
                                     tile=args.tile, tile_pad=args.tile_pad)
         tiles = engine.tile_network(options[detail])  # loads (and calibrates) what it needs, untimed
         ran[detail] = " + ".join(f"{part.network.name} ({part.precision})" for part in tiles.parts)

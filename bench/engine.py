@@ -27,7 +27,7 @@ import upscaler.compat  # noqa: E402,F401
 from bench.common import write_section  # noqa: E402
 from upscaler.engine import Engine  # noqa: E402
 from upscaler.evaluation.image_metrics import psnr  # noqa: E402
-from upscaler.jobspec import JobParams  # noqa: E402
+from upscaler.engine.options import EngineOptions  # noqa: E402
 from upscaler.settings import DEFAULT_TILE_PAD, get_settings  # noqa: E402
 from upscaler.zoo.registry import ModelZoo  # noqa: E402
 
@@ -141,7 +141,7 @@ def main() -> None:
         engine.network(args.model)  # loads, picks the precision, compiles: a worker pays this once
         load = f" compiled ({time.perf_counter() - started:.0f} s to load and compile)" if compiled else ""
         for batch in batch_sizes:
-            opts = JobParams(model=args.model, tile=args.tile, tile_pad=args.tile_pad, batch_size=batch)
+            opts = EngineOptions(model=args.model, tile=args.tile, tile_pad=args.tile_pad, batch_size=batch)
             label = f"ours {precision}->{engine.network(args.model).precision} batch={batch or 'auto'}{load}"
             seconds, outs = run(label, lambda img: engine.upscale(img, opts), images, warm_passes)
             if compiled:  # a failed compilation runs eagerly: the label must say so

@@ -224,7 +224,7 @@ def measure_engine(model: str, device: str, seconds: float, size: int = 1024, th
     import numpy as np
 
     from upscaler.engine import Engine
-    from upscaler.jobspec import JobParams
+    from upscaler.engine.options import EngineOptions
     from upscaler.settings import get_settings
     from upscaler.zoo.registry import ModelZoo
 
@@ -233,7 +233,7 @@ def measure_engine(model: str, device: str, seconds: float, size: int = 1024, th
     image = np.clip(cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
                     + rng.normal(0, 4, (size, size, 3)), 0, 255).astype(np.uint8)
     engine = Engine(ModelZoo(get_settings().models_dir), device, "auto")
-    options = JobParams(model=model)
+    options = EngineOptions(model=model)
     engine.upscale(image, options)  # warm-up: load, precision choice, batch sizing, kernel selection
     counts, start = [0] * threads, time.perf_counter()
 

@@ -47,19 +47,19 @@ def engine_loop(images: dict[str, bytes], model: str, device: str) -> list[float
     """Seconds per image of decode + infer + encode, one after another, after a warm-up."""
     from upscaler.engine import Engine
     from upscaler.imageio import encode
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
     from upscaler.processing import limits_from, upscale_image
     from upscaler.settings import get_settings
     from upscaler.zoo.registry import ModelZoo
 
     settings = get_settings()
     engine = Engine.from_settings(ModelZoo(settings.models_dir), settings, device)
-    options = JobParams(model=model, format="png")
+    options = JobRequest.from_fields(model=model, format="png")
     limits = limits_from(settings)
 
     def process(key: str, data: bytes) -> bytes:
         upscaled = upscale_image(engine, data, key, options, limits)
-        return encode(upscaled.pixels, upscaled.format, options.quality, color=upscaled.color)
+        return encode(upscaled.pixels, upscaled.format, options.output.quality, color=upscaled.color)
 
     for key, data in warm_up_images(images).items():
         process(key, data)
@@ -120,7 +120,7 @@ def run_embedded(images: dict[str, bytes], args):
     from db.models import Job
     from db.session import session_scope
     from producer.submit import create_batch
-    from workers.core.dispatch import enqueue
+    from cli.common import dispatcher
 
     upgrade()
     engine_seconds = engine_loop(images, args.model, args.device)
@@ -128,7 +128,7 @@ def run_embedded(images: dict[str, bytes], args):
     def run(folder: str, output: str):
         start = time.perf_counter()
         batch = create_batch([str(work / folder)], str(work / output), model=args.model)
-        enqueue(batch.job_ids)
+        dispatcher().jobs(batch.job_ids)
         wall = time.perf_counter() - start
         with session_scope() as session:
             return list(session.scalars(select(Job).where(Job.batch_id == batch.batch_id))), wall

@@ -60,7 +60,7 @@ def images(paths: list[Path]) -> dict[str, np.ndarray]:
 
 def main() -> None:
     from upscaler.engine import Engine
-    from upscaler.jobspec import JobParams
+    from upscaler.engine.options import EngineOptions
     from upscaler.evaluation.image_metrics import psnr, wrap_seam_score
     from upscaler.settings import get_settings
     from upscaler.zoo.registry import ModelZoo
@@ -73,14 +73,14 @@ def main() -> None:
 
     zoo = ModelZoo(get_settings().models_dir)
     engine = Engine(zoo, "cpu", "fp32")
-    engine.upscale(np.zeros((16, 16, 3), np.uint8), JobParams(model=args.model))  # load outside the timings
+    engine.upscale(np.zeros((16, 16, 3), np.uint8), EngineOptions(model=args.model))  # load outside the timings
     rows, plain_s, seamless_s = [], 0.0, 0.0
     for name, pixels in images(args.images).items():
         ideal = torus_ideal(zoo, args.model, pixels)
         started = time.perf_counter()
-        plain = engine.upscale(pixels, JobParams(model=args.model))
+        plain = engine.upscale(pixels, EngineOptions(model=args.model))
         middle = time.perf_counter()
-        seamless = engine.upscale(pixels, JobParams(model=args.model, seamless=True))
+        seamless = engine.upscale(pixels, EngineOptions(model=args.model, seamless=True))
         ended = time.perf_counter()
         plain_s, seamless_s = plain_s + middle - started, seamless_s + ended - middle
         target = wrap_seam_score(ideal)
@@ -92,7 +92,7 @@ def main() -> None:
     table += [f"| {name} | {shape[1]}x{shape[0]} | {db:.1f} | {seam:.3f} | {plain:.2f} | {ratio:.2f} |"
               for name, shape, db, seam, plain, ratio in rows]
     body = "\n".join([
-        f"Model {args.model}, fp32 on the CPU, default tiles (`JobParams()`). The ideal is the network run on "
+        f"Model {args.model}, fp32 on the CPU, default tiles (`EngineOptions()`). The ideal is the network run on "
         "the image as a torus (every convolution padded circularly: the endless tiling's output, "
         "`bench/seamless.py: torus_ideal`). Seam score: `wrap_seam_score` of the output over the ideal's "
         "(1.00 = as seamless as the ideal).", "", "\n".join(table), "",

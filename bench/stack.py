@@ -62,13 +62,13 @@ class Stack:
         seconds from submission to the last one finished."""
         from db.models import JobStatus
         from producer.submit import create_batch
-        from workers.core.dispatch import enqueue
+        from cli.common import dispatcher
 
         start = time.perf_counter()
         batch = create_batch([f"s3://{BUCKET}/{prefix}"], f"s3://{BUCKET}/{output}", model=model)
         if not batch.job_ids:
             raise RuntimeError(f"no images under s3://{BUCKET}/{prefix}")
-        enqueue(batch.job_ids)
+        dispatcher().jobs(batch.job_ids)
         self.last_submit_s = time.perf_counter() - start
 
         def finished():

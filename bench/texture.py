@@ -110,7 +110,7 @@ def load_truths(folder: Path, crop: int) -> list[Truth]:
 def network_outputs(truths: list[Truth], crop: int, models: tuple[str, ...]) -> dict[str, dict[str, np.ndarray]]:
     """Every model's output for every truth, from the cache or the engine."""
     from upscaler.engine import Engine
-    from upscaler.jobspec import JobParams
+    from upscaler.engine.options import EngineOptions
     from upscaler.settings import get_settings
     from upscaler.zoo.registry import ModelZoo
 
@@ -127,7 +127,7 @@ def network_outputs(truths: list[Truth], crop: int, models: tuple[str, ...]) -> 
             if previous is not None:  # (an unreadable file, e.g. from an interrupted run, is redone)
                 outputs[model][t.name] = previous
                 continue
-            out = engine.upscale(t.low_res, JobParams(model=model))
+            out = engine.upscale(t.low_res, EngineOptions(model=model))
             cv2.imwrite(str(cached), out)
             outputs[model][t.name] = out
             computed += 1
@@ -143,7 +143,7 @@ def engine_checks(truths: list[Truth], nets: dict[str, dict[str, np.ndarray]],
     default setting (the mix inside its tile batches, engine/tile_network.py) and the same setting
     made here from the cached outputs, for the first ``count`` images whose default mixes two models."""
     from upscaler.engine import Engine
-    from upscaler.jobspec import JobParams
+    from upscaler.engine.options import EngineOptions
     from upscaler.settings import get_settings
     from upscaler.zoo.registry import ModelZoo
 
@@ -153,7 +153,7 @@ def engine_checks(truths: list[Truth], nets: dict[str, dict[str, np.ndarray]],
     results = []
     for t in picked:
         s = defaults[t.category][0]
-        in_engine = engine.upscale(t.low_res, JobParams(model=s.model, detail_model=REALSR, detail=s.realsr_weight,
+        in_engine = engine.upscale(t.low_res, EngineOptions(model=s.model, detail_model=REALSR, detail=s.realsr_weight,
                                                         preserve_color=s.preserve_color))
         gap = np.abs(in_engine.astype(np.int16) - setting_output(t, nets, s).astype(np.int16))
         results.append((t.name, s.label, float(gap.max()), float(gap.mean())))

@@ -79,9 +79,9 @@ class Network:
         self.engine = Engine(ModelZoo(get_settings().models_dir), "cpu")
 
     def upscale(self, pixels: np.ndarray, seamless: bool = False) -> np.ndarray:
-        from upscaler.jobspec import JobParams
+        from upscaler.engine.options import EngineOptions
 
-        return self.engine.upscale(pixels, JobParams(model=MODEL, seamless=seamless))
+        return self.engine.upscale(pixels, EngineOptions(model=MODEL, seamless=seamless))
 
     def cached(self, key: str, pixels: np.ndarray, seamless: bool = False) -> tuple[np.ndarray, float | None]:
         OUTPUTS.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,25 @@ def zoo():
     return ModelZoo(settings().models_dir, settings().model_store_uri)
 
 
+def dispatcher():
+    """Who runs the jobs and training segments this command hands over, chosen here once for the
+    whole command line: the broker's queues (``UPSCALER_BROKER_URL``), or, with no broker, this
+    very process (the embedded default)."""
+    from workers.core.dispatch import CeleryDispatcher, InProcessDispatcher
+
+    if settings().broker_url is None:
+        return InProcessDispatcher(run_segment=_run_segment)
+    from workers.core.celery_app import create_app
+
+    return CeleryDispatcher(create_app(settings()))
+
+
+def _run_segment(run_id, worker: str, retries: int):
+    from training.service import run_segment  # torch: only once a segment runs here
+
+    return run_segment(run_id, worker, retries)
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     sys.stdout.flush()

@@ -122,16 +122,17 @@ def column_params(given: dict, material: str | None, profiles: dict):
     ``upscale --material MATERIAL --model COLUMN`` with the options ``given`` (None = not given)
     runs on the image; the ``profile`` column is ``upscale --material MATERIAL`` (the profile's
     own model). ``auto``: the image's category from its name (compare's category, else its path)."""
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
     from upscaler.materials.names import AUTO, category_from_path, known_category
     from upscaler.profiles import params_for_material
 
     options = {name: value for name, value in given.items() if value is not None}
-    JobParams(**options)  # checked once, before any image
+    JobRequest.from_fields(**options)  # checked once, before any image
 
-    def params_for(column: str, path, category: str) -> JobParams:
+    def params_for(column: str, path, category: str) -> JobRequest:
         fixed = tuple(options) + (() if column == PROFILE_COLUMN else ("model",))
-        request = JobParams(**options, **({} if column == PROFILE_COLUMN else {"model": column}), fixed=fixed)
+        request = JobRequest.from_fields(**options, **({} if column == PROFILE_COLUMN else {"model": column}),
+                                         fixed=fixed)
         if material is None:
             return request
         own = material if material != AUTO else (known_category(category) or category_from_path(str(path)))

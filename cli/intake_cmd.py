@@ -8,13 +8,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import JSON_HELP, ensure_schema, err_console, out_console, print_json
+from cli.common import JSON_HELP, dispatcher, ensure_schema, err_console, out_console, print_json
 from cli.job_options import job_options
 from upscaler.errors import UpscalerError
 from upscaler.settings import get_settings
 
 if TYPE_CHECKING:
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
 
 watch_app = typer.Typer(help="Watched S3 inboxes, upscaled every night (and on S3 events).", no_args_is_help=True)
 events_app = typer.Typer(help="S3 event notifications (via SQS) become jobs.", no_args_is_help=True)
@@ -27,7 +27,7 @@ def watch_add(
     name: Annotated[str, typer.Argument(help="A short name for the inbox.")],
     source: Annotated[str, typer.Argument(help="The watched prefix, s3://bucket/inbox/.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Where its results go.")],
-    params: JobParams,  # built by @job_options
+    params: JobRequest,  # built by @job_options
     events_queue: Annotated[str | None, typer.Option(
         "--events-queue", help="SQS queue URL the bucket sends this inbox's ObjectCreated events to: nights drain "
         "it instead of listing the inbox, which is listed in full every UPSCALER_FULL_LISTING_DAYS.")] = None,
@@ -87,7 +87,7 @@ def watch_scan(
     from producer.nightly import scan_all
 
     ensure_schema()
-    results = [r.to_json() for r in scan_all(full=full)]
+    results = [r.to_json() for r in scan_all(dispatcher(), full=full)]
     if as_json:
         print_json(results)
     else:
@@ -108,7 +108,7 @@ def events_consume(
     from producer.events import EventConsumer
 
     ensure_schema()
-    consumer = EventConsumer(queue_url, dead_letter_url=dead_letter_url, max_receives=max_receives)
+    consumer = EventConsumer(queue_url, dispatcher(), dead_letter_url=dead_letter_url, max_receives=max_receives)
     stats = consumer.run(wait_seconds=1 if until_idle else 20, stop_when_idle=until_idle)
     result = {"messages": stats.messages, "jobs_created": stats.jobs_created, "ignored": stats.ignored,
               "dead_lettered": stats.dead_lettered, "batches": sorted(str(b) for b in stats.batches)}
@@ -124,9 +124,10 @@ def beat(loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INF
     settings = get_settings()
     if settings.broker_url is None:
         raise typer.BadParameter("UPSCALER_BROKER_URL is not set: the scheduler sends tasks to the broker")
-    from workers.core.celery_app import app
+    from workers.core.celery_app import create_app
     from workers.core.locks import SchedulerLock
 
+    app = create_app(settings)
     lock = SchedulerLock()
     lock.acquire()
     schedule = settings.data_dir / "celerybeat-schedule"

@@ -26,13 +26,13 @@ from cli.checks import (
     output_problem,
 )
 from cli.progress import bars as progress_bars
-from cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json, shown
+from cli.common import JSON_HELP, dispatcher, ensure_schema, err_console, fail, out_console, print_json, shown
 from cli.job_options import job_options
 from upscaler.errors import UpscalerError
-from upscaler.settings import get_settings
 
 if TYPE_CHECKING:
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
+    from workers.core.dispatch import Dispatcher
 
 POLL_SECONDS = 1.0
 
@@ -74,13 +74,13 @@ def _wait(batch_id: uuid.UUID, total: int, show: bool) -> None:
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-def _run_here(batch_id: uuid.UUID | None, job_ids: list[uuid.UUID], show: bool) -> None:
+def _run_here(runner: Dispatcher, batch_id: uuid.UUID | None, job_ids: list[uuid.UUID], show: bool) -> None:
     """Run the jobs in this process (no broker). The first Ctrl-C lets the running jobs finish and
     starts no other; the second stops at once, putting the running ones back to queued. Either way
     what is left stays queued, and submitting the same sources again runs it."""
     from db import transitions
     from db.session import session_scope
-    from workers.core.dispatch import enqueue, in_process_worker
+    from workers.core.dispatch import in_process_worker
 
     stop = threading.Event()
     bars, task = _progress_bar(len(job_ids), show)
@@ -106,7 +106,7 @@ def _run_here(batch_id: uuid.UUID | None, job_ids: list[uuid.UUID], show: bool) 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         with bars:
-            enqueue(job_ids, on_done=lambda _id, outcome: outcome != "left" and bars.advance(task), stop=stop)
+            runner.jobs(job_ids, on_done=lambda _id, outcome: outcome != "left" and bars.advance(task), stop=stop)
     finally:
         signal.signal(signal.SIGINT, previous)
     if stop.is_set():
@@ -120,7 +120,7 @@ def _run_here(batch_id: uuid.UUID | None, job_ids: list[uuid.UUID], show: bool) 
 def submit(
     sources: Annotated[list[str] | None, typer.Argument(help="S3 prefixes (s3://bucket/prefix/) and/or local folders.")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="Output prefix: s3://bucket/prefix/ or a local folder.")] = ...,  # type: ignore[assignment]
-    params: JobParams = None,  # type: ignore[assignment]  # built by @job_options
+    params: JobRequest = None,  # type: ignore[assignment]  # built by @job_options
     manifest: Annotated[Path | None, typer.Option(help="CSV with source_uri [, output_key, supplier, material].")] = None,
     on_collision: Annotated[str, typer.Option(
         help="Two sources whose outputs would be one object: 'fail' the later ones, or give them a "
@@ -134,7 +134,7 @@ def submit(
 ) -> None:
     """Create a batch of upscaling jobs from S3 prefixes, local folders or a CSV manifest."""
     from producer.submit import create_batch
-    from workers.core.dispatch import DispatchError, enqueue
+    from workers.core.dispatch import DispatchError
 
     if not sources and manifest is None:
         raise typer.BadParameter("give at least one SOURCE or --manifest")
@@ -148,9 +148,11 @@ def submit(
     except UpscalerError as exc:
         raise fail(str(exc)) from exc
     report = result.to_json() | {"dry_run": dry_run}
+    runner = dispatcher()
+    embedded = runner.runs_here
     if not as_json:
         verb = "would create" if dry_run else "created"
-        resent = ("earlier jobs left queued by an interrupted run, run now" if get_settings().broker_url is None
+        resent = ("earlier jobs left queued by an interrupted run, run now" if embedded
                   else "earlier jobs never sent, sent now")
         extra = "".join(f", {n} {what}" for n, what in (
             (result.repeated, "listed more than once"), (result.collisions, "output collisions (see status)"),
@@ -166,12 +168,11 @@ def submit(
         for source in result.empty_sources:
             err_console.print(f"[yellow]warning[/] {shown(source)}: no images there"
                               f"{' (exit 66: --strict)' if strict else ''}")
-    embedded = get_settings().broker_url is None
     if result.job_ids and embedded and not dry_run:  # the in-process worker runs the jobs now
-        _run_here(result.batch_id, result.job_ids, show=not as_json)
+        _run_here(runner, result.batch_id, result.job_ids, show=not as_json)
     elif result.job_ids and not dry_run:
         try:
-            enqueue(result.job_ids)
+            runner.jobs(result.job_ids)
         except DispatchError as exc:
             err_console.print(f"[red]error:[/] batch {result.batch_id or '-'}: {shown(exc)} (by the sweeper; "
                               "submitting again then sends them too)")
@@ -195,13 +196,13 @@ def submit(
         raise typer.Exit(EXIT_NO_INPUT)
 
 
-def _refuse_before_submitting(params: JobParams, sources: list[str], output: str) -> None:
+def _refuse_before_submitting(params: JobRequest, sources: list[str], output: str) -> None:
     """An unknown model (exit 2), a local source folder that does not exist (66) and a local output
     folder that cannot take the results (73) are found here, before anything is listed or created,
     not by the worker after the jobs are queued."""
     from upscaler.storage import is_s3
 
-    for name in (params.model, params.detail_model if params.detail else None):
+    for name in (params.model, params.engine.detail_model if params.engine.detail else None):
         problem = model_problem(name)
         if problem:
             err_console.print(f"[red]error:[/] {shown(problem)}")
@@ -297,13 +298,12 @@ def retry(
     """Put a batch's failed jobs back to queued and enqueue them again."""
     from db import transitions
     from db.session import session_scope
-    from workers.core.dispatch import enqueue
 
     ensure_schema()
     with session_scope() as session:
         found = _batch(session, batch)
         ids = transitions.requeue_failed(session, found.id)
-    enqueue(ids)
+    dispatcher().jobs(ids)
     if as_json:
         print_json({"batch_id": str(found.id), "requeued": len(ids)})
     else:

@@ -41,7 +41,9 @@ def worker(
     if settings.broker_url is None:
         raise typer.BadParameter("UPSCALER_BROKER_URL is not set: with no broker, `upscaler submit` runs "
                                  "the jobs in-process and no worker is needed")
-    from workers.core.celery_app import app
+    from workers.core.celery_app import create_app
+
+    app = create_app(settings)
 
     node = name or f"{queues.replace(',', '+')}@{socket.gethostname()}"
     status = app.start(["worker", "-Q", queues, *pool_arguments(queues, jobs_in_flight or settings.worker_jobs_in_flight),
@@ -84,7 +86,9 @@ def flower(
         if not user.strip() or not password.strip():
             raise typer.BadParameter("UPSCALER_FLOWER_BASIC_AUTH must look like user:password, "
                                      "with neither part empty")
-    from workers.core.celery_app import app
+    from workers.core.celery_app import create_app
+
+    app = create_app(settings)
 
     argv = ["flower", f"--port={port}", f"--address={address}"]
     if auth:

@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Column, Table
 
-from cli.common import JSON_HELP, ensure_schema, err_console, fail, out_console, print_json
+from cli.common import JSON_HELP, dispatcher, ensure_schema, err_console, fail, out_console, print_json
 from upscaler.errors import UpscalerError
-from upscaler.settings import get_settings
 
 app = typer.Typer(help="Two-stage training (Real-ESRNet, then A-ESRGAN) on the training queue.", no_args_is_help=True)
 
@@ -98,25 +97,14 @@ def submit_cmd(
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     run_id = create_run(resolved, preset, name)
-    if get_settings().broker_url is None:
-        _run_in_process(run_id)
-    else:
-        from workers.training_tasks import enqueue_segment
-
-        enqueue_segment(run_id)
-        if wait:
-            _wait(run_id)
+    runner = dispatcher()
+    runner.training_segment(run_id)   # in process: the whole run, here and now
+    if wait and not runner.runs_here:
+        _wait(run_id)
     if as_json:
         print_json({"run_id": str(run_id), "config": resolved.to_json()})
     else:
         err_console.print(f"training run {run_id} ({preset}) submitted")
-
-
-def _run_in_process(run_id: uuid.UUID) -> None:
-    from training.service import run_segment
-
-    while run_segment(run_id, f"in-process:{run_id.hex[:6]}") == "continue":
-        pass
 
 
 def _wait(run_id: uuid.UUID) -> None:

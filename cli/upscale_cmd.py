@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,10 +16,10 @@ from cli.progress import REPORT, loading_message, step
 from cli.progress import bars as progress_bars
 from cli.common import JSON_HELP, ensure_schema, err_console, print_json, settings, shown, zoo
 from cli.job_options import job_options
-from upscaler.errors import UpscalerError
+from upscaler.errors import ErrorCode, UpscalerError
 
 if TYPE_CHECKING:
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def collect_inputs(inputs: list[Path]) -> tuple[list[WorkItem], list[str]]:
     return items, problems
 
 
-def params_per_item(params: JobParams, items: list[WorkItem]) -> dict[Path, JobParams]:
+def params_per_item(params: JobRequest, items: list[WorkItem]) -> dict[Path, JobRequest]:
     """Each image's parameters: ``--material``'s profile (as set in the database) fills what was
     not given; with ``auto``, the profile of the category each image's file or folder name gives
     (none where it names none). One warning per material that is not a category."""
@@ -59,7 +59,7 @@ def params_per_item(params: JobParams, items: list[WorkItem]) -> dict[Path, JobP
     ensure_schema()
     with session_scope() as session:
         profiles = profiles_in_effect(session)
-    made: dict[str, JobParams] = {}
+    made: dict[str, JobRequest] = {}
     warned: set[str] = set()
     for item in items:
         # The path under the given folder, with the folder's own name: never the user's home.
@@ -76,7 +76,7 @@ def params_per_item(params: JobParams, items: list[WorkItem]) -> dict[Path, JobP
 def upscale(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")],
     output_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results.")],
-    params: JobParams,  # built by @job_options
+    params: JobRequest,  # built by @job_options
     precision: Annotated[str | None, typer.Option(help="auto, fp32, fp16 or bf16. [default: settings, auto]")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda. [default: settings, auto]")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Tiles per forward pass. [default: from device]")] = None,
@@ -97,7 +97,7 @@ def upscale(
     cfg = settings()
     in_flight = in_flight or cfg.worker_jobs_in_flight
     try:
-        params = replace(params, batch_size=batch_size)
+        params = params.with_fields(batch_size=batch_size)
         engine = Engine.from_settings(zoo(), cfg, device, precision)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -113,7 +113,7 @@ def upscale(
             _refuse_unknown_models(settings_run)
         for settings_run in ran:
             with step(loading_message(settings_run.model), quiet=as_json):
-                engine.tile_network(settings_run)  # load (and import / calibrate) once, before the bars start
+                engine.tile_network(settings_run.engine)  # load (and import / calibrate) once, before the bars start
     except UpscalerError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
@@ -146,8 +146,8 @@ def upscale(
                     "input_size": list(upscaled.input_size), "output_size": list(upscaled.output_size),
                     "seconds": round(time.perf_counter() - image_start, 3),
                     **({"maps": written.maps} if written.maps else {}),
-                    **({"map_controls": own.map_controls.to_json()}
-                       if written.maps and not own.map_controls.is_default else {}),
+                    **({"map_controls": own.maps.controls.to_json()}
+                       if written.maps and not own.maps.controls.is_default else {}),
                     **({"warnings": written.warnings} if written.warnings else {}),
                     **({"board": written.board} if written.board else {}),
                 }
@@ -155,7 +155,7 @@ def upscale(
                 return {"input": str(item.source), "error": str(exc), "error_code": exc.code}
             except OSError as exc:  # the source could not be read
                 return {"input": str(item.source), "error": f"{item.source}: {exc.strerror or exc}",
-                        "error_code": "source_unreadable"}
+                        "error_code": ErrorCode.source_unreadable}
             finally:
                 bars.remove_task(tiles_bar)
 
@@ -183,9 +183,9 @@ def upscale(
         "images": len(results) - len(failed), "failed": len(failed), "seconds": round(seconds, 2),
         "megapixels_per_second": round(input_megapixels / seconds, 4) if seconds else 0.0,
         "model": first.model, "precision": network.precision, "device": str(engine.device),
-        "runtime": network.runtime, "detail": first.detail, "profile": first.profile,
-        "ran": [{"material": run.material, "profile": run.profile, "model": run.model, "detail": run.detail,
-                 **({"map_controls": run.map_controls.to_json()} if run.maps else {}),
+        "runtime": network.runtime, "detail": first.engine.detail, "profile": first.profile,
+        "ran": [{"material": run.material, "profile": run.profile, "model": run.model, "detail": run.engine.detail,
+                 **({"map_controls": run.maps.controls.to_json()} if run.makes_maps else {}),
                  "images": count} for run, count in per_settings],
     }
     if as_json:
@@ -198,25 +198,25 @@ def upscale(
         )
         for run, count in per_settings:
             err_console.print(f"  {count} x {shown(_describe(run))}")
-    if any(r.get("error_code") == "output_not_writable" for r in failed):
+    if any(r.get("error_code") == ErrorCode.output_not_writable for r in failed):
         raise typer.Exit(EXIT_CANT_CREATE)
     if failed:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _describe(run: JobParams) -> str:
+def _describe(run: JobRequest) -> str:
     """What one set of images ran: the material profile (or none), the model and its detail."""
-    model = run.model + (f" + {run.detail:g} {run.detail_model}" if run.detail else "")
-    if run.maps and not run.map_controls.is_default:
-        model += f"; map controls {run.map_controls.describe()}"
+    model = run.model + (f" + {run.engine.detail:g} {run.engine.detail_model}" if run.engine.detail else "")
+    if run.makes_maps and not run.maps.controls.is_default:
+        model += f"; map controls {run.maps.controls.describe()}"
     if run.profile:
         return f"{run.profile} profile: {model}"
     return f"{model} (no material named: no profile)" if run.material is None else model
 
 
-def _refuse_unknown_models(params: JobParams) -> None:
+def _refuse_unknown_models(params: JobRequest) -> None:
     """A model name that names no model: a usage error with the closest known name (exit 2)."""
-    for name in (params.model, params.detail_model if params.detail else None):
+    for name in (params.model, params.engine.detail_model if params.engine.detail else None):
         problem = model_problem(name)
         if problem:
             err_console.print(f"[red]error:[/] {shown(problem)}")
@@ -229,7 +229,7 @@ def _failure_line(result: dict) -> str:
     return error if result["input"] in error else f"{result['input']}: {error}"
 
 
-def _refuse_before_loading(params: JobParams, items: list[WorkItem], problems: list[str], inputs: list[Path],
+def _refuse_before_loading(params: JobRequest, items: list[WorkItem], problems: list[str], inputs: list[Path],
                            output_dir: Path) -> None:
     """An unknown model, inputs that do not exist, inputs without images and an output folder that
     cannot take the results end the command here, before a model is loaded, each with its reason."""

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from db.models import FINISHED, JobStatus, TrainingRun, utcnow
 from db.session import session_scope
+from upscaler.errors import ErrorCode
 
 
 def find(session: Session, ref: str) -> TrainingRun | None:
@@ -85,7 +86,7 @@ def succeed(session: Session, run_id: uuid.UUID, worker: str) -> bool:
     return _finish(session, run_id, worker, status=JobStatus.succeeded, finished_at=utcnow())
 
 
-def fail(session: Session, run_id: uuid.UUID, worker: str | None, code: str, message: str) -> bool:
+def fail(session: Session, run_id: uuid.UUID, worker: str | None, code: ErrorCode, message: str) -> bool:
     condition = [TrainingRun.id == run_id, TrainingRun.status.in_([JobStatus.running, JobStatus.queued])]
     if worker:
         condition.append(TrainingRun.worker == worker)

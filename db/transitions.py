@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from db.jobs import NewJob, chunks
 from db.models import Job, JobStatus, utcnow
+from upscaler.errors import ErrorCode
 
 MAX_ERROR_MESSAGE = 2000
 
@@ -52,7 +53,7 @@ def claim(session: Session, job_id: uuid.UUID, worker: str, lease_seconds: int =
     return session.get(Job, job_id, populate_existing=True)
 
 
-def refuse(job: NewJob, code: str, message: str) -> None:
+def refuse(job: NewJob, code: ErrorCode, message: str) -> None:
     """(new) -> failed: a job that will never run (its output key leaves its prefix, another
     source writes its output), inserted failed with the reason so that the operator sees it
     beside the batch's other jobs. Only a job not yet inserted, and not yet refused."""
@@ -79,7 +80,7 @@ def expire(session: Session, job_id: uuid.UUID, max_attempts: int) -> str | None
     expired = and_(Job.id == job_id, Job.status == JobStatus.running, Job.lease_expires_at < now)
     failed = session.execute(
         update(Job).execution_options(synchronize_session=False).where(expired, Job.attempts >= max_attempts)
-        .values(status=JobStatus.failed, finished_at=now, lease_expires_at=None, error_code="attempts_exhausted",
+        .values(status=JobStatus.failed, finished_at=now, lease_expires_at=None, error_code=ErrorCode.attempts_exhausted,
                 error_message=f"the worker stopped answering on each of {max_attempts} attempts (lease expired)")
     ).rowcount
     requeued = 0 if failed else session.execute(
@@ -100,7 +101,7 @@ def succeed(session: Session, job_id: uuid.UUID, worker: str, **results: Any) ->
     return result.rowcount == 1
 
 
-def fail(session: Session, job_id: uuid.UUID, code: str, message: str, worker: str | None = None) -> bool:
+def fail(session: Session, job_id: uuid.UUID, code: ErrorCode, message: str, worker: str | None = None) -> bool:
     """running (or still queued: a message that cannot even be processed) -> failed."""
     condition = [Job.id == job_id, Job.status.in_([JobStatus.running, JobStatus.queued])]
     if worker is not None:
@@ -114,7 +115,7 @@ def fail(session: Session, job_id: uuid.UUID, code: str, message: str, worker: s
     return result.rowcount == 1
 
 
-def fail_queued(session: Session, job_id: uuid.UUID, code: str, message: str) -> bool:
+def fail_queued(session: Session, job_id: uuid.UUID, code: ErrorCode, message: str) -> bool:
     """queued -> failed: a job that cannot be processed before anyone has claimed it."""
     result = session.execute(
         update(Job).execution_options(synchronize_session=False).where(Job.id == job_id, Job.status == JobStatus.queued)
@@ -125,7 +126,7 @@ def fail_queued(session: Session, job_id: uuid.UUID, code: str, message: str) ->
     return result.rowcount == 1
 
 
-def release(session: Session, job_id: uuid.UUID, worker: str, code: str, message: str) -> bool:
+def release(session: Session, job_id: uuid.UUID, worker: str, code: ErrorCode, message: str) -> bool:
     """running -> queued after a transient error; the reason stays visible until the retry."""
     result = session.execute(
         update(Job).execution_options(synchronize_session=False)
@@ -137,9 +138,8 @@ def release(session: Session, job_id: uuid.UUID, worker: str, code: str, message
     return result.rowcount == 1
 
 
-# Refusals made when the job was created: retrying cannot change them, and an output collision
-# retried would overwrite another source's output.
-NOT_RETRIED = ("output_collision", "unsafe_key")
+# The codes an operator's retry leaves failed (ErrorCode says which and why).
+NOT_RETRIED = tuple(code.value for code in ErrorCode if not code.operator_may_retry)
 
 
 def requeue_failed(session: Session, batch_id: uuid.UUID) -> list[uuid.UUID]:
@@ -175,7 +175,7 @@ def release_interrupted(session: Session, job_ids: list[uuid.UUID], worker_prefi
             update(Job).execution_options(synchronize_session=False)
             .where(Job.id.in_(chunk), Job.status == JobStatus.running,
                    Job.worker.startswith(worker_prefix, autoescape=True))
-            .values(status=JobStatus.queued, lease_expires_at=None, enqueued_at=None, error_code="interrupted",
+            .values(status=JobStatus.queued, lease_expires_at=None, enqueued_at=None, error_code=ErrorCode.interrupted,
                     error_message=message[:MAX_ERROR_MESSAGE])
         ).rowcount
     session.commit()

@@ -24,6 +24,7 @@ from collections import defaultdict
 
 from db import transitions
 from db.jobs import NewJob
+from upscaler.errors import ErrorCode
 from upscaler.storage import ancestor_folders, collision_key, folder_key, set_folder
 
 POLICIES = ("fail", "suffix")
@@ -81,7 +82,7 @@ def settle(rows: list[NewJob], taken: Claims, policy: str) -> int:
                 folder = folder_key(set_folder(row.output_uri)) if makes_set else None
             else:
                 what = "its material set" if folder else "one output"
-                transitions.refuse(row, "output_collision",
+                transitions.refuse(row, ErrorCode.output_collision,
                                    f"{row.source_uri} and {owner} would both write {row.output_uri} or "
                                    f"{what}; submit with --on-collision suffix, or give one of them an "
                                    "output_key in a manifest")

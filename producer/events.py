@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
 
 import boto3
@@ -28,6 +29,9 @@ from db.session import session_scope
 from producer.intake import IntakeResult, add_to_intake, list_watches, today
 from producer.sources import SourceImage, is_image_name
 from upscaler.settings import get_settings
+
+if TYPE_CHECKING:
+    from workers.core.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 DRAIN_ROUND = 1000          # messages held (invisible) and committed together by a nightly drain
@@ -85,9 +89,10 @@ def parse_event(body: str) -> list[S3Object] | None:
 
 
 class EventConsumer:
-    def __init__(self, queue_url: str, *, dead_letter_url: str | None = None, max_receives: int = 5,
-                 visibility_timeout: int = 60) -> None:
+    def __init__(self, queue_url: str, dispatcher: Dispatcher, *, dead_letter_url: str | None = None,
+                 max_receives: int = 5, visibility_timeout: int = 60) -> None:
         settings = get_settings()
+        self.dispatcher = dispatcher  # who runs the jobs the events make
         self.queue_url, self.dead_letter_url, self.max_receives = queue_url, dead_letter_url, max_receives
         self.visibility_timeout = visibility_timeout
         self.sqs = boto3.client("sqs", endpoint_url=settings.sqs_endpoint_url or settings.s3_endpoint_url)
@@ -173,9 +178,7 @@ class EventConsumer:
 
     def create_jobs(self, objects: list[S3Object], intake_key: str | None = None) -> list[IntakeResult]:
         """Jobs for the objects under an enabled watch, in its batch for ``intake_key`` (default:
-        today's events batch), committed, then enqueued."""
-        from workers.core.dispatch import enqueue
-
+        today's events batch), committed, then handed to the dispatcher."""
         with session_scope() as session:
             watches = list_watches(session, enabled_only=True)
             grouped: dict[str, tuple[Watch, list[SourceImage]]] = {}
@@ -192,7 +195,7 @@ class EventConsumer:
             self.stats.jobs_created += result.created
             if result.batch_id:
                 self.stats.batches.add(result.batch_id)
-            enqueue(result.enqueued)
+            self.dispatcher.jobs(result.enqueued)
         return results
 
     def delete(self, message: dict) -> None:
@@ -221,8 +224,6 @@ class EventConsumer:
         self.delete(message)
 
 
-
-
-def drain_queue(queue_url: str, intake_key: str) -> list[IntakeResult]:
+def drain_queue(queue_url: str, intake_key: str, dispatcher: Dispatcher) -> list[IntakeResult]:
     """The nightly scan's side of an events queue: every message waiting, into ``intake_key``."""
-    return EventConsumer(queue_url).drain(intake_key)
+    return EventConsumer(queue_url, dispatcher).drain(intake_key)

@@ -29,8 +29,8 @@ from db.models import Watch
 from db.session import Session, session_scope
 from producer.sources import SourceImage, from_listing, refuse_output_inside_sources, refuse_sources_outside_roots
 from producer.submit import job_rows
-from upscaler.errors import PermanentError
-from upscaler.jobspec import JobParams
+from upscaler.errors import ErrorCode, PermanentError
+from upscaler.jobspec import JobRequest
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
 
@@ -55,7 +55,7 @@ def today() -> date:
 
 
 # -- watches ------------------------------------------------------------------------------------
-def add_watch(name: str, source_prefix: str, output_prefix: str, params: JobParams,
+def add_watch(name: str, source_prefix: str, output_prefix: str, params: JobRequest,
               events_queue: str | None = None) -> Watch:
     if not source_prefix.endswith("/"):
         source_prefix += "/"
@@ -63,7 +63,7 @@ def add_watch(name: str, source_prefix: str, output_prefix: str, params: JobPara
     refuse_sources_outside_roots([source_prefix], get_settings().source_roots)
     with session_scope() as session:
         if watches.named(session, name) is not None:
-            raise PermanentError(f"a watch named {name!r} exists; remove it first", code="duplicate_watch")
+            raise PermanentError(f"a watch named {name!r} exists; remove it first", code=ErrorCode.duplicate_watch)
         return watches.create(session, name, source_prefix, output_prefix, params.model, params.to_json(),
                               events_queue)
 
@@ -80,7 +80,7 @@ def remove_watch(name: str) -> bool:
 # -- batches of intake -------------------------------------------------------------------------------
 def add_to_intake(session: Session, watch: Watch, intake_key: str, images: list[SourceImage]) -> IntakeResult:
     """New jobs for ``images`` in the watch's batch for ``intake_key``; queued ids to enqueue."""
-    params = JobParams.from_json(watch.params, watch.model)
+    params = JobRequest.from_json(watch.params, watch.model)
     probe_rows, _, _ = job_rows(uuid.uuid4(), images, watch.output_prefix, params, session)
 
     fresh = {r.idempotency_key for r in probe_rows} - jobs_table.existing_keys(

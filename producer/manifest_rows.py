@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from db.jobs import column_limit
+from upscaler.errors import ErrorCode
 from upscaler.printable import printable
 from upscaler.storage import is_inside, is_s3
 
@@ -32,7 +33,7 @@ class RefusedRow:
 
     line: int            # the row's line in the CSV file (the header is line 1)
     source_uri: str
-    code: str            # bad_manifest_row | source_not_allowed
+    code: ErrorCode      # bad_manifest_row | source_not_allowed
     reason: str
 
     def to_json(self) -> dict:
@@ -83,8 +84,8 @@ def check(line: int, row: dict, roots: list[str]) -> RefusedRow | None:
     uri = printable((row.get("source_uri") or "").strip())[:300]
     problem = row_problem(row)
     if problem is not None:
-        return RefusedRow(line, uri, "bad_manifest_row", problem)
+        return RefusedRow(line, uri, ErrorCode.bad_manifest_row, problem)
     outside = outside_roots(uri, roots)
     if outside is not None:
-        return RefusedRow(line, uri, "source_not_allowed", outside)
+        return RefusedRow(line, uri, ErrorCode.source_not_allowed, outside)
     return None

@@ -6,20 +6,22 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from db.session import session_scope
 from producer.events import drain_queue
 from producer.intake import IntakeResult, list_watches, listing_due, scan_watch, today
 
+if TYPE_CHECKING:
+    from workers.core.dispatch import Dispatcher
+
 log = logging.getLogger(__name__)
 
 
-def scan_all(night: date | None = None, full: bool = False) -> list[IntakeResult]:
-    """What the nightly beat entry runs: every enabled watch, one batch each. Event queues are
-    drained first (each once, whichever watches share it), then the prefixes due a full listing
-    are listed; ``full`` lists every one."""
-    from workers.core.dispatch import enqueue
-
+def scan_all(dispatcher: Dispatcher, night: date | None = None, full: bool = False) -> list[IntakeResult]:
+    """What the nightly beat entry runs: every enabled watch, one batch each, its new jobs handed
+    to ``dispatcher``. Event queues are drained first (each once, whichever watches share it),
+    then the prefixes due a full listing are listed; ``full`` lists every one."""
     intake_key = f"nightly:{(night or today()).isoformat()}"
     now = datetime.now(UTC)
     with session_scope() as session:
@@ -29,7 +31,7 @@ def scan_all(night: date | None = None, full: bool = False) -> list[IntakeResult
     by_watch: dict[str, IntakeResult] = {}
     for queue in dict.fromkeys(drained.values()):
         try:
-            for result in drain_queue(queue, intake_key):  # committed and enqueued as it goes
+            for result in drain_queue(queue, intake_key, dispatcher):  # committed and enqueued as it goes
                 by_watch[result.watch] = result
         except Exception:  # SQS unreachable, access refused, SQL down: the other watches go on
             # The messages not yet deleted come back after their visibility timeout, for the next
@@ -38,6 +40,6 @@ def scan_all(night: date | None = None, full: bool = False) -> list[IntakeResult
     results = [by_watch.get(name) or IntakeResult(name, None, 0, [], "events") for name in drained]
     for watch_id in listed:
         result = scan_watch(watch_id, night)
-        enqueue(result.enqueued)
+        dispatcher.jobs(result.enqueued)
         results.append(result)
     return results

@@ -22,7 +22,7 @@ from typing import Any
 
 from producer import manifest_rows
 from producer.manifest_rows import RefusedRow
-from upscaler.errors import PermanentError
+from upscaler.errors import ErrorCode, PermanentError
 from upscaler.image_suffixes import INPUT_SUFFIXES
 from upscaler.jobspec import repeat_spelling
 from upscaler.materials.controls import CONTROL_NAMES, BadControl, MapControls
@@ -30,19 +30,19 @@ from upscaler.storage import ObjectInfo, Storage, StorageError, is_inside, is_s3
 
 
 class ManifestError(PermanentError):
-    code = "bad_manifest"
+    code = ErrorCode.bad_manifest
 
 
 class SourceNotAllowedError(PermanentError):
     """A source outside the allowed source roots (``UPSCALER_SOURCE_ROOTS``)."""
 
-    code = "source_not_allowed"
+    code = ErrorCode.source_not_allowed
 
 
 class InPlaceOutputError(PermanentError):
     """Outputs would land on or among their own sources."""
 
-    code = "output_inside_source"
+    code = ErrorCode.output_inside_source
 
 
 def refuse_output_inside_sources(output: str, sources: list[str]) -> None:

@@ -1,9 +1,9 @@
 """Create a batch of jobs in one transaction, then enqueue their ids. The Python API for scripts.
 
+    from cli.common import dispatcher
     from producer.submit import create_batch
-    from workers.core.dispatch import enqueue
     result = create_batch(["s3://supplier-bucket/catalogue-2026/"], "s3://boards/upscaled/2026/")
-    enqueue(result.job_ids)
+    dispatcher().jobs(result.job_ids)   # the broker's queue, or this process with no broker
     print(result.batch_id, result.created, result.duplicates)
 
 SQL first, broker second: a job exists (queued) before its message does, so a lost message
@@ -16,7 +16,7 @@ from __future__ import annotations
 import posixpath
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from db import jobs as jobs_table
@@ -35,7 +35,8 @@ from producer.sources import (
     refuse_output_inside_sources,
     refuse_sources_outside_roots,
 )
-from upscaler.jobspec import JobParams, idempotency_key
+from upscaler.errors import ErrorCode
+from upscaler.jobspec import JobRequest, idempotency_key
 from upscaler.materials.names import AUTO, category_from_path
 from upscaler.profiles import default_profiles, params_for_material
 from upscaler.settings import get_settings
@@ -95,7 +96,7 @@ def expand_sources(storage: Storage, sources: Iterable[str], manifest: Path | No
     return images, skipped, refused
 
 
-def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params: JobParams,
+def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params: JobRequest,
              session: Session | None = None, on_collision: str = "fail",
              warnings: list[str] | None = None) -> tuple[list[NewJob], int, int]:
     """New jobs, how many sources were listed more than once, and how many outputs clashed.
@@ -114,11 +115,11 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
     rows: list[NewJob] = []
     seen = set()
     profiles = profiles_in_effect(session) if session is not None else default_profiles()
-    params_of: dict[uuid.UUID, JobParams] = {}  # each row's parameters, for its idempotency key
+    params_of: dict[uuid.UUID, JobRequest] = {}  # each row's parameters, for its idempotency key
     # A catalogue has few materials: each one's parameters (and their stored form, one dict shared
     # by its rows) are made once.
     # A manifest row's board-ready columns (tileable, repeat, width_mm) override the request's.
-    by_material: dict[tuple, tuple[JobParams, str | None, dict]] = {}
+    by_material: dict[tuple, tuple[JobRequest, str | None, dict]] = {}
     for image in images:
         overrides = image.board_overrides()
         # ``--material auto``: a source without a material of its own gets the category its name
@@ -127,10 +128,9 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         kind = (image.material, detected, *sorted(overrides.items()), image.map_controls)
         if kind not in by_material:
             made, warned = params_for_material(params, image.material, profiles, name=image.uri)
-            made = replace(made, **overrides) if overrides else made
-            if image.map_controls:
-                row_controls = dict(image.map_controls)
-                made = replace(made, map_controls=replace(made.map_controls, **row_controls))
+            # The row's board and map-control cells over the request's (and the profile's).
+            row_fields = {**overrides, **dict(image.map_controls)}
+            made = made.with_fields(**row_fields) if row_fields else made
             by_material[kind] = made, warned, made.to_json()
         job_params, warning, stored = by_material[kind]
         if warning and warnings is not None and warning not in warnings:
@@ -145,11 +145,11 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
         seen.add((image.uri, image.etag, out_uri))
         job = NewJob(uuid.uuid4(), batch_id, image.uri, image.etag, image.size, out_uri, job_params.model,
                      stored, image.supplier, image.material or job_params.material, job_params.profile,
-                     job_params.detail if job_params.profile else None)
-        if job_params.maps and out_uri:  # its material set's folder is its too (settled below)
+                     job_params.engine.detail if job_params.profile else None)
+        if job_params.makes_maps and out_uri:  # its material set's folder is its too (settled below)
             job.output_set_key = folder_key(set_folder(out_uri))
         if unsafe:
-            transitions.refuse(job, "unsafe_key", unsafe)
+            transitions.refuse(job, ErrorCode.unsafe_key, unsafe)
         params_of[job.id] = job_params
         rows.append(job)
     refuse_writing_into_sources(rows)
@@ -198,7 +198,7 @@ def refuse_writing_into_sources(rows: list[NewJob]) -> None:
                                      f"{source}, in its folder: choose an output prefix outside the sources")
 
 
-def create_batch(sources: list[str], output: str, *, manifest: Path | None = None, params: JobParams | None = None,
+def create_batch(sources: list[str], output: str, *, manifest: Path | None = None, params: JobRequest | None = None,
                  model: str | None = None, name: str | None = None, dry_run: bool = False,
                  storage: Storage | None = None, database_url: str | None = None,
                  on_collision: str = "fail") -> SubmitResult:
@@ -208,9 +208,9 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
     Refused before anything is listed or created: an output prefix equal to or inside a source
     prefix (the outputs would overwrite the originals, and the next listing would upscale them
     again)."""
-    params = params or JobParams()
+    params = params or JobRequest()
     if model is not None:
-        params = replace(params, model=model)
+        params = params.with_fields(model=model)
     storage = storage or Storage()
     refuse_output_inside_sources(output, sources)
     roots = get_settings().source_roots

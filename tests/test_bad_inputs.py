@@ -84,10 +84,10 @@ def processed(tmp_path_factory, isolated_data_dir: Path):
     get_settings.cache_clear()
     upgrade()
     from producer.submit import create_batch
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
     from workers.core.dispatch import run_in_process
 
-    result = create_batch([str(src)], str(out), model=COMPACT, params=JobParams())
+    result = create_batch([str(src)], str(out), model=COMPACT, params=JobRequest())
     run_in_process(result.job_ids)
     from sqlalchemy import select
 
@@ -127,7 +127,7 @@ def test_the_batch_completes(processed) -> None:
 def test_unsafe_keys_and_unknown_model_fail_their_own_jobs(tmp_path: Path, isolated_data_dir: Path, monkeypatch) -> None:
     from db.migrate import upgrade
     from producer.submit import create_batch
-    from upscaler.jobspec import JobParams
+    from upscaler.jobspec import JobRequest
     from upscaler.settings import get_settings
     from workers.core.dispatch import run_in_process
 
@@ -140,7 +140,7 @@ def test_unsafe_keys_and_unknown_model_fail_their_own_jobs(tmp_path: Path, isola
         manifest = tmp_path / "m.csv"
         manifest.write_text("source_uri,output_key\n"
                             f"{image},../../etc/escape.png\n{image},/leading/slash.png\n{image},ok/ünï code.png\n")
-        result = create_batch([], str(tmp_path / "out"), manifest=manifest, model=COMPACT, params=JobParams())
+        result = create_batch([], str(tmp_path / "out"), manifest=manifest, model=COMPACT, params=JobRequest())
         assert result.created == 3 and len(result.job_ids) == 2  # the unsafe one is failed, not queued
         run_in_process(result.job_ids)
         assert (tmp_path / "out" / "leading" / "slash.png").is_file()
@@ -155,7 +155,7 @@ def test_unsafe_keys_and_unknown_model_fail_their_own_jobs(tmp_path: Path, isola
             unsafe = session.scalars(select(Job).where(Job.error_code == "unsafe_key")).one()
         assert "leaves its prefix" in unsafe.error_message
 
-        unknown = create_batch([], str(tmp_path / "out2"), manifest=manifest, model="no-such-model", params=JobParams())
+        unknown = create_batch([], str(tmp_path / "out2"), manifest=manifest, model="no-such-model", params=JobRequest())
         run_in_process(unknown.job_ids)
         with session_scope() as session:
             codes = {j.error_code for j in session.scalars(select(Job).where(Job.model == "no-such-model"))}

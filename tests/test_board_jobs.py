@@ -25,7 +25,7 @@ from producer.submit import job_rows
 from tests.textures import natural_texture
 from upscaler.board import BoardOptions, parse_repeat
 from upscaler.evaluation.image_metrics import wrap_seam_score
-from upscaler.jobspec import JobParams, idempotency_key, repeat_spelling
+from upscaler.jobspec import JobRequest, idempotency_key, repeat_spelling
 from upscaler.processing import UpscaledImage, write_outputs
 from upscaler.storage import Storage
 
@@ -40,12 +40,12 @@ def test_jobs_stored_before_the_board_fields_keep_their_idempotency_keys() -> No
     # What a wood job with maps stored before the board-ready fields existed.
     stored = {"tile": 200, "tile_pad": 12, "outscale": 4.0, "alpha": "bicubic", "format": "auto", "quality": 95,
               "seamless": False, "preserve_color": False, "maps": ["basecolor", "normal"], "material": "wood"}
-    params = JobParams.from_json(stored, "realesrgan-x4plus")
+    params = JobRequest.from_json(stored, "realesrgan-x4plus")
     assert params.to_json() == stored
     key = idempotency_key("s3://b/oak.png", "e1", params, "s3://b/out/oak.png")
-    assert key == idempotency_key("s3://b/oak.png", "e1", JobParams.from_json(dict(stored), "realesrgan-x4plus"),
+    assert key == idempotency_key("s3://b/oak.png", "e1", JobRequest.from_json(dict(stored), "realesrgan-x4plus"),
                                   "s3://b/out/oak.png")
-    tileable = JobParams.from_json({**stored, "make_tileable": True, "width_mm": 600}, "realesrgan-x4plus")
+    tileable = JobRequest.from_json({**stored, "make_tileable": True, "width_mm": 600}, "realesrgan-x4plus")
     assert tileable.to_json() == {**stored, "make_tileable": True, "width_mm": 600.0}
     assert idempotency_key("s3://b/oak.png", "e1", tileable, "s3://b/out/oak.png") != key
 
@@ -62,18 +62,18 @@ def test_repeat_is_spelled_and_refused_as_the_board_reads_it(text: str) -> None:
     else:
         spelled = repeat_spelling(text)
         assert spelled == (board if board == "auto" else f"{board[0]}x{board[1]}")
-        assert JobParams(repeat=text).repeat == spelled
+        assert JobRequest.from_fields(repeat=text).board.repeat == spelled
 
 
 @pytest.mark.parametrize("width", [0, -5.0, float("nan"), float("inf"), True, "600"])
 def test_a_width_that_is_no_length_is_refused(width) -> None:
     with pytest.raises(ValueError, match="width_mm"):
-        JobParams(width_mm=width)
+        JobRequest.from_fields(width_mm=width)
 
 
 def test_the_board_step_runs_only_when_asked() -> None:
-    assert not JobParams().board_ready
-    assert all(JobParams(**given).board_ready for given in
+    assert not JobRequest().board_ready
+    assert all(JobRequest.from_fields(**given).board_ready for given in
                ({"make_tileable": True}, {"repeat": "auto"}, {"width_mm": 500.0}))
 
 
@@ -134,7 +134,7 @@ def test_manifest_board_columns_set_each_rows_parameters(tmp_path: Path) -> None
                            f"{tmp_path}/oak.png,wood,yes,,600", f"{tmp_path}/felt.png,fabric,,auto,",
                            f"{tmp_path}/slate.png,stone,no,,1200.5", f"{tmp_path}/plain.png,,,,")
     images = list(from_manifest(Storage(), manifest))
-    request = JobParams(model="m", make_tileable=True, repeat="2x2")
+    request = JobRequest.from_fields(model="m", make_tileable=True, repeat="2x2")
     rows, _, _ = job_rows(uuid.uuid4(), images, str(tmp_path / "out"), request)
     got = {Path(r.source_uri).stem: (r.params.get("make_tileable", False), r.params.get("repeat"),
                                      r.params.get("width_mm")) for r in rows}
@@ -167,7 +167,7 @@ def test_a_bad_board_cell_refuses_the_manifest_naming_its_line(tmp_path: Path, c
 def written_for(tmp_path: Path, pixels: np.ndarray, name: str = "oak", **params) -> tuple:
     target = tmp_path / f"{name}.png"
     upscaled = UpscaledImage(pixels, "png", (pixels.shape[1] // 4, pixels.shape[0] // 4), {})
-    written = write_outputs(upscaled, JobParams(maps=("all",), **params), Storage(), str(target), material="wood")
+    written = write_outputs(upscaled, JobRequest.from_fields(maps=("all",), **params), Storage(), str(target), material="wood")
     return written, upscaled, target
 
 

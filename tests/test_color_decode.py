@@ -18,6 +18,7 @@ from upscaler.errors import InvalidImageError, PermanentError
 from upscaler.evaluation.image_metrics import color_drift
 from upscaler.imageio import Limits, decode, encode
 from upscaler.imageio.color.management import ColorProfileError, srgb_profile_bytes
+from upscaler.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ICC = Path(__file__).resolve().parent / "data" / "icc"
@@ -46,11 +47,20 @@ def cmyk_profile() -> bytes:
     return path.read_bytes()
 
 
+@pytest.fixture(autouse=True)
+def settings_read_again():
+    """UPSCALER_CMYK_PROFILE is a setting: read again after a test sets it."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 @pytest.fixture()
 def default_cmyk(monkeypatch: pytest.MonkeyPatch) -> bytes:
     """The decoder's default CMYK profile pointed at the fetched copy (installed: libgs-common's)."""
     cmyk_profile()
     monkeypatch.setenv("UPSCALER_CMYK_PROFILE", str(FETCHED_ICC / "default_cmyk.icc"))
+    get_settings.cache_clear()
     return cmyk_profile()
 
 
@@ -267,6 +277,7 @@ def test_cmyk_without_a_default_profile_is_a_warning(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(color_management, "DEFAULT_CMYK_PROFILE_PATHS", [])
     monkeypatch.delenv("UPSCALER_CMYK_PROFILE", raising=False)
+    get_settings.cache_clear()
     decoded = decode(cmyk_jpeg(swatch_rgb(), None), "bare.jpg", LIMITS)
     assert decoded.color.origin == "naive-cmyk" and "no default CMYK profile" in decoded.color.warnings[0]
     assert decoded.pixels.shape[2] == 3
@@ -338,6 +349,7 @@ def test_a_broken_default_cmyk_profile_is_a_warning(monkeypatch: pytest.MonkeyPa
     broken = tmp_path / "broken_cmyk.icc"
     broken.write_bytes(cmyk_profile()[:400])
     monkeypatch.setenv("UPSCALER_CMYK_PROFILE", str(broken))
+    get_settings.cache_clear()
     decoded = decode(cmyk_jpeg(swatch_rgb(), None), "bare.jpg", LIMITS)
     assert decoded.color.origin == "naive-cmyk" and decoded.pixels.shape[2] == 3
     assert decoded.color.warnings[0].startswith("bare.jpg: ") and "naive" in decoded.color.warnings[0]

@@ -9,7 +9,7 @@ from tests.test_color_encode import embedded_icc, wide_gamut_input
 from upscaler.engine import Engine
 from upscaler.evaluation.image_metrics import color_drift
 from upscaler.imageio import decode, encode
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 
 
 @pytest.mark.slow
@@ -20,7 +20,7 @@ def test_x4plus_on_a_prophoto_swatch(engine: Engine, color_space: str) -> None:
     crop = decoded.pixels[40:88, 40:88]  # 48 x 48: the engine sees sRGB, as with any input
     crop_data = encode(crop, "png", color=decoded.color, color_space="keep")
     # preserve_color takes the model's own colour cast out, so what is measured is colour management.
-    upscaled = engine.upscale(crop, JobParams(preserve_color=True))
+    upscaled = engine.upscale(crop, EngineOptions(preserve_color=True))
     assert upscaled.shape == (192, 192, 3)
     out = encode(upscaled, "png", color=decoded.color, color_space=color_space)
     assert (embedded_icc(out) == icc) is (color_space == "keep")

@@ -121,9 +121,9 @@ def test_srgb_inputs_give_the_same_pixels_as_the_engine_alone(tmp_path: Path, cp
     cv2.imwrite(str(src / "swatch.png"), pixels)
     assert runner.invoke(app, ["upscale", str(src), "-o", str(tmp_path / "out"), "--precision", "fp32"]).exit_code == 0
     from upscaler.engine import Engine
-    from upscaler.jobspec import JobParams
+    from upscaler.engine.options import EngineOptions
 
-    expected = Engine.from_settings(zoo, get_settings(), "cpu", "fp32").upscale(pixels, JobParams())
+    expected = Engine.from_settings(zoo, get_settings(), "cpu", "fp32").upscale(pixels, EngineOptions())
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "out" / "swatch.png")), expected)
 
 

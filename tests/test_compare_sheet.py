@@ -46,13 +46,14 @@ def test_compare_columns_run_as_upscale_would_with_the_material() -> None:
     fabric = profiles["fabric"]
     params_for = column_params({"detail": None, "preserve_color": None, "seamless": None}, "fabric", profiles)
     shown = params_for(PROFILE_COLUMN, Path("in/denim.png"), "in")
-    assert (shown.model, shown.detail, shown.preserve_color, shown.profile) == (
+    assert (shown.model, shown.engine.detail, shown.engine.preserve_color, shown.profile) == (
         fabric.model, fabric.detail, fabric.preserve_color, "fabric")
     plain = params_for("realesrgan-x4plus", Path("in/denim.png"), "in")
-    assert (plain.model, plain.detail, plain.profile) == ("realesrgan-x4plus", fabric.detail, "fabric")
+    assert (plain.model, plain.engine.detail, plain.profile) == ("realesrgan-x4plus", fabric.detail, "fabric")
     # --detail given: it wins over the profile for every column, the profile's own included.
     fixed = column_params({"detail": 0.0, "preserve_color": None, "seamless": None}, "fabric", profiles)
-    assert fixed(PROFILE_COLUMN, Path("a.png"), "x").detail == 0 and fixed("realesrgan-x4plus", Path("a.png"), "x").detail == 0
+    assert fixed(PROFILE_COLUMN, Path("a.png"), "x").engine.detail == 0
+    assert fixed("realesrgan-x4plus", Path("a.png"), "x").engine.detail == 0
     # auto: the category from compare's own (folder) category, else the image's path; none: no profile.
     auto = column_params({}, "auto", profiles)
     assert auto(PROFILE_COLUMN, Path("in/rugs/01.png"), "rugs").profile == "carpet"

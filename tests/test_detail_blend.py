@@ -22,7 +22,7 @@ from tests.test_engine_redo import (
 from upscaler.engine import Engine
 from upscaler.engine.preserve_color import preserve_color
 from upscaler.evaluation.image_metrics import psnr
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 from upscaler.zoo.archs import ArchSpec
 
 TINY_SRVGG_X2 = ArchSpec("SRVGGNetCompact", {"num_in_ch": 3, "num_out_ch": 3, "num_feat": 8, "num_conv": 2,
@@ -55,8 +55,8 @@ def blend_and_parts(engine: Engine, models: tuple[str, str], image: np.ndarray, 
                     **options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The blend, and the model's and the detail model's own results, with the same options."""
     model, detail_model = models
-    blend = engine.upscale(image, JobParams(model=model, detail_model=detail_model, detail=detail, **options))
-    alone = [engine.upscale(image, JobParams(model=name, **options)) for name in models]
+    blend = engine.upscale(image, EngineOptions(model=model, detail_model=detail_model, detail=detail, **options))
+    alone = [engine.upscale(image, EngineOptions(model=name, **options)) for name in models]
     # The two must differ for the comparison to say anything: far more than the tolerance below.
     assert psnr(alone[0], alone[1], peak(image)) < 30
     return blend, *alone
@@ -95,7 +95,7 @@ def test_the_blend_holds_for_every_plane_and_depth(engines, models, on_device, l
 
 def test_host_and_device_blend_alike(engines, models) -> None:
     image = texture(40, 36, seed=45)
-    options = JobParams(model=models[0], detail_model=models[1], detail=0.4, **TILED)
+    options = EngineOptions(model=models[0], detail_model=models[1], detail=0.4, **TILED)
     host, device = (engines[where].upscale(image, options) for where in (False, True))
     assert np.abs(host.astype(int) - device.astype(int)).max() <= 1 and np.mean(host != device) < 0.01
 
@@ -117,7 +117,7 @@ def test_the_blend_goes_through_the_stages_after_the_assembler(engines, models, 
 def test_the_color_fix_sees_the_blend(engines, models, on_device) -> None:
     """preserve_color corrects the mixed output: exactly the fix of the plain blend."""
     engine, image = engines[on_device], texture(40, 36, seed=47)
-    plain = JobParams(model=models[0], detail_model=models[1], detail=0.5, **TILED)
+    plain = EngineOptions(model=models[0], detail_model=models[1], detail=0.5, **TILED)
     fixed = engine.upscale(image, replace(plain, preserve_color=True))
     np.testing.assert_array_equal(fixed, preserve_color(image, engine.upscale(image, plain)))
     _, a, b = blend_and_parts(engine, models, image, 0.5, **TILED)
@@ -139,14 +139,14 @@ def test_what_a_blend_that_needs_one_network_loads_and_gives(zoo, engines, model
                                                            runs: int) -> None:
     image = texture(40, 36, seed=48)
     engine, loaded = loads_recorded(zoo)
-    out = engine.upscale(image, JobParams(model=models[0], detail_model=models[detail_model], detail=detail, **TILED))
-    np.testing.assert_array_equal(out, engines[False].upscale(image, JobParams(model=models[runs], **TILED)))
+    out = engine.upscale(image, EngineOptions(model=models[0], detail_model=models[detail_model], detail=detail, **TILED))
+    np.testing.assert_array_equal(out, engines[False].upscale(image, EngineOptions(model=models[runs], **TILED)))
     assert loaded == [models[runs]]
 
 
 def test_models_of_different_scales_cannot_be_blended(engines, models, tmp_path) -> None:
     x2 = random_network_file(tmp_path, TINY_SRVGG_X2, seed=7)
-    options = JobParams(model=models[0], detail_model=str(x2), detail=0.5, **TILED)
+    options = EngineOptions(model=models[0], detail_model=str(x2), detail=0.5, **TILED)
     names = re.escape(Path(models[0]).stem) + r" \(x4\) and " + re.escape(x2.stem) + r" \(x2\)"
     with pytest.raises(ValueError, match=names):
         engines[False].upscale(texture(40, 36, seed=51), options)
@@ -155,7 +155,7 @@ def test_models_of_different_scales_cannot_be_blended(engines, models, tmp_path)
 @pytest.mark.parametrize("broken", ["model", "detail", "both"])
 @pytest.mark.parametrize("on_device", [False, True], ids=["host", "device"])
 def test_a_broken_batch_redoes_the_blend_in_fp32(zoo, models, monkeypatch, on_device, broken) -> None:
-    options = JobParams(model=models[0], detail_model=models[1], detail=0.4, **TILED)
+    options = EngineOptions(model=models[0], detail_model=models[1], detail=0.4, **TILED)
     image = texture(40, 36, seed=52)
     engine = Engine(zoo, "cpu", "bf16", assemble_on_device=on_device)
     nets = {"model": engine.network(models[0]), "detail": engine.network(models[1])}

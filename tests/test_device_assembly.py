@@ -15,7 +15,7 @@ import torch
 from tests.support import texture
 from upscaler.engine import Engine
 from upscaler.engine.levels import DeviceLevels, final_levels_numpy, final_levels_torch
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_device_assembly_gives_the_host_paths_output(engines, layout: str) -> No
         image = texture(70, 90, seed=23).astype(np.uint16) * 257
     else:
         image = texture(70, 90, seed=24)
-    options = JobParams(model=model, tile=24, tile_pad=6, batch_size=5,
+    options = EngineOptions(model=model, tile=24, tile_pad=6, batch_size=5,
                              alpha="model" if layout == "bgra-model" else "bicubic")
     expected = host.upscale(image, options)
     got = device.upscale(image, options)
@@ -108,6 +108,6 @@ def test_the_device_turn_ends_before_the_rows_are_collected(engines, monkeypatch
     monkeypatch.setattr(DeviceLevels, "close", close)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    device.upscale(texture(30, 30, seed=26), JobParams(model=model, tile=16, tile_pad=4), timings=timings)
+    device.upscale(texture(30, 30, seed=26), EngineOptions(model=model, tile=16, tile_pad=4), timings=timings)
     assert others_could_take_it == [True]
     assert 0 <= timings["wait"] < (time.perf_counter() - started) * 1000

@@ -63,4 +63,4 @@ def test_a_full_disk_is_retried_as_disk_full_until_space_comes_back(pg_url: str,
         worker.stop()
     assert done.status == JobStatus.succeeded, (done.error_code, done.error_message)
     log = worker.output()
-    assert "transient error (retry 1 of 8)" in log and "internal_error" not in log
+    assert "transient error, released (retry 1 in" in log and "internal_error" not in log

@@ -14,7 +14,8 @@ from upscaler.settings import get_settings
 
 def test_messages_go_out_in_batches(redis_url: str, monkeypatch, tmp_path) -> None:
     from db.migrate import upgrade
-    from workers.core.dispatch import enqueue
+    from workers.core.celery_app import create_app
+    from workers.core.dispatch import CeleryDispatcher
 
     monkeypatch.setenv("UPSCALER_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("UPSCALER_BROKER_URL", redis_url)
@@ -25,7 +26,7 @@ def test_messages_go_out_in_batches(redis_url: str, monkeypatch, tmp_path) -> No
     original = Connection.send_packed_command
     monkeypatch.setattr(Connection, "send_packed_command",
                         lambda self, *a, **k: writes.append(1) or original(self, *a, **k))
-    enqueue(job_ids)
+    CeleryDispatcher(create_app(get_settings())).jobs(job_ids)
     monkeypatch.setattr(Connection, "send_packed_command", original)
     get_settings.cache_clear()
 
@@ -41,7 +42,8 @@ def test_sending_jobs_publishes_no_event_per_message(redis_url: str, monkeypatch
     """A catalogue is 10^5 messages: a task-sent event for each would double the broker's traffic
     and a third of the sender's work, for a state ("sent") that SQL already records (enqueued_at)."""
     from db.migrate import upgrade
-    from workers.core.dispatch import enqueue
+    from workers.core.celery_app import create_app
+    from workers.core.dispatch import CeleryDispatcher
 
     monkeypatch.setenv("UPSCALER_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("UPSCALER_BROKER_URL", redis_url)
@@ -52,7 +54,7 @@ def test_sending_jobs_publishes_no_event_per_message(redis_url: str, monkeypatch
     monkeypatch.setattr(Connection, "send_packed_command",
                         lambda self, command, *a, **k: packed.append(b"".join(command) if isinstance(command, list)
                                                                      else command) or original(self, command, *a, **k))
-    enqueue([uuid.uuid4() for _ in range(50)])
+    CeleryDispatcher(create_app(get_settings())).jobs([uuid.uuid4() for _ in range(50)])
     monkeypatch.setattr(Connection, "send_packed_command", original)
     get_settings.cache_clear()
 

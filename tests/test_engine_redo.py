@@ -14,7 +14,7 @@ import torch
 from tests.support import texture
 from upscaler.engine import Engine
 from upscaler.engine.network import Network
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 
 REPO = Path(__file__).resolve().parent.parent
 EVERY_BATCH = set(range(1, 1000))
@@ -57,7 +57,7 @@ def assert_progress_ends_at_its_total(seen: list[tuple[int, int]]) -> None:
                          ids=["nan-second-batch", "inf-every-batch", "black-third-batch"])
 def test_a_broken_batch_redoes_the_image_in_fp32(zoo, tiny_srvgg, monkeypatch, on_device, alpha, broken,
                                                  value) -> None:
-    options = JobParams(model=str(tiny_srvgg), tile=16, tile_pad=4, batch_size=2, alpha=alpha,
+    options = EngineOptions(model=str(tiny_srvgg), tile=16, tile_pad=4, batch_size=2, alpha=alpha,
                              seamless=True, outscale=3.0)
     image = texture(40, 36, channels=4, seed=31)
     engine = Engine(zoo, "cpu", "bf16", assemble_on_device=on_device)
@@ -80,7 +80,7 @@ def test_a_broken_batch_redoes_the_image_in_fp32(zoo, tiny_srvgg, monkeypatch, o
 @pytest.mark.parametrize("on_device", [False, True], ids=["host", "device"])
 def test_progress_counts_the_thrown_away_tiles_into_its_total(zoo, tiny_srvgg, monkeypatch,
                                                               on_device) -> None:
-    options = JobParams(model=str(tiny_srvgg), tile=16, tile_pad=4, batch_size=1)
+    options = EngineOptions(model=str(tiny_srvgg), tile=16, tile_pad=4, batch_size=1)
     image = texture(48, 48, seed=32)   # 3 x 3 tiles, one a batch
     engine = Engine(zoo, "cpu", "bf16", assemble_on_device=on_device)
     break_reduced_precision(engine.network(options.model), monkeypatch, {5}, float("nan"))
@@ -101,7 +101,7 @@ def test_progress_counts_the_thrown_away_tiles_into_its_total(zoo, tiny_srvgg, m
 
 def test_a_dark_input_may_come_out_black(zoo, tiny_srvgg, monkeypatch) -> None:
     """Black from a (nearly) black input is no sign of overflow: kept in reduced precision."""
-    options = JobParams(model=str(tiny_srvgg), tile=16, tile_pad=4)
+    options = EngineOptions(model=str(tiny_srvgg), tile=16, tile_pad=4)
     engine = Engine(zoo, "cpu", "bf16")
     net = engine.network(options.model)
     precisions = break_reduced_precision(net, monkeypatch, EVERY_BATCH, 0.0)

@@ -16,7 +16,7 @@ from db.session import session_scope
 from tests.services import run_cli, service_env, start_worker, wait_for
 from tests.support import texture
 from upscaler.imageio import encode
-from upscaler.jobspec import JobParams
+from upscaler.jobspec import JobRequest
 
 COMPACT = "realesr-animevideov3"
 
@@ -49,11 +49,14 @@ def jobs_by_source(batch_id=None) -> dict[str, Job]:
 
 def test_nightly_scan_takes_new_and_changed_images_once(intake, s3, tmp_path: Path, isolated_data_dir: Path) -> None:
     from producer.intake import add_watch
-    from workers.core.celery_app import app, create_app
+    from upscaler.settings import get_settings
+    from workers.core.celery_app import create_app
+
+    app = create_app(get_settings())  # what the worker and beat build; the task runs on it
     from workers.tasks import nightly_scan
 
     s3.create_bucket(Bucket="inbox-bucket")
-    add_watch("acme", "s3://inbox-bucket/acme", "s3://inbox-bucket/out/acme/", JobParams(model=COMPACT))
+    add_watch("acme", "s3://inbox-bucket/acme", "s3://inbox-bucket/out/acme/", JobRequest.from_fields(model=COMPACT))
     keys = ["acme/linen weave.png", "acme/wool/tête brodée.png", "acme/stone/slabs/marble 2.png"]
     for seed, key in enumerate(keys):
         s3.put_object(Bucket="inbox-bucket", Key=key, Body=png(seed))
@@ -106,11 +109,10 @@ def test_nightly_scan_takes_new_and_changed_images_once(intake, s3, tmp_path: Pa
     assert app.conf.timezone == "UTC"
     import os
 
-    from upscaler.settings import get_settings
     os.environ["UPSCALER_NIGHTLY_CRON"] = "30 23 * * 1-5"
     get_settings.cache_clear()
     try:
-        custom = create_app().conf.beat_schedule["nightly-scan"]["schedule"]
+        custom = create_app(get_settings()).conf.beat_schedule["nightly-scan"]["schedule"]
         assert custom.hour == {23} and custom.minute == {30} and custom.day_of_week == {1, 2, 3, 4, 5}
     finally:
         del os.environ["UPSCALER_NIGHTLY_CRON"]
@@ -133,14 +135,14 @@ def test_a_night_with_an_events_queue_drains_it_and_lists_the_inbox_only_when_du
     s3.create_bucket(Bucket="drained-bucket")
     for i in range(5):  # there before the notifications: no event will ever name them
         s3.put_object(Bucket="drained-bucket", Key=f"inbox/old-{i}.png", Body=png(i))
-    add_watch("drained", "s3://drained-bucket/inbox/", "s3://drained-bucket/out/", JobParams(model=COMPACT),
+    add_watch("drained", "s3://drained-bucket/inbox/", "s3://drained-bucket/out/", JobRequest.from_fields(model=COMPACT),
               events_queue=queue_url)
     listings: list[str] = []
     real_list = Storage.list
     monkeypatch.setattr(Storage, "list", lambda self, prefix, *a, **k: listings.append(prefix) or real_list(
         self, prefix, *a, **k))
 
-    first = scan_all(date(2026, 1, 1))  # never listed: listed in full, whatever the queue holds
+    first = scan_all(_dispatcher(), date(2026, 1, 1))  # never listed: listed in full, whatever the queue holds
     assert [(r.created, r.how) for r in first] == [(5, "listing")] and listings == ["s3://drained-bucket/inbox/"]
 
     s3.put_bucket_notification_configuration(Bucket="drained-bucket", NotificationConfiguration={
@@ -150,7 +152,7 @@ def test_a_night_with_an_events_queue_drains_it_and_lists_the_inbox_only_when_du
     s3.put_object(Bucket="drained-bucket", Key="inbox/readme.txt", Body=b"not an image")
     sqs.send_message(QueueUrl=queue_url, MessageBody="{not json")
     listings.clear()
-    second = scan_all(date(2026, 1, 2))
+    second = scan_all(_dispatcher(), date(2026, 1, 2))
     assert [(r.created, r.how) for r in second] == [(3, "events")] and listings == []
     assert {u for u in jobs_by_source(second[0].batch_id)} == {f"s3://drained-bucket/inbox/new-{i}.png"
                                                                for i in range(3)}
@@ -161,25 +163,25 @@ def test_a_night_with_an_events_queue_drains_it_and_lists_the_inbox_only_when_du
     # the next full listing, due once the last one is UPSCALER_FULL_LISTING_DAYS old (or --full).
     s3.put_bucket_notification_configuration(Bucket="drained-bucket", NotificationConfiguration={})
     s3.put_object(Bucket="drained-bucket", Key="inbox/unannounced.png", Body=png(20))
-    assert [(r.created, r.how) for r in scan_all(date(2026, 1, 3))] == [(0, "events")] and listings == []
+    assert [(r.created, r.how) for r in scan_all(_dispatcher(), date(2026, 1, 3))] == [(0, "events")] and listings == []
     monkeypatch.setenv("UPSCALER_FULL_LISTING_DAYS", "0")
     intake_module.get_settings.cache_clear()
-    fourth = scan_all(date(2026, 1, 4))
+    fourth = scan_all(_dispatcher(), date(2026, 1, 4))
     assert [(r.created, r.how) for r in fourth] == [(1, "listing")] and listings == ["s3://drained-bucket/inbox/"]
 
     # A queue that cannot be drained (gone, access refused) does not stop the other watches' night.
     monkeypatch.setenv("UPSCALER_FULL_LISTING_DAYS", "7")
     intake_module.get_settings.cache_clear()
-    add_watch("gone", "s3://drained-bucket/gone/", "s3://drained-bucket/gone-out/", JobParams(model=COMPACT),
+    add_watch("gone", "s3://drained-bucket/gone/", "s3://drained-bucket/gone-out/", JobRequest.from_fields(model=COMPACT),
               events_queue=queue_url.rsplit("/", 1)[0] + "/no-such-queue")
     s3.put_object(Bucket="drained-bucket", Key="inbox/later.png", Body=png(21))
     listings.clear()
-    night = scan_all(date(2026, 1, 5))
+    night = scan_all(_dispatcher(), date(2026, 1, 5))
     assert sorted((r.watch, r.created, r.how) for r in night) == [("drained", 0, "events"), ("gone", 0, "listing")]
     with session_scope() as session:  # "gone" was never listed: its first night lists it, drains nothing
         gone = session.scalars(select(Watch).where(Watch.name == "gone")).one()
         gone.listed_at = datetime.now(UTC)
-    night = scan_all(date(2026, 1, 6))
+    night = scan_all(_dispatcher(), date(2026, 1, 6))
     assert sorted((r.watch, r.created, r.how) for r in night) == [("drained", 0, "events"), ("gone", 0, "events")]
 
 
@@ -197,7 +199,7 @@ def test_event_consumer(intake, s3, s3_endpoint: str, tmp_path: Path) -> None:
     s3.create_bucket(Bucket="events-bucket")
     s3.put_bucket_notification_configuration(Bucket="events-bucket", NotificationConfiguration={
         "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
-    add_watch("drop", "s3://events-bucket/inbox/", "s3://events-bucket/out/", JobParams(model=COMPACT))
+    add_watch("drop", "s3://events-bucket/inbox/", "s3://events-bucket/out/", JobRequest.from_fields(model=COMPACT))
 
     s3.put_object(Bucket="events-bucket", Key="inbox/new tile+grout.png", Body=png(1))
     s3.put_object(Bucket="events-bucket", Key="inbox/ünïcode/façade.png", Body=png(2))
@@ -209,7 +211,7 @@ def test_event_consumer(intake, s3, s3_endpoint: str, tmp_path: Path) -> None:
     sqs.send_message(QueueUrl=queue_url, MessageBody=duplicate)
     sqs.send_message(QueueUrl=queue_url, MessageBody="{not json")
 
-    consumer = EventConsumer(queue_url, visibility_timeout=1)
+    consumer = EventConsumer(queue_url, _dispatcher(), visibility_timeout=1)
     stats = consumer.run(wait_seconds=1, stop_when_idle=True)
     assert stats.jobs_created == 2 and stats.dead_lettered == 1
     assert set(jobs_by_source()) == {"s3://events-bucket/inbox/new tile+grout.png",
@@ -221,7 +223,7 @@ def test_event_consumer(intake, s3, s3_endpoint: str, tmp_path: Path) -> None:
 
     # The consumer dies after committing the jobs and before deleting the message.
     s3.put_object(Bucket="events-bucket", Key="inbox/late arrival.png", Body=png(4))
-    dying = EventConsumer(queue_url, visibility_timeout=1)
+    dying = EventConsumer(queue_url, _dispatcher(), visibility_timeout=1)
 
     def crash(message):
         raise Crash()
@@ -230,7 +232,7 @@ def test_event_consumer(intake, s3, s3_endpoint: str, tmp_path: Path) -> None:
     with pytest.raises(Crash):
         dying.run(wait_seconds=1, stop_when_idle=True)
     assert "s3://events-bucket/inbox/late arrival.png" in jobs_by_source()
-    restarted = EventConsumer(queue_url, visibility_timeout=1)
+    restarted = EventConsumer(queue_url, _dispatcher(), visibility_timeout=1)
     wait_for(lambda: restarted.run(wait_seconds=1, stop_when_idle=True).messages >= 1, 20, "redelivery")
     assert restarted.stats.jobs_created == 0  # the redelivered event found its job already there
     with session_scope() as session:
@@ -282,8 +284,17 @@ def test_watch_commands(tmp_path: Path, isolated_data_dir: Path) -> None:
     assert run_cli(["watch", "add", "acme", "s3://bucket/x/", "--output", "s3://b/o/"], env).returncode == 1
     listed = json.loads(run_cli(["watch", "list", "--json"], env).stdout)
     assert listed == [{"name": "acme", "source": "s3://bucket/acme/", "output": "s3://bucket/out/",
-                       "model": "realesrgan-x4plus", "params": JobParams(format="webp", material="auto", fixed=("format",)).to_json(),
+                       "model": "realesrgan-x4plus", "params": JobRequest.from_fields(format="webp", material="auto", fixed=("format",)).to_json(),
                        "enabled": True, "events_queue": "https://sqs.eu-west-1.amazonaws.com/123456789012/acme-uploads",
                        "listed_at": None}]
     assert run_cli(["watch", "remove", "acme"], env).returncode == 0
     assert json.loads(run_cli(["watch", "list", "--json"], env).stdout) == []
+
+
+def _dispatcher():
+    from upscaler.settings import get_settings
+    from workers.core.celery_app import create_app
+    from workers.core.dispatch import CeleryDispatcher, InProcessDispatcher
+
+    settings = get_settings()
+    return CeleryDispatcher(create_app(settings)) if settings.broker_url else InProcessDispatcher()

@@ -91,7 +91,7 @@ def test_jobs_overlap_around_one_device(local_jobs, tmp_path: Path) -> None:
     engine, storage = RecordingEngine(STAGE_SECONDS), SlowStorage()
     start = time.monotonic()
     with ThreadPoolExecutor(3) as pool:
-        outcomes = list(pool.map(lambda j: run_job(j, engine, storage, "w1"), job_ids))
+        outcomes = list(pool.map(lambda j: run_job(j, engine, storage, "w1").outcome, job_ids))
     wall = time.monotonic() - start
 
     assert outcomes == [Outcome.succeeded] * 6
@@ -120,7 +120,7 @@ def test_a_job_taken_over_while_it_ran_is_left_to_its_new_owner(local_jobs) -> N
                 session.execute(update(Job).where(Job.id == job_id).values(worker="rescuer", attempts=2))
             return super().upscale(pixels, options, progress, timings)
 
-    assert run_job(job_id, TakenOverMidRun(0.01), Storage(), "starved") == Outcome.skipped
+    assert run_job(job_id, TakenOverMidRun(0.01), Storage(), "starved").outcome == Outcome.skipped
     with session_scope() as session:
         job = session.get(Job, job_id)
     assert job.status == JobStatus.running and job.worker == "rescuer" and job.infer_ms is None
@@ -132,7 +132,7 @@ def test_soft_time_limit_fails_the_job_between_tile_batches(local_jobs, tmp_path
     get_settings.cache_clear()
     engine = RecordingEngine(3.0, progress_calls=30)  # 30 "tile batches" of 0.1 s
     start = time.monotonic()
-    assert run_job(job_id, engine, Storage(), "w1") == Outcome.failed
+    assert run_job(job_id, engine, Storage(), "w1").outcome == Outcome.failed
     assert time.monotonic() - start < 2.0  # stopped at the first check past the limit, not after 3 s
     with session_scope() as session:
         job = session.get(Job, job_id)

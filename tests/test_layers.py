@@ -92,7 +92,7 @@ def test_no_import_circles(graph: grimp.ImportGraph) -> None:
 
 def _sql_importers(graph: grimp.ImportGraph) -> set[str]:
     """Modules outside db that import SQLAlchemy or Alembic themselves."""
-    (contract,) = [c for c in CONFIG["contracts"] if c["type"] == "forbidden"]
+    (contract,) = [c for c in CONFIG["contracts"] if c["name"].startswith("Only db speaks SQL")]
     return {importer for forbidden in contract["forbidden_modules"]
             for importer in graph.find_modules_that_directly_import(forbidden)
             if importer.split(".")[0] in contract["source_modules"]}
@@ -103,3 +103,24 @@ def test_only_db_imports_sqlalchemy() -> None:
     assert _sql_importers(graph) == set()
     graph.add_import(importer="producer.submit", imported="sqlalchemy", line_number=1, line_contents="x")
     assert _sql_importers(graph) == {"producer.submit"}
+
+
+def _engine_imports_io(graph: grimp.ImportGraph) -> set[tuple[str, str]]:
+    """(engine module, forbidden module) pairs: the engine importing image I/O, colour, or a job
+    request, directly or through another module."""
+    (contract,) = [c for c in CONFIG["contracts"] if c["name"].startswith("The engine imports no image I/O")]
+    found = set()
+    for source in contract["source_modules"]:
+        for forbidden in contract["forbidden_modules"]:
+            for chain in graph.find_shortest_chains(importer=source, imported=forbidden):
+                found.add((chain[0], forbidden))
+    return found
+
+
+def test_the_engine_imports_no_image_io_or_colour(graph: grimp.ImportGraph) -> None:
+    assert _engine_imports_io(graph) == set()
+    # what the engine did before its options were its own: took the job's request type
+    graph.add_import(importer="upscaler.engine.tile_network", imported="upscaler.jobspec", line_number=1,
+                     line_contents="x")
+    graph.add_import(importer="upscaler.jobspec", imported="upscaler.imageio.encode", line_number=1, line_contents="x")
+    assert ("upscaler.engine.tile_network", "upscaler.imageio") in _engine_imports_io(graph)

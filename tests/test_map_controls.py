@@ -16,7 +16,7 @@ from producer.sources import ManifestError, from_manifest
 from producer.submit import job_rows
 from tests.cli_process import run_cli
 from tests.materials_support import grout, render
-from upscaler.jobspec import JobParams, idempotency_key
+from upscaler.jobspec import JobRequest, idempotency_key
 from upscaler.materials import MapOptions, MaterialMaps
 from upscaler.materials.controls import BadControl, MapControls
 from upscaler.profiles import Profile, default_profiles, params_for_material
@@ -60,7 +60,7 @@ def test_a_value_that_makes_no_map_is_refused_naming_its_control(given: dict, co
         MapControls(**given)
     assert raised.value.control == control
     with pytest.raises(ValueError, match=control):
-        JobParams(map_controls=given)
+        JobRequest.from_fields(map_controls=given)
 
 
 def test_jobs_stored_before_the_map_controls_keep_their_idempotency_keys() -> None:
@@ -68,31 +68,31 @@ def test_jobs_stored_before_the_map_controls_keep_their_idempotency_keys() -> No
     stored = {"tile": 200, "tile_pad": 12, "outscale": 4.0, "alpha": "bicubic", "format": "auto", "quality": 95,
               "seamless": False, "preserve_color": False, "maps": ["basecolor", "normal"], "material": "brick",
               "profile": "brick", "detail": 0.625}
-    params = JobParams.from_json(stored, "realesr-animevideov3")
-    assert params.to_json() == stored and params.map_controls == MapControls()
+    params = JobRequest.from_json(stored, "realesr-animevideov3")
+    assert params.to_json() == stored and params.maps.controls == MapControls()
     key = idempotency_key("s3://b/brick.png", "e1", params, "s3://b/out/brick.png")
     assert key == "aa2a68a77f2095c2552d1460975835384cc1bc3e733afffd3890bdbcd21bb537"
     # Set, the controls are one nested object of those set, and a different key.
-    inverted = JobParams.from_json({**stored, "map_controls": {"invert_height": True, "depth": 0.01}},
-                                   "realesr-animevideov3")
+    inverted = JobRequest.from_json({**stored, "map_controls": {"invert_height": True, "depth": 0.01}},
+                                    "realesr-animevideov3")
     assert inverted.to_json() == {**stored, "map_controls": {"invert_height": True, "depth": 0.01}}
     assert idempotency_key("s3://b/brick.png", "e1", inverted, "s3://b/out/brick.png") != key
     # Given at their defaults they are not set: the key stays.
-    at_default = JobParams.from_json({**stored, "map_controls": {"normal_bits": 8}}, "realesr-animevideov3")
+    at_default = JobRequest.from_json({**stored, "map_controls": {"normal_bits": 8}}, "realesr-animevideov3")
     assert idempotency_key("s3://b/brick.png", "e1", at_default, "s3://b/out/brick.png") == key
     with pytest.raises(ValueError, match="map controls bump"):
-        JobParams.from_json({**stored, "map_controls": {"bump": 1}})
+        JobRequest.from_json({**stored, "map_controls": {"bump": 1}})
 
 
 def test_a_profile_sets_the_controls_a_request_left_alone() -> None:
     profiles = {**default_profiles(), "brick": Profile("brick", "realesr-animevideov3",
                                                        map_controls={"invert_height": True, "depth": 0.02})}
-    asked = JobParams(material="brick", map_controls=MapControls(depth=0.005), fixed=("depth",))
+    asked = JobRequest.from_fields(material="brick", map_controls=MapControls(depth=0.005), fixed=("depth",))
     params, warning = params_for_material(asked, None, profiles)
     assert warning is None and params.profile == "brick"
-    assert params.map_controls == MapControls(invert_height=True, depth=0.005)
-    untouched, _ = params_for_material(JobParams(material="brick"), None, profiles)
-    assert untouched.map_controls == MapControls(invert_height=True, depth=0.02)
+    assert params.maps.controls == MapControls(invert_height=True, depth=0.005)
+    untouched, _ = params_for_material(JobRequest.from_fields(material="brick"), None, profiles)
+    assert untouched.maps.controls == MapControls(invert_height=True, depth=0.02)
 
 
 def manifest(tmp_path: Path, *rows: str) -> Path:
@@ -106,8 +106,8 @@ def test_a_manifest_row_sets_controls_over_the_profile_and_the_request(tmp_path:
     images = list(from_manifest(None, path))
     assert [i.map_controls for i in images] == [(("invert_height", True), ("depth", 0.02), ("normal_bits", 16)), (),
                                                 (("invert_height", False),)]
-    asked = JobParams(maps=("normal",), map_controls=MapControls(invert_height=True, roughness=0.4),
-                      fixed=("invert_height", "roughness"))
+    asked = JobRequest.from_fields(maps=("normal",), map_controls=MapControls(invert_height=True, roughness=0.4),
+                                   fixed=("invert_height", "roughness"))
     rows, _, _ = job_rows(uuid.uuid4(), images, "/out/", asked)
     stored = {Path(r.source_uri).name: r.params.get("map_controls") for r in rows}
     assert stored == {"a.png": {"invert_height": True, "depth": 0.02, "roughness": 0.4, "normal_bits": 16},

@@ -15,7 +15,7 @@ from tests.services import run_cli, service_env
 from tests.support import SAMPLES, texture
 from upscaler.engine import Engine
 from upscaler.evaluation.image_metrics import color_drift, niqe, psnr, psnr_y, wrap_seam_score
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 
 
 def tileable_pattern(n: int = 64, seed: int = 0) -> np.ndarray:
@@ -66,8 +66,8 @@ def test_preserve_color_meets_its_targets_on_the_sample_set(engine: Engine) -> N
     drift, drift_kept, quality, quality_kept = [], [], [], []
     for path in sorted((SAMPLES / "colour").glob("*.png")):
         image = cv2.imread(str(path))
-        plain = engine.upscale(image, JobParams())
-        kept = engine.upscale(image, JobParams(preserve_color=True))
+        plain = engine.upscale(image, EngineOptions())
+        kept = engine.upscale(image, EngineOptions(preserve_color=True))
         drift.append(color_drift(image, plain)), drift_kept.append(color_drift(image, kept))
         quality.append(niqe(plain)), quality_kept.append(niqe(kept))
     assert len(drift) == 3
@@ -77,10 +77,10 @@ def test_preserve_color_meets_its_targets_on_the_sample_set(engine: Engine) -> N
 
 def test_preserve_color_leaves_gray_and_alpha_alone(engine: Engine) -> None:
     gray = texture(16, 16, channels=1)
-    assert np.array_equal(engine.upscale(gray, JobParams(model="realesr-animevideov3", preserve_color=True)),
-                          engine.upscale(gray, JobParams(model="realesr-animevideov3")))
+    assert np.array_equal(engine.upscale(gray, EngineOptions(model="realesr-animevideov3", preserve_color=True)),
+                          engine.upscale(gray, EngineOptions(model="realesr-animevideov3")))
     rgba = np.dstack([texture(16, 16), np.full((16, 16), 99, np.uint8)])
-    out = engine.upscale(rgba, JobParams(model="realesr-animevideov3", preserve_color=True))
+    out = engine.upscale(rgba, EngineOptions(model="realesr-animevideov3", preserve_color=True))
     assert out.shape == (64, 64, 4) and (out[:, :, 3] == 99).all()
 
 
@@ -111,9 +111,9 @@ def test_seamless_output_tiles_like_the_ideal(engine: Engine) -> None:
     crops against the exact ideal: tests/test_seamless_ideal.py."""
     image = tileable_pattern(64)
     n = image.shape[0] * 4
-    ideal = engine.upscale(np.tile(image, (3, 3, 1)), JobParams())[n : 2 * n, n : 2 * n]
-    seamless = engine.upscale(image, JobParams(seamless=True))
-    plain = engine.upscale(image, JobParams())
+    ideal = engine.upscale(np.tile(image, (3, 3, 1)), EngineOptions())[n : 2 * n, n : 2 * n]
+    seamless = engine.upscale(image, EngineOptions(seamless=True))
+    plain = engine.upscale(image, EngineOptions())
     target = wrap_seam_score(ideal)
     assert abs(wrap_seam_score(seamless) - target) <= 0.1 * target
     assert psnr(seamless / 255.0, ideal / 255.0) >= 40

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from upscaler.jobspec import JobParams
+from upscaler.jobspec import JobRequest
 from upscaler.settings import get_settings
 
 
@@ -31,7 +31,7 @@ def test_a_rescan_builds_jobs_for_the_new_images_only(embedded: Path, monkeypatc
     inbox.mkdir()
     for i in range(40):
         (inbox / f"tile-{i:02d}.png").write_bytes(b"x" * (i + 1))  # never decoded: nothing runs here
-    intake.add_watch("acme", str(inbox), str(embedded / "out"), JobParams(model="m"))
+    intake.add_watch("acme", str(inbox), str(embedded / "out"), JobRequest.from_fields(model="m"))
     watch_id = intake_watch_id()
     first = intake.scan_watch(watch_id)
     assert first.created == 40
@@ -56,7 +56,7 @@ def test_a_resubmission_checks_outputs_for_its_new_rows_only(embedded: Path, mon
     inbox.mkdir()
     for i in range(30):
         (inbox / f"tile-{i:02d}.png").write_bytes(b"x" * (i + 1))
-    first = create_batch([str(inbox)], str(embedded / "out"), params=JobParams(model="m"))
+    first = create_batch([str(inbox)], str(embedded / "out"), params=JobRequest.from_fields(model="m"))
     assert first.created == 30
 
     asked: list[int] = []
@@ -64,7 +64,7 @@ def test_a_resubmission_checks_outputs_for_its_new_rows_only(embedded: Path, mon
     monkeypatch.setattr(jobs_table, "live_claims", lambda session, keys, *a: asked.append(len(keys))
                         or live_claims(session, keys, *a))
     (inbox / "tile-new.png").write_bytes(b"new")
-    again = create_batch([str(inbox)], str(embedded / "out"), params=JobParams(model="m"))
+    again = create_batch([str(inbox)], str(embedded / "out"), params=JobRequest.from_fields(model="m"))
     assert (again.created, again.duplicates) == (1, 30) and asked == [1]
 
 

@@ -19,7 +19,7 @@ from upscaler.engine import Engine, backends, openvino_cache
 from upscaler.engine import engine as engine_module
 from upscaler.engine.openvino_network import OpenVinoNetwork, openvino_candidates
 from upscaler.evaluation.image_metrics import psnr
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 from upscaler.zoo.archs import ArchSpec, build
 from upscaler.zoo.registry import ModelZoo
 
@@ -67,7 +67,7 @@ CASES = {
 }
 
 
-def upscaled_with_float_rows(engine: Engine, image: np.ndarray, params: JobParams,
+def upscaled_with_float_rows(engine: Engine, image: np.ndarray, params: EngineOptions,
                              monkeypatch) -> tuple[np.ndarray, np.ndarray]:
     """The engine's result, and every float RGB row its assembler handed to the levels stage
     (before the rounding to 8/16-bit levels, where a float difference of 1e-7 can flip a level)."""
@@ -89,7 +89,7 @@ def upscaled_with_float_rows(engine: Engine, image: np.ndarray, params: JobParam
 def test_openvino_gives_the_torch_paths_pixels(engines, nets, monkeypatch, case: str, precision: str) -> None:
     make, options = CASES[case]
     image = make()
-    params = JobParams(model=nets["srvgg"], detail_model=nets["rrdb"], **options)
+    params = EngineOptions(model=nets["srvgg"], detail_model=nets["rrdb"], **options)
     ours, our_rows = upscaled_with_float_rows(engines["openvino", precision], image, params, monkeypatch)
     theirs, their_rows = upscaled_with_float_rows(engines["torch", precision], image, params, monkeypatch)
     used = engines["openvino", precision].tile_network(params).networks
@@ -144,7 +144,7 @@ def break_openvino(net: OpenVinoNetwork, monkeypatch, broken_batches: set[int], 
 @pytest.mark.parametrize("broken,value", [({2}, float("nan")), (EVERY_BATCH, float("inf")), ({3}, -0.5)],
                          ids=["nan-second-batch", "inf-every-batch", "black-third-batch"])
 def test_a_broken_bf16_batch_is_redone_in_fp32(zoo, nets, tmp_path, monkeypatch, broken, value) -> None:
-    options = JobParams(model=nets["srvgg"], tile=16, tile_pad=4, batch_size=2, alpha="model", seamless=True,
+    options = EngineOptions(model=nets["srvgg"], tile=16, tile_pad=4, batch_size=2, alpha="model", seamless=True,
                         outscale=3.0)
     image = texture(40, 36, channels=4, seed=31)
     engine = Engine(zoo, "cpu", "bf16", cpu_runtime="openvino", conversion_dir=tmp_path)
@@ -193,8 +193,8 @@ def test_a_conversion_is_reused_by_the_next_process(tmp_path: Path, conversions)
     zoo = ModelZoo(tmp_path / "models")
     zoo.import_file(random_network_file(tmp_path, TINY_SRVGG), "tiny")
     image = texture(20, 20, seed=1)
-    first = ov_engine(zoo, tmp_path / "ov").upscale(image, JobParams(model="tiny"))
-    second = ov_engine(zoo, tmp_path / "ov").upscale(image, JobParams(model="tiny"))
+    first = ov_engine(zoo, tmp_path / "ov").upscale(image, EngineOptions(model="tiny"))
+    second = ov_engine(zoo, tmp_path / "ov").upscale(image, EngineOptions(model="tiny"))
     assert conversions == ["SRVGGNetCompact"]
     np.testing.assert_array_equal(first, second)
     entry = only_entry(tmp_path / "ov")
@@ -205,11 +205,11 @@ def test_new_weights_under_the_same_name_are_converted_again(tmp_path: Path, con
     zoo = ModelZoo(tmp_path / "models")
     image = texture(20, 20, seed=1)
     zoo.import_file(random_network_file(tmp_path, TINY_SRVGG, seed=0), "tiny")
-    before = ov_engine(zoo, tmp_path / "ov").upscale(image, JobParams(model="tiny"))
+    before = ov_engine(zoo, tmp_path / "ov").upscale(image, EngineOptions(model="tiny"))
     zoo.import_file(random_network_file(tmp_path, TINY_SRVGG, seed=1), "tiny")  # retrained, say
-    after = ov_engine(zoo, tmp_path / "ov").upscale(image, JobParams(model="tiny"))
+    after = ov_engine(zoo, tmp_path / "ov").upscale(image, EngineOptions(model="tiny"))
     assert conversions == ["SRVGGNetCompact"] * 2
-    torch_after = Engine(zoo, "cpu", "fp32").upscale(image, JobParams(model="tiny"))
+    torch_after = Engine(zoo, "cpu", "fp32").upscale(image, EngineOptions(model="tiny"))
     np.testing.assert_array_equal(after, torch_after)
     assert not np.array_equal(before, after)
     only_entry(tmp_path / "ov")  # the stale conversion is gone
@@ -231,7 +231,7 @@ def test_a_damaged_conversion_is_replaced_not_loaded(tmp_path: Path, conversions
     zoo = ModelZoo(tmp_path / "models")
     zoo.import_file(random_network_file(tmp_path, TINY_SRVGG), "tiny")
     image = texture(20, 20, seed=1)
-    good = ov_engine(zoo, tmp_path / "ov").upscale(image, JobParams(model="tiny"))
+    good = ov_engine(zoo, tmp_path / "ov").upscale(image, EngineOptions(model="tiny"))
     entry = only_entry(tmp_path / "ov")
     if damage == "weights":  # same size, a few bytes changed: only a checksum can tell
         data = bytearray((entry / "model.bin").read_bytes())
@@ -244,7 +244,7 @@ def test_a_damaged_conversion_is_replaced_not_loaded(tmp_path: Path, conversions
     else:
         (entry / "model.xml").unlink()
     with caplog.at_level(logging.WARNING, logger="upscaler.engine.openvino_cache"):
-        again = ov_engine(zoo, tmp_path / "ov").upscale(image, JobParams(model="tiny"))
+        again = ov_engine(zoo, tmp_path / "ov").upscale(image, EngineOptions(model="tiny"))
     assert "corrupt" in caplog.text and conversions == ["SRVGGNetCompact"] * 2
     np.testing.assert_array_equal(again, good)
 
@@ -254,7 +254,7 @@ def test_a_damaged_compiled_model_is_compiled_again(tmp_path: Path, caplog) -> N
     zoo = ModelZoo(tmp_path / "models")
     zoo.import_file(random_network_file(tmp_path, TINY_SRVGG), "tiny")
     image = texture(20, 20, seed=1)
-    good = ov_engine(zoo, tmp_path / "ov").upscale(image, JobParams(model="tiny"))
+    good = ov_engine(zoo, tmp_path / "ov").upscale(image, EngineOptions(model="tiny"))
     blobs = list((only_entry(tmp_path / "ov") / "compiled").glob("*.blob"))
     assert blobs
     for blob in blobs:
@@ -263,7 +263,7 @@ def test_a_damaged_compiled_model_is_compiled_again(tmp_path: Path, caplog) -> N
         data[1000:1008] = b"\x00" * 8
         blob.write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING, logger="upscaler.engine.openvino_cache"):
-        again = ov_engine(zoo, tmp_path / "ov").upscale(image, JobParams(model="tiny"))
+        again = ov_engine(zoo, tmp_path / "ov").upscale(image, EngineOptions(model="tiny"))
     assert "does not match its record" in caplog.text
     np.testing.assert_array_equal(again, good)
     record = (only_entry(tmp_path / "ov") / "compiled" / "blobs.json").read_text()
@@ -313,8 +313,8 @@ def test_engine_from_settings_runs_openvino_on_cpu(zoo, nets, monkeypatch, isola
 def test_psnr_floor_would_catch_another_network(engines, nets) -> None:
     """The 100 dB floor above is not lenient: another network's output is nowhere near it."""
     image = texture(24, 24, seed=2)
-    ours = engines["openvino", "fp32"].upscale(image, JobParams(model=nets["srvgg"]))
-    other = engines["torch", "fp32"].upscale(image, JobParams(model=nets["rrdb"]))
+    ours = engines["openvino", "fp32"].upscale(image, EngineOptions(model=nets["srvgg"]))
+    other = engines["torch", "fp32"].upscale(image, EngineOptions(model=nets["rrdb"]))
     assert psnr(ours / 255, other / 255) < 30 and not math.isinf(psnr(ours / 255, other / 255))
 
 

@@ -67,7 +67,7 @@ def test_redis_restart_and_database_disconnects(tmp_path: Path, pg_url: str, s3,
         from workers.core.sweeper import sweep
 
         def finished() -> bool:
-            sweep()
+            sweep(_celery())
             return statuses(pg_url)["succeeded"] == 40
 
         wait_for(finished, 180, "the batch after the outages", interval=2)
@@ -80,3 +80,12 @@ def test_redis_restart_and_database_disconnects(tmp_path: Path, pg_url: str, s3,
         from upscaler.settings import get_settings
 
         get_settings.cache_clear()
+
+
+def _celery():
+    """The dispatcher a worker's sweeper sends with: the Celery app on the configured broker."""
+    from upscaler.settings import get_settings
+    from workers.core.celery_app import create_app
+    from workers.core.dispatch import CeleryDispatcher
+
+    return CeleryDispatcher(create_app(get_settings()))

@@ -30,7 +30,7 @@ from db.session import session_scope
 from tests.faulty_s3 import FaultyS3, Rules
 from tests.textures import texture
 from upscaler.imageio import encode
-from upscaler.jobspec import JobParams
+from upscaler.jobspec import JobRequest
 from upscaler.settings import get_settings
 from workers.core import runtime
 
@@ -114,10 +114,10 @@ def test_sets_collide_with_earlier_batches(db_url: str, tmp_path: Path) -> None:
     from producer.submit import create_batch
 
     out = str(tmp_path / "out")
-    maps = JobParams(maps="all")
+    maps = JobRequest.from_fields(maps="all")
     pairs = [
-        (("a", "oak.png", maps), ("b", "oak/basecolor.png", JobParams())),      # an image inside a set
-        (("c", "tile/a.png", JobParams()), ("d", "tile.png", maps)),            # a set over an image
+        (("a", "oak.png", maps), ("b", "oak/basecolor.png", JobRequest())),      # an image inside a set
+        (("c", "tile/a.png", JobRequest()), ("d", "tile.png", maps)),            # a set over an image
         (("e", "slate.png", maps), ("f", "slate.jpg", maps)),                   # one set folder
         (("g", "deep/rug.png", maps), ("h", "deep.png", maps)),                 # a set holding a set
     ]
@@ -199,7 +199,7 @@ def test_an_output_folder_swapped_for_a_symlink_into_the_source(embedded: Path, 
     source = image(src / "a.png", 7)
     original = source.read_bytes()
     upgrade()
-    batch = create_batch([str(src)], str(out), params=JobParams(maps=maps or ()))
+    batch = create_batch([str(src)], str(out), params=JobRequest.from_fields(maps=maps or ()))
     assert batch.created == 1
     shutil.rmtree(out, ignore_errors=True)
     out.symlink_to(src, target_is_directory=True)
@@ -230,7 +230,7 @@ def test_a_map_refused_by_s3_leaves_no_part_of_the_set(s3, s3_endpoint: str, tmp
         runtime._engine_for.cache_clear()
         try:
             upgrade()
-            batch = create_batch(["s3://sets/in/"], "s3://sets/out/", params=JobParams(maps="all"))
+            batch = create_batch(["s3://sets/in/"], "s3://sets/out/", params=JobRequest.from_fields(maps="all"))
             run_in_process(batch.job_ids)
             (job,) = all_jobs()
         finally:
@@ -275,7 +275,7 @@ def test_a_time_limit_reached_between_maps_stops_the_set_and_leaves_nothing(tmp_
     target = tmp_path / "out" / "slate.png"
     target.parent.mkdir()
     with pytest.raises(JobTimeoutError, match="time limit"):
-        write_outputs(UpscaledImage(pixels, "png", (16, 16), {}), JobParams(maps="all"), Storage(), str(target),
+        write_outputs(UpscaledImage(pixels, "png", (16, 16), {}), JobRequest.from_fields(maps="all"), Storage(), str(target),
                       material="stone", stage="job1", check=deadline_after_two_maps)
     assert len(checks) == 2  # stopped at the check that raised: no third map was made
     assert files_under(tmp_path / "out") == []

@@ -9,7 +9,7 @@ import pytest
 
 from producer.sources import ManifestError, SourceImage, from_listing, from_manifest
 from producer.submit import job_rows
-from upscaler.jobspec import JobParams, idempotency_key
+from upscaler.jobspec import JobRequest, idempotency_key
 from upscaler.storage import Storage, StorageError, safe_join
 
 
@@ -33,7 +33,7 @@ def test_the_output_uri_is_a_pure_function_of_the_job() -> None:
     """The producer names each output: the source's key relative to its prefix, under the output
     prefix, with the format's extension; a manifest's output_key replaces the relative part."""
     slate = SourceImage("s3://in/cat/tiles/slate.JPG", "tiles/slate.JPG", "e1", 10)
-    params = JobParams(model="m", format="png")
+    params = JobRequest.from_fields(model="m", format="png")
     rows = [job_rows(uuid.uuid4(), [slate], "s3://out/2026/", params)[0][0].output_uri for _ in range(2)]
     assert rows == ["s3://out/2026/tiles/slate.png"] * 2
     renamed = SourceImage(slate.uri, slate.relative_key, "e1", 10, output_key="boards/slate-x4.png")
@@ -42,31 +42,31 @@ def test_the_output_uri_is_a_pure_function_of_the_job() -> None:
 
 
 def test_idempotency_key_changes_with_every_part() -> None:
-    base = ("s3://b/a.jpg", "etag1", JobParams(model="m"), "s3://o/a.jpg")
+    base = ("s3://b/a.jpg", "etag1", JobRequest.from_fields(model="m"), "s3://o/a.jpg")
     key = idempotency_key(*base)
     assert key == idempotency_key(*base)
-    variants = [("s3://b/b.jpg", *base[1:]), (base[0], "etag2", *base[2:]), (*base[:2], JobParams(model="m2"), base[3]),
-                (*base[:2], JobParams(model="m", tile=100), base[3]), (*base[:3], "s3://o2/a.jpg")]
+    variants = [("s3://b/b.jpg", *base[1:]), (base[0], "etag2", *base[2:]), (*base[:2], JobRequest.from_fields(model="m2"), base[3]),
+                (*base[:2], JobRequest.from_fields(model="m", tile=100), base[3]), (*base[:3], "s3://o2/a.jpg")]
     assert len({key, *(idempotency_key(*v) for v in variants)}) == 6
 
 
 def test_stored_parameters_leave_out_the_model_and_batch_size() -> None:
     """The model has its own column; the batch size is each worker's own choice."""
-    params = JobParams(model="m", tile=64, batch_size=3)
+    params = JobRequest.from_fields(model="m", tile=64, batch_size=3)
     assert "model" not in params.to_json() and "batch_size" not in params.to_json()
-    assert JobParams.from_json(params.to_json(), "m") == JobParams(model="m", tile=64)
+    assert JobRequest.from_json(params.to_json(), "m") == JobRequest.from_fields(model="m", tile=64)
 
 
 def test_job_params_validate_and_round_trip() -> None:
-    params = JobParams(tile=128, format="webp", quality=80)
-    assert JobParams.from_json(params.to_json()) == params
+    params = JobRequest.from_fields(tile=128, format="webp", quality=80)
+    assert JobRequest.from_json(params.to_json()) == params
     assert params.extension("s3://b/a.jpg") == ".webp"
-    assert JobParams().extension("s3://b/a.JPEG") == ".jpg" and JobParams().extension("x.bmp") == ".png"
+    assert JobRequest().extension("s3://b/a.JPEG") == ".jpg" and JobRequest().extension("x.bmp") == ".png"
     for bad in [dict(tile=-1), dict(outscale=0), dict(alpha="magic"), dict(format="gif"), dict(quality=0)]:
         with pytest.raises(ValueError):
-            JobParams(**bad)
+            JobRequest.from_fields(**bad)
     with pytest.raises(ValueError, match="unknown job parameters"):
-        JobParams.from_json({"tile": 1, "sharpen": True})
+        JobRequest.from_json({"tile": 1, "sharpen": True})
 
 
 def test_local_listing_filters_images_and_keeps_structure(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_manifest_rows(tmp_path: Path) -> None:
                         f"{tmp_path / 'spec.pdf'},,Acme,\n")
     items = list(from_manifest(Storage(), manifest))
     assert items[1] == str(tmp_path / "spec.pdf")
-    (row,), repeated, clashes = job_rows(__import__("uuid").uuid4(), [items[0]], "s3://out/p/", JobParams(model="m"))
+    (row,), repeated, clashes = job_rows(__import__("uuid").uuid4(), [items[0]], "s3://out/p/", JobRequest.from_fields(model="m"))
     assert (repeated, clashes) == (0, 0)
     assert row.output_uri == "s3://out/p/boards/slate.png"
     assert (row.supplier, row.material) == ("Acme", "stone")

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from tests.textures import texture
 from upscaler.imageio import encode
-from upscaler.jobspec import JobParams
+from upscaler.jobspec import JobRequest
 from upscaler.materials.names import CATEGORIES
 from upscaler.profiles import (
     Profile,
@@ -53,10 +53,10 @@ def test_the_shipped_defaults_cover_every_category_and_come_from_the_benchmark()
 
 def test_a_profile_sets_what_the_request_did_not_fix() -> None:
     fabric = Profile("fabric", "realesrgan-x4plus", detail=1.0, preserve_color=True, format="png")
-    free = apply_profile(JobParams(), fabric)
-    assert (free.detail, free.preserve_color, free.format, free.profile) == (1.0, True, "png", "fabric")
-    fixed = apply_profile(JobParams(detail=0.25, preserve_color=False, fixed=("detail", "preserve_color")), fabric)
-    assert (fixed.detail, fixed.preserve_color, fixed.format) == (0.25, False, "png")
+    free = apply_profile(JobRequest(), fabric)
+    assert (free.engine.detail, free.engine.preserve_color, free.output.format, free.profile) == (1.0, True, "png", "fabric")
+    fixed = apply_profile(JobRequest.from_fields(detail=0.25, preserve_color=False, fixed=("detail", "preserve_color")), fabric)
+    assert (fixed.engine.detail, fixed.engine.preserve_color, fixed.output.format) == (0.25, False, "png")
     assert fixed.fixed == () and "fixed" not in fixed.to_json()  # a job's parameters are final
 
 
@@ -66,12 +66,12 @@ def test_material_names_synonyms_and_unknown_categories() -> None:
     name, warning = category_for("moss")
     assert name == "other" and "'moss'" in warning and "fabric" in warning
     profiles = default_profiles()
-    same, none = params_for_material(JobParams(seamless=True), None, profiles)
-    assert same == JobParams(seamless=True) and none is None
+    same, none = params_for_material(JobRequest.from_fields(seamless=True), None, profiles)
+    assert same == JobRequest.from_fields(seamless=True) and none is None
     # The row's own material wins over the request's.
-    params, _ = params_for_material(JobParams(material="wood"), "fabric", profiles)
+    params, _ = params_for_material(JobRequest.from_fields(material="wood"), "fabric", profiles)
     assert params.profile == "fabric"
-    params, _ = params_for_material(JobParams(material="wood"), None, profiles)
+    params, _ = params_for_material(JobRequest.from_fields(material="wood"), None, profiles)
     assert params.profile == "wood"
 
 
@@ -112,7 +112,7 @@ def test_a_manifest_runs_each_row_with_its_profile_and_the_job_row_records_it(sq
     with session_scope() as session:
         set_profile(session, "wood", detail=0.3, format="jpeg")
     # --preserve-color given: every profile keeps it off.
-    request = JobParams(preserve_color=False, fixed=("preserve_color",))
+    request = JobRequest.from_fields(preserve_color=False, fixed=("preserve_color",))
     result = create_batch([], str(sqlite_db / "out"), manifest=manifest, params=request)
     assert result.created == 5 and len(result.warnings) == 1 and "'moss'" in result.warnings[0]
     with session_scope() as session:

@@ -11,7 +11,7 @@ from basicsr.metrics.niqe import calculate_niqe
 from tests.support import SAMPLES
 from upscaler.engine import Engine
 from upscaler.evaluation.image_metrics import psnr, seam_score
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 
 
 def niqe(gray: np.ndarray) -> float:
@@ -22,7 +22,7 @@ def niqe(gray: np.ndarray) -> float:
 @pytest.mark.parametrize("name", ["gravel", "grass"])
 def test_x4plus_beats_bicubic_on_niqe(engine: Engine, name: str) -> None:
     image = cv2.imread(str(SAMPLES / f"{name}.png"), cv2.IMREAD_UNCHANGED)
-    upscaled = engine.upscale(image, JobParams(model="realesrgan-x4plus"))
+    upscaled = engine.upscale(image, EngineOptions(model="realesrgan-x4plus"))
     bicubic = cv2.resize(image, upscaled.shape[1::-1], interpolation=cv2.INTER_CUBIC)
     assert niqe(upscaled) < niqe(bicubic) - 1.0  # lower NIQE = more natural; measured ~3 apart
 

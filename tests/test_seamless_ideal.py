@@ -13,7 +13,7 @@ import pytest
 
 from bench.seamless import CROPS, torus_ideal
 from tests.support import SAMPLES
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 from upscaler.evaluation.image_metrics import psnr, wrap_seam_score
 from upscaler.zoo.names import DEFAULT_MODEL
 
@@ -28,7 +28,7 @@ def test_there_are_the_bundled_samples_and_five_crops() -> None:
 def test_the_torus_is_the_centre_of_the_upscaled_3x3_tiling(zoo, fp32_engine) -> None:
     image = cv2.imread(str(CROPS / "wood_ufoai-wood003.png"))
     n = image.shape[0] * 4
-    tiled = fp32_engine.upscale(np.tile(image, (3, 3, 1)), JobParams(tile=0))[n : 2 * n, n : 2 * n]
+    tiled = fp32_engine.upscale(np.tile(image, (3, 3, 1)), EngineOptions(tile=0))[n : 2 * n, n : 2 * n]
     assert psnr(torus_ideal(zoo, DEFAULT_MODEL, image) / 255.0, tiled / 255.0) >= 55   # measured 63.8 dB
 
 
@@ -37,7 +37,7 @@ def test_the_torus_is_the_centre_of_the_upscaled_3x3_tiling(zoo, fp32_engine) ->
 def test_seamless_output_is_within_40_db_of_the_ideal_and_seams_like_it(zoo, fp32_engine, path) -> None:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     ideal = torus_ideal(zoo, DEFAULT_MODEL, image)
-    seamless = fp32_engine.upscale(image, JobParams(seamless=True))
+    seamless = fp32_engine.upscale(image, EngineOptions(seamless=True))
     assert psnr(seamless / 255.0, ideal / 255.0) >= 40
     target = wrap_seam_score(ideal)
     assert abs(wrap_seam_score(seamless) - target) <= 0.1 * target

@@ -16,7 +16,7 @@ from upscaler.engine import Engine
 from upscaler.engine.engine import SEAMLESS_PAD
 from upscaler.engine.preserve_color import preserve_color
 from upscaler.engine.strip_resize import resize_in_strips
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +38,10 @@ def image(channels: int, dtype=np.uint8, height: int = 61, width: int = 47) -> n
 @pytest.mark.parametrize("channels,alpha", [(1, "bicubic"), (3, "bicubic"), (4, "bicubic"), (4, "model")])
 def test_seamless_is_the_centre_of_the_wrapped_image_upscaled(engine, tiny_rrdb, channels, alpha, dtype) -> None:
     pixels = image(channels, dtype)
-    plain = JobParams(model=str(tiny_rrdb), tile=0, alpha=alpha)   # one window: the plans agree exactly
+    plain = EngineOptions(model=str(tiny_rrdb), tile=0, alpha=alpha)   # one window: the plans agree exactly
     padded, pad = wrapped(pixels, plain.tile_pad)
     expected = engine.upscale(padded, plain)[pad * 4 : (pad + 61) * 4, pad * 4 : (pad + 47) * 4]
-    got = engine.upscale(pixels, JobParams(model=str(tiny_rrdb), tile=0, alpha=alpha, seamless=True))
+    got = engine.upscale(pixels, EngineOptions(model=str(tiny_rrdb), tile=0, alpha=alpha, seamless=True))
     assert got.shape == (244, 188) + pixels.shape[2:] and got.dtype == dtype and got.flags.c_contiguous
     np.testing.assert_array_equal(got, expected)
 
@@ -51,12 +51,12 @@ def test_the_device_path_cuts_the_same_centre(zoo, tiny_rrdb, outscale) -> None:
     """Blending and levels on the torch device (the CUDA path), here on the CPU device."""
     engine = Engine(zoo, "cpu", "fp32", assemble_on_device=True)
     pixels = image(4, np.uint16)
-    plain = JobParams(model=str(tiny_rrdb), tile=0, alpha="model")
+    plain = EngineOptions(model=str(tiny_rrdb), tile=0, alpha="model")
     padded, pad = wrapped(pixels, plain.tile_pad)
     expected = engine.upscale(padded, plain)[pad * 4 : (pad + 61) * 4, pad * 4 : (pad + 47) * 4]
     if outscale != 4:
         expected = cv2.resize(expected, (round(47 * outscale), round(61 * outscale)), interpolation=cv2.INTER_AREA)
-    got = engine.upscale(pixels, JobParams(model=str(tiny_rrdb), tile=0, alpha="model", seamless=True,
+    got = engine.upscale(pixels, EngineOptions(model=str(tiny_rrdb), tile=0, alpha="model", seamless=True,
                                            outscale=outscale))
     np.testing.assert_array_equal(got, expected)
 
@@ -65,13 +65,13 @@ def test_the_device_path_cuts_the_same_centre(zoo, tiny_rrdb, outscale) -> None:
 def test_seamless_color_fix_still_looks_across_the_seam(engine, tiny_rrdb, outscale) -> None:
     """The colour fix runs on the whole padded output, with the padded input, then the centre is cut."""
     pixels = image(3)
-    plain = JobParams(model=str(tiny_rrdb), tile=0)
+    plain = EngineOptions(model=str(tiny_rrdb), tile=0)
     padded, pad = wrapped(pixels, plain.tile_pad)
     fixed = preserve_color(padded, engine.upscale(padded, plain))
     expected = fixed[pad * 4 : (pad + 61) * 4, pad * 4 : (pad + 47) * 4]
     if outscale != 4:
         expected = cv2.resize(expected, (round(47 * outscale), round(61 * outscale)), interpolation=cv2.INTER_AREA)
-    got = engine.upscale(pixels, JobParams(model=str(tiny_rrdb), tile=0, seamless=True, preserve_color=True,
+    got = engine.upscale(pixels, EngineOptions(model=str(tiny_rrdb), tile=0, seamless=True, preserve_color=True,
                                            outscale=outscale))
     np.testing.assert_array_equal(got, expected)
 
@@ -105,11 +105,11 @@ def test_seamless_never_holds_the_padded_output(engine, tiny_srvgg) -> None:
     tell the two apart: at this width one window of float rows is about as large as the extra a
     held padded output would take."""
     def peak(height: int, seamless: bool) -> int:
-        options = JobParams(model=str(tiny_srvgg), tile=128, tile_pad=4, seamless=seamless)
+        options = EngineOptions(model=str(tiny_srvgg), tile=128, tile_pad=4, seamless=seamless)
         pixels = texture(height, 150, seed=5)
         return peak_bytes(lambda: engine.upscale(pixels, options))
 
-    engine.upscale(texture(64, 64, seed=5), JobParams(model=str(tiny_srvgg), tile=128, tile_pad=4))  # loads it
+    engine.upscale(texture(64, 64, seed=5), EngineOptions(model=str(tiny_srvgg), tile=128, tile_pad=4))  # loads it
     plain_growth = peak(2400, False) - peak(1200, False)
     seamless_growth = peak(2400, True) - peak(1200, True)
     padded_output_growth = 1200 * 4 * (150 + 2 * SEAMLESS_PAD) * 4 * 3   # 16.0 MB

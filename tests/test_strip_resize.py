@@ -12,7 +12,7 @@ from tests.support import texture
 from upscaler.engine import Engine
 from upscaler.engine import output_image as output_module
 from upscaler.engine.strip_resize import StripResizer, resizable_in_strips
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 
 
 def resize_in_strips(image: np.ndarray, dst_height: int, dst_width: int, interpolation: int,
@@ -112,11 +112,11 @@ def test_engine_outscale_equals_resizing_the_network_scale_output(engine, tiny_r
     pixels = texture(61, 47, channels, seed=channels)
     if channels == 1:
         pixels = pixels.reshape(61, 47)
-    options = JobParams(model=str(tiny_rrdb), tile=24, tile_pad=4, alpha=alpha, seamless=seamless)
+    options = EngineOptions(model=str(tiny_rrdb), tile=24, tile_pad=4, alpha=alpha, seamless=seamless)
     at_network_scale = engine.upscale(pixels, options)
     final = (round(47 * outscale), round(61 * outscale))
     expected = cv2.resize(at_network_scale, final, interpolation=cv2.INTER_AREA if outscale < 4 else cv2.INTER_LANCZOS4)
-    got = engine.upscale(pixels, JobParams(model=str(tiny_rrdb), tile=24, tile_pad=4, alpha=alpha,
+    got = engine.upscale(pixels, EngineOptions(model=str(tiny_rrdb), tile=24, tile_pad=4, alpha=alpha,
                                                 seamless=seamless, outscale=outscale))
     np.testing.assert_array_equal(got, expected)
 
@@ -125,11 +125,11 @@ def test_engine_outscale_equals_resizing_the_network_scale_output(engine, tiny_r
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_the_device_path_rows_resize_the_same(device_path_engine, tiny_rrdb, outscale: float, dtype) -> None:
     pixels = texture(70, 52, 4, seed=9, dtype=dtype)
-    options = JobParams(model=str(tiny_rrdb), tile=32, tile_pad=4, alpha="model")
+    options = EngineOptions(model=str(tiny_rrdb), tile=32, tile_pad=4, alpha="model")
     final = (round(52 * outscale), round(70 * outscale))
     interpolation = cv2.INTER_AREA if outscale < 4 else cv2.INTER_LANCZOS4
     expected = cv2.resize(device_path_engine.upscale(pixels, options), final, interpolation=interpolation)
-    got = device_path_engine.upscale(pixels, JobParams(model=str(tiny_rrdb), tile=32, tile_pad=4,
+    got = device_path_engine.upscale(pixels, EngineOptions(model=str(tiny_rrdb), tile=32, tile_pad=4,
                                                             alpha="model", outscale=outscale))
     tolerance = 1 if dtype == np.uint16 and outscale > 4 else 0   # see test_strips_give_the_whole_image_resize
     assert np.abs(got.astype(np.int64) - expected).max() <= tolerance
@@ -137,7 +137,7 @@ def test_the_device_path_rows_resize_the_same(device_path_engine, tiny_rrdb, out
 
 def test_outscale_two_never_holds_the_network_scale_output(engine, tiny_srvgg, monkeypatch) -> None:
     pixels = texture(600, 300, seed=5)
-    options = JobParams(model=str(tiny_srvgg), tile=64, tile_pad=8, outscale=2.0)
+    options = EngineOptions(model=str(tiny_srvgg), tile=64, tile_pad=8, outscale=2.0)
     engine.upscale(pixels[:64, :64], options)    # loads the model outside the measurement
     in_strips = peak_bytes(lambda: engine.upscale(pixels, options))
     monkeypatch.setattr(output_module, "resizable_in_strips", lambda *sizes: False)  # as before

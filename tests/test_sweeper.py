@@ -14,6 +14,7 @@ from db.migrate import upgrade
 from db.models import Batch, Job, JobStatus, utcnow
 from upscaler.settings import get_settings
 from workers.core import sweeper
+from workers.core.dispatch import Dispatcher
 from workers.core.broker_contents import JobIds
 
 
@@ -45,17 +46,27 @@ def queued_jobs(url: str, count: int, sent_minutes_ago: float) -> list[uuid.UUID
         return [job.id for job in jobs]
 
 
-def sender(sent: list):
-    """enqueue as the broker sees it: the ids recorded, and stamped as sent (what dispatch does)."""
-    from db import jobs as jobs_table
-    from db.session import session_scope
+class RecordingDispatcher(Dispatcher):
+    """A broker as the sweeper sees it: the ids sent recorded and stamped as sent (what the Celery
+    dispatcher does), and the ids it says it still holds."""
 
-    def enqueue(job_ids) -> None:
-        sent.extend(job_ids)
+    def __init__(self, sent: list, waiting: JobIds, reads: list | None = None) -> None:
+        self.sent, self.waiting, self.reads = sent, waiting, reads if reads is not None else []
+
+    def jobs(self, job_ids, on_done=None) -> None:
+        from db import jobs as jobs_table
+        from db.session import session_scope
+
+        self.sent.extend(job_ids)
         with session_scope() as session:
             jobs_table.mark_sent(session, job_ids)
 
-    return enqueue
+    def training_segment(self, run_id) -> None:
+        raise AssertionError("the sweeper sends no training segments")
+
+    def job_ids_waiting(self, queue: str) -> JobIds:
+        self.reads.append(queue)
+        return self.waiting
 
 
 def test_lost_messages_behind_a_waiting_backlog_are_all_resent(db_url: str, monkeypatch) -> None:
@@ -65,26 +76,23 @@ def test_lost_messages_behind_a_waiting_backlog_are_all_resent(db_url: str, monk
     ids = queued_jobs(db_url, 35, sent_minutes_ago=60)
     waiting, lost = ids[:25], ids[25:]
     reads, sent = [], []
-    monkeypatch.setattr(sweeper, "job_ids_in_broker", lambda queue: reads.append(queue) or JobIds([i.bytes for i in waiting]))
-    monkeypatch.setattr(sweeper, "enqueue", sender(sent))
+    broker = RecordingDispatcher(sent, JobIds([i.bytes for i in waiting]), reads)
     monkeypatch.setattr(sweeper, "PAGE", 10)
 
-    first = sweeper.sweep()
+    first = sweeper.sweep(broker)
     assert sorted(sent) == sorted(lost) and first.resent_lost == 10
     assert len(reads) == 1  # the broker is read once per sweep, not once per page
 
     sent.clear()
-    assert sweeper.sweep().resent_lost == 0 and sent == []  # just sent: not stale any more
+    assert sweeper.sweep(broker).resent_lost == 0 and sent == []  # just sent: not stale any more
 
 
 def test_a_pass_goes_on_while_pages_are_full(db_url: str, monkeypatch) -> None:
     """With the broker flushed, 45 lost jobs and pages of 10: all 45 in one sweep."""
     ids = queued_jobs(db_url, 45, sent_minutes_ago=60)
     sent = []
-    monkeypatch.setattr(sweeper, "job_ids_in_broker", lambda queue: JobIds([]))
-    monkeypatch.setattr(sweeper, "enqueue", sender(sent))
     monkeypatch.setattr(sweeper, "PAGE", 10)
-    assert sweeper.sweep().resent_lost == 45 and sorted(sent) == sorted(ids)
+    assert sweeper.sweep(RecordingDispatcher(sent, JobIds([]))).resent_lost == 45 and sorted(sent) == sorted(ids)
 
 
 def test_broker_ids_are_a_compact_set() -> None:

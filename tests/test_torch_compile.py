@@ -14,7 +14,7 @@ import torch
 
 from upscaler.engine import Engine
 from upscaler.engine import compiled as compiled_module
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 from upscaler.settings import Settings
 
 
@@ -57,7 +57,7 @@ def test_real_compilation_matches_eager_across_window_and_batch_sizes(zoo, tiny_
     cases = [(picture(96, 110), 0, None, 1), (picture(120, 90, seed=1), 0, None, 1),
              (picture(200, 200, seed=2), 100, 2, 2)]
     for pixels, tile, batch, compilations in cases:
-        options = JobParams(model=str(tiny_rrdb), tile=tile, tile_pad=6, batch_size=batch)
+        options = EngineOptions(model=str(tiny_rrdb), tile=tile, tile_pad=6, batch_size=batch)
         expected = eager.upscale(pixels, options)
         got = compiled.upscale(pixels, options)
         assert got.shape == expected.shape
@@ -75,7 +75,7 @@ def test_only_the_chosen_precision_compiles_at_load(zoo, tiny_srvgg, monkeypatch
     assert list(net._compiled) == [net.precision]            # not every precision the probe tried
     assert len(fake.compiled) == 1 and fake.compiled[0][1] == {"dynamic": True}
     assert fake.calls == [(1, 3, 224, 223)]                  # warmed up at load: CPU batch 1, default window
-    engine.upscale(picture(40, 40), JobParams(model=str(tiny_srvgg)))
+    engine.upscale(picture(40, 40), EngineOptions(model=str(tiny_srvgg)))
     assert fake.calls[1:] == [(1, 3, 40, 40)]                # images then run through it
 
 
@@ -97,7 +97,7 @@ def test_a_compile_failure_falls_back_to_eager_for_good(zoo, tiny_srvgg, monkeyp
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1
     assert "torch.compile failed (RuntimeError: InductorError: CppCompileError: C++ compile error)" in warnings[0]
-    options = JobParams(model=str(tiny_srvgg))
+    options = EngineOptions(model=str(tiny_srvgg))
     pixels = picture(30, 30)
     expected = Engine(zoo, "cpu", "fp32").upscale(pixels, options)
     np.testing.assert_array_equal(engine.upscale(pixels, options), expected)
@@ -119,7 +119,7 @@ def test_a_failure_while_running_compiled_code_recomputes_that_batch_eagerly(tin
 
     monkeypatch.setattr(compiled_module.torch, "compile", flaky_compile)
     engine = Engine(zoo, "cpu", "fp32", torch_compile=True)
-    options = JobParams(model=str(tiny_srvgg))
+    options = EngineOptions(model=str(tiny_srvgg))
     pixels = picture(32, 48, seed=3)
     expected = Engine(zoo, "cpu", "fp32").upscale(pixels, options)
     np.testing.assert_array_equal(engine.upscale(pixels, options), expected)

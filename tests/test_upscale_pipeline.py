@@ -18,7 +18,7 @@ from cli.main import app
 from tests.support import texture
 from upscaler.engine import Engine
 from upscaler.in_flight import map_in_flight
-from upscaler.jobspec import JobParams
+from upscaler.jobspec import JobRequest
 from upscaler.processing import limits_from, upscale_image
 from upscaler.settings import get_settings
 from upscaler.zoo.registry import ModelZoo
@@ -122,7 +122,7 @@ def test_pipelined_upscale_gives_each_images_own_pixels_in_input_order(tmp_path:
     assert "c_broken.png" in broken["error"] and "output" not in broken
 
     alone = Engine(ModelZoo(tmp_path / "models"), "cpu", "fp32")
-    params = JobParams.from_settings(get_settings(), model=str(tiny_srvgg), tile=16)
+    params = JobRequest.from_settings(get_settings(), model=str(tiny_srvgg), tile=16)
     for name, row in zip(images, report["results"]):
         if images[name] is None:
             continue

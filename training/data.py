@@ -20,18 +20,18 @@ import torch
 
 from training.config import FLIPS, DegradationConfig
 from training.degradations import sample_kernels
-from upscaler.errors import PermanentError
+from upscaler.errors import ErrorCode, PermanentError
 
 
 class CropDataset:
     def __init__(self, root: Path, held_back: int = 0) -> None:
         meta = root / "meta_info.txt"
         if not meta.is_file():
-            raise PermanentError(f"{root}: no meta_info.txt; run `upscaler train prepare` first", code="bad_dataset")
+            raise PermanentError(f"{root}: no meta_info.txt; run `upscaler train prepare` first", code=ErrorCode.bad_dataset)
         names = [line.strip() for line in meta.read_text().splitlines() if line.strip()]
         if len(names) <= held_back:
             raise PermanentError(f"{root}: {len(names)} crops, need more than the {held_back} held back",
-                                 code="bad_dataset")
+                                 code=ErrorCode.bad_dataset)
         self.root = root
         # The last crops are held back for validation, the rest are trained on.
         self.train_names = names[: len(names) - held_back]
@@ -41,7 +41,7 @@ class CropDataset:
     def _read(self, name: str) -> np.ndarray:
         image = cv2.imread(str(self.root / name), cv2.IMREAD_COLOR)
         if image is None:
-            raise PermanentError(f"{self.root / name}: unreadable training crop", code="bad_dataset")
+            raise PermanentError(f"{self.root / name}: unreadable training crop", code=ErrorCode.bad_dataset)
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
 
     def gt_crop(self, name: str, size: int, flips: str = "horizontal") -> torch.Tensor:

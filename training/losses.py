@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import vgg19
 
-from upscaler.errors import PermanentError
+from upscaler.errors import ErrorCode, PermanentError
 
 # Index in torchvision's vgg19().features of each conv layer we read (before its ReLU), and
 # its weight in the perceptual loss (Real-ESRGAN's settings).
@@ -34,16 +34,16 @@ class PerceptualLoss(nn.Module):
             path = Path(weights_path)
             if not path.is_file():
                 raise PermanentError(f"VGG19 weights {path} not found: copy torchvision's vgg19-dcbb9e9d.pth there "
-                                     "(nothing is downloaded at run time)", code="missing_weights")
+                                     "(nothing is downloaded at run time)", code=ErrorCode.missing_weights)
             state = torch.load(path, map_location="cpu", weights_only=True)
             features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
             try:
                 net.features.load_state_dict(features, strict=True)
             except RuntimeError as exc:
-                raise PermanentError(f"{path}: not torchvision vgg19 weights: {exc}", code="bad_model_file") from exc
+                raise PermanentError(f"{path}: not torchvision vgg19 weights: {exc}", code=ErrorCode.bad_model_file) from exc
         elif not allow_random:
             raise PermanentError("perceptual loss needs loss.vgg_weights: a local torchvision vgg19 .pth",
-                                 code="missing_weights")
+                                 code=ErrorCode.missing_weights)
         last = max(index for index, _ in VGG_LAYERS.values())
         self.features = net.features[: last + 1].eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))

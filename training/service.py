@@ -15,6 +15,7 @@ import io
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,9 +24,10 @@ from db import runs
 from db.models import TrainingRun
 from db.session import session_scope
 from training.config import TrainConfig, from_json
-from upscaler.errors import ModelFormatError, PermanentError
+from upscaler.errors import ErrorCode, ModelFormatError, PermanentError
 from upscaler.settings import get_settings
 from upscaler.storage import Storage, safe_join
+from workers.core.failure_policy import Kind, decide, describe
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 2.0
@@ -51,10 +53,10 @@ def _checkpoint_ema(run_id: uuid.UUID) -> dict[str, torch.Tensor]:
     with session_scope() as session:
         run = session.get(TrainingRun, run_id)
         if run is None:
-            raise PermanentError(f"no training run {run_id}", code="unknown_run")
+            raise PermanentError(f"no training run {run_id}", code=ErrorCode.unknown_run)
         uri = run.checkpoint_uri
     if not uri:
-        raise PermanentError(f"training run {run_id} has no checkpoint yet", code="no_checkpoint")
+        raise PermanentError(f"training run {run_id} has no checkpoint yet", code=ErrorCode.no_checkpoint)
     data = Storage().get(uri, 1 << 40)
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)["net_g_ema"]
 
@@ -77,15 +79,25 @@ def initial_generator(config: TrainConfig) -> dict[str, torch.Tensor] | None:
     return state
 
 
-def run_segment(run_id: uuid.UUID, worker: str, allow_random_vgg: bool = False) -> str:
-    """Claim the run, train one segment, then finish it or release it. Returns what happened:
-    'skipped' (not claimable), 'continue' (more segments needed), 'succeeded', 'failed'."""
+@dataclass(frozen=True)
+class SegmentOutcome:
+    """What one segment came to: 'skipped' (not claimable), 'continue' (more segments needed),
+    'succeeded', 'failed', or 'retry' (released after a transient error: run again in
+    ``retry_in`` seconds)."""
+
+    outcome: str
+    retry_in: float = 0.0
+
+
+def run_segment(run_id: uuid.UUID, worker: str, retries: int = 0, allow_random_vgg: bool = False) -> SegmentOutcome:
+    """Claim the run, train one segment, then finish it or release it. An error is decided as
+    every job's is (workers/core/failure_policy.py), ``retries`` retries after the first try."""
     settings = get_settings()
     lease = settings.training_lease_seconds
     with session_scope() as session:
         run = runs.claim(session, run_id, worker, lease)
         if run is None:
-            return "skipped"
+            return SegmentOutcome("skipped")
         config, remote = from_json(run.config), run.remote_prefix
     try:
         from training.trainer import Trainer
@@ -108,7 +120,7 @@ def run_segment(run_id: uuid.UUID, worker: str, allow_random_vgg: bool = False) 
                 last_beat[0] = time.monotonic()
                 with session_scope() as s:
                     if not runs.heartbeat(s, run_id, worker, lease):
-                        raise PermanentError("the run was taken over or cancelled", code="lost_lease")
+                        raise PermanentError("the run was taken over or cancelled", code=ErrorCode.lost_lease)
 
         def on_progress(progress) -> None:
             from upscaler.monitoring import TRAINING_ITERATION, TRAINING_LOSS, TRAINING_METRIC
@@ -124,16 +136,23 @@ def run_segment(run_id: uuid.UUID, worker: str, allow_random_vgg: bool = False) 
             log.info("run %s: iteration %d, %s, %s", run_id, progress.iteration, progress.losses, progress.metrics)
 
         trainer.train_until(target, on_progress, on_step)
-    except PermanentError as exc:
+    except Exception as exc:
+        decision = decide(exc, retries, settings.transient_retries)
         with session_scope() as session:
-            runs.fail(session, run_id, worker, exc.code, str(exc))
-        return "failed"
+            if decision.kind is Kind.retry:
+                runs.release(session, run_id, worker)
+                log.warning("training run %s: transient error, released: %s", run_id, exc)
+                return SegmentOutcome("retry", decision.retry_in)
+            if decision.code is ErrorCode.internal_error:
+                log.error("training run %s: unexpected error", run_id, exc_info=exc)
+            runs.fail(session, run_id, worker, decision.code, describe(exc, decision, retries))
+        return SegmentOutcome("failed")
     with session_scope() as session:
         if trainer.iteration >= config.total_iter:
             runs.succeed(session, run_id, worker)
-            return "succeeded"
+            return SegmentOutcome("succeeded")
         runs.release(session, run_id, worker)
-    return "continue"
+    return SegmentOutcome("continue")
 
 
 def export_run(run_id: uuid.UUID, name: str, description: str = "") -> dict:

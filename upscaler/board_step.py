@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from upscaler.jobspec import JobParams
+from upscaler.jobspec import BoardRequest
 
 
 @dataclass
@@ -28,23 +28,23 @@ class BoardStep:
     size_mm: tuple[float, float] | None = None   # the real size the (cropped) image covers
 
 
-def board_options(params: JobParams, category: str | None):
-    """The job's request as ``upscaler.board.BoardOptions``."""
+def board_options(request: BoardRequest, category: str | None):
+    """The job's board request as ``upscaler.board.BoardOptions``."""
     from upscaler.board import BoardOptions, parse_repeat
 
-    return BoardOptions(make_tileable=params.make_tileable,
-                        repeat=None if params.repeat is None else parse_repeat(params.repeat),
-                        width_mm=params.width_mm, category=category or "other")
+    return BoardOptions(make_tileable=request.make_tileable,
+                        repeat=None if request.repeat is None else parse_repeat(request.repeat),
+                        width_mm=request.width_mm, category=category or "other")
 
 
-def make_ready(pixels: np.ndarray, params: JobParams, category: str | None) -> tuple[np.ndarray, BoardStep]:
-    """``pixels`` made board-ready as ``params`` ask (a tile, whole repeats, the real size, the PBR
+def make_ready(pixels: np.ndarray, request: BoardRequest, category: str | None) -> tuple[np.ndarray, BoardStep]:
+    """``pixels`` made board-ready as ``request`` asks (a tile, whole repeats, the real size, the PBR
     check). Bad input (too small, no texture, no period) is a warning and the plainest result,
     never an exception: see ``upscaler.board.make_board_ready``."""
     from upscaler.board import make_board_ready
 
     start = time.perf_counter()
-    out, report = make_board_ready(pixels, board_options(params, category))
+    out, report = make_board_ready(pixels, board_options(request, category))
     record = report.as_dict()
     record["ms"] = round((time.perf_counter() - start) * 1000)
     size = tuple(report.size_mm) if report.size_mm else None

@@ -16,7 +16,7 @@ import posixpath
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,7 +25,7 @@ from upscaler.engine import Engine
 from upscaler.engine.engine import Progress
 from upscaler.imageio import DecodedImage, Limits, choose_format, decode, encode_to
 from upscaler.imageio.color.management import SourceColor, output_color
-from upscaler.jobspec import JobParams
+from upscaler.jobspec import JobRequest
 from upscaler.settings import Settings
 from upscaler.storage import RedirectedWriteError, Storage, is_s3, set_folder
 
@@ -54,31 +54,31 @@ class UpscaledImage:
         self.output_size = (self.pixels.shape[1], self.pixels.shape[0])
 
 
-def decode_image(data: bytes, source: str, params: JobParams, limits: Limits) -> tuple[DecodedImage, float]:
+def decode_image(data: bytes, source: str, request: JobRequest, limits: Limits) -> tuple[DecodedImage, float]:
     """The pixels (limits checked from the header first) and the milliseconds it took."""
     start = time.perf_counter()
-    decoded = decode(data, source, limits, params.outscale)
+    decoded = decode(data, source, limits, request.engine.outscale)
     return decoded, (time.perf_counter() - start) * 1000
 
 
-def upscale_decoded(engine: Engine, decoded: DecodedImage, params: JobParams,
+def upscale_decoded(engine: Engine, decoded: DecodedImage, request: JobRequest,
                     progress: Progress | None = None) -> UpscaledImage:
     """Wait for the device, upscale; the output format is chosen from the input."""
     # The engine takes the device's turn itself, only while it queues tiles: other jobs in flight
     # decode and encode meanwhile, and the next image's tiles queue behind this one's last.
     timings: dict[str, float] = {"wait": 0.0}
     start = time.perf_counter()
-    pixels = engine.upscale(decoded.pixels, params, progress, timings)
+    pixels = engine.upscale(decoded.pixels, request.engine, progress, timings)
     timings["infer"] = (time.perf_counter() - start) * 1000 - timings["wait"]
-    return UpscaledImage(pixels, choose_format(params.format, decoded), (decoded.width, decoded.height), timings,
+    return UpscaledImage(pixels, choose_format(request.output.format, decoded), (decoded.width, decoded.height), timings,
                          decoded.color)
 
 
-def upscale_image(engine: Engine, data: bytes, source: str, params: JobParams,
+def upscale_image(engine: Engine, data: bytes, source: str, request: JobRequest,
                   limits: Limits, progress: Progress | None = None) -> UpscaledImage:
     """Decode, wait for the device, upscale; raises a PermanentError subclass for bad input."""
-    decoded, decode_ms = decode_image(data, source, params, limits)
-    upscaled = upscale_decoded(engine, decoded, params, progress)
+    decoded, decode_ms = decode_image(data, source, request, limits)
+    upscaled = upscale_decoded(engine, decoded, request, progress)
     upscaled.timings_ms = {"decode": decode_ms, **upscaled.timings_ms}
     return upscaled
 
@@ -108,7 +108,7 @@ def staging_folder(output_uri: str, stage: str) -> str:
     return posixpath.join(parent, f".{name}.{stage}.staging") + "/"
 
 
-def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, output_uri: str,
+def write_outputs(upscaled: UpscaledImage, request: JobRequest, storage: Storage, output_uri: str,
                   metadata: dict[str, str] | None = None, material: str | None = None, stage: str | None = None,
                   keep_out_of: Sequence[str] = (), check: Callable[..., None] | None = None) -> Written:
     """Write the image (and the material set the job asks for) to ``output_uri``; the pixels are
@@ -124,19 +124,19 @@ def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, 
     ``check`` is called after each map of the set (a job's soft time limit raises there)."""
     written = Written(warnings=list(upscaled.color.warnings))
     board = None
-    if params.board_ready:  # the image itself becomes the tile (or keeps its size, with a warning)
+    if request.board_ready:  # the image itself becomes the tile (or keeps its size, with a warning)
         from upscaler.board_step import make_ready
 
-        upscaled.pixels, board = make_ready(upscaled.pixels, params, material or params.material)
+        upscaled.pixels, board = make_ready(upscaled.pixels, request.board, material or request.material)
         upscaled.output_size = (upscaled.pixels.shape[1], upscaled.pixels.shape[0])
         written.board, written.warnings = board.report, written.warnings + board.warnings
     promoted: list[str] = []
-    staged = staging_folder(output_uri, stage or uuid.uuid4().hex) if params.maps else None
+    staged = staging_folder(output_uri, stage or uuid.uuid4().hex) if request.makes_maps else None
     try:
         if staged is not None:
             start = time.perf_counter()
-            result = write_material_set(upscaled.pixels, params, storage, staged, metadata,
-                                        material or params.material, material_name(output_uri), keep_out_of,
+            result = write_material_set(upscaled.pixels, request, storage, staged, metadata,
+                                        material or request.material, material_name(output_uri), keep_out_of,
                                         board, check)
             folder = material_folder(output_uri)
             for name in result.files:  # in writing order: the documents come last
@@ -145,12 +145,12 @@ def write_outputs(upscaled: UpscaledImage, params: JobParams, storage: Storage, 
             storage.delete_folder(staged)
             written.maps, written.timings_ms["maps"] = result.files, (time.perf_counter() - start) * 1000
             written.warnings += result.warnings
-        tag = output_color(upscaled.color, upscaled.pixels, params.color_space, upscaled.format)
+        tag = output_color(upscaled.color, upscaled.pixels, request.output.color_space, upscaled.format)
         written.warnings += tag.warnings
         start = time.perf_counter()
         with storage.open_write(output_uri, {**(metadata or {}), **tag.s3_metadata()}, keep_out_of=keep_out_of) as out:
-            written.output_bytes = encode_to(upscaled.pixels, upscaled.format, params.quality, out,
-                                             color=upscaled.color, color_space=params.color_space)
+            written.output_bytes = encode_to(upscaled.pixels, upscaled.format, request.output.quality, out,
+                                             color=upscaled.color, color_space=request.output.color_space)
             upscaled.pixels = None  # the largest thing a job holds: gone before the upload's last part
             written.timings_ms["encode"] = (time.perf_counter() - start) * 1000
             start = time.perf_counter()
@@ -207,7 +207,7 @@ def material_name(output_uri: str) -> str:
     return posixpath.basename(material_folder(output_uri).rstrip("/"))
 
 
-def write_material_set(pixels: np.ndarray, params: JobParams, storage: Storage, folder: str,
+def write_material_set(pixels: np.ndarray, request: JobRequest, storage: Storage, folder: str,
                        metadata: dict[str, str] | None, category: str | None, name: str | None = None,
                        keep_out_of: Sequence[str] = (), board: BoardStep | None = None,
                        check: Callable[..., None] | None = None):
@@ -215,12 +215,12 @@ def write_material_set(pixels: np.ndarray, params: JobParams, storage: Storage, 
     written into ``folder``; ``name``: the material's (default: the folder's). Made with
     wrap-around when the board-ready step made the image a tile, at its real size and with its
     warnings on the preview page."""
-    from upscaler.materials import MapOptions, write_material
+    from upscaler.materials import write_material
 
-    seamless = params.seamless or (board is not None and board.tileable)
-    options = MapOptions(category=category or "other", seamless=seamless, delight=params.delight,
-                         normal_convention=params.normal_convention, maps=params.maps,
-                         **params.map_controls.map_options())
+    # The fields a job's map options leave to the job: its category and its wrap-around (the
+    # engine's seamless, or a tile the board-ready step made).
+    seamless = request.engine.seamless or (board is not None and board.tileable)
+    options = replace(request.maps, category=category or "other", seamless=seamless)
 
     def open_write(name: str):
         return storage.open_write(folder + name, metadata or {}, keep_out_of=keep_out_of)

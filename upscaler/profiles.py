@@ -10,19 +10,20 @@ change them with ``upscaler profiles set``, stored in SQL (db/profiles.py) so th
 sees the same.
 
 A profile applies when a job names a material (a manifest's ``material`` column, ``--material``,
-a watch's setting). What the requester set explicitly (``JobParams.fixed``) wins over the
-profile (for the map controls, control by control); an unknown category gets the ``other`` profile and a warning, never a failure.
+a watch's setting). What the requester set explicitly (``JobRequest.fixed``) wins over the
+profile (for the map controls, control by control); an unknown category gets the ``other``
+profile and a warning, never a failure.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from upscaler.jobspec import JobParams
+from upscaler.jobspec import JobRequest
 from upscaler.materials.controls import CONTROL_NAMES, MapControls
 from upscaler.materials.names import AUTO, CATEGORIES, category_from_path, known_category
 from upscaler.suggest import did_you_mean
@@ -45,7 +46,7 @@ class Profile:
         # Stored as the controls that are set (a JSON object), or none.
         object.__setattr__(self, "map_controls", MapControls.from_json(self.map_controls))
         # The same checks a job's parameters get: a profile that could not run is refused when set.
-        JobParams(model=self.model, detail=self.detail, format=self.format)
+        JobRequest.from_fields(model=self.model, detail=self.detail, format=self.format)
 
     def settings(self) -> dict[str, Any]:
         """The job parameters this profile sets (every field but its name)."""
@@ -91,27 +92,28 @@ def category_for(material: str) -> tuple[str, str | None]:
                       f"{FALLBACK!r} profile (known: {', '.join(CATEGORIES)})")
 
 
-def what_ran(params: JobParams) -> str:
+def what_ran(params: JobRequest) -> str:
     """The networks a job's parameters run, for a warning or a report: the model, and the detail
     model blended in when ``detail`` is above 0 (each tile then runs through both)."""
-    if params.detail > 0:
-        return (f"model {params.model} blended with {params.detail_model} at detail {params.detail:g} "
+    engine = params.engine
+    if engine.detail > 0:
+        return (f"model {engine.model} blended with {engine.detail_model} at detail {engine.detail:g} "
                 "(two networks per tile)")
-    return f"model {params.model} alone"
+    return f"model {engine.model} alone"
 
 
-def apply_profile(params: JobParams, profile: Profile) -> JobParams:
+def apply_profile(params: JobRequest, profile: Profile) -> JobRequest:
     """``params`` with the profile's settings, except those the requester fixed; records the profile."""
     changes = {name: value for name, value in profile.settings().items() if name not in params.fixed}
     # Map controls one by one: those the requester set stay, the profile sets the others.
     changes["map_controls"] = profile.map_controls.overridden_by(
-        params.map_controls, tuple(name for name in params.fixed if name in CONTROL_NAMES))
+        params.maps.controls, tuple(name for name in params.fixed if name in CONTROL_NAMES))
     # A job's parameters are final: what was fixed has had its effect and is not stored with it.
-    return replace(params, **changes, profile=profile.name, fixed=())
+    return params.with_fields(**changes, profile=profile.name, fixed=())
 
 
-def params_for_material(params: JobParams, material: str | None,
-                        profiles: dict[str, Profile], name: str | None = None) -> tuple[JobParams, str | None]:
+def params_for_material(params: JobRequest, material: str | None,
+                        profiles: dict[str, Profile], name: str | None = None) -> tuple[JobRequest, str | None]:
     """A job's parameters for its material (its own, else ``params.material``): the category's
     profile applied, and a warning when the material is not a category. No material: as given.
     Either way without ``fixed``, which only a request (a watch's stored parameters) keeps.
@@ -119,9 +121,9 @@ def params_for_material(params: JobParams, material: str | None,
     ``params.material`` of ``auto`` is resolved first: to the category the image's ``name`` (its
     path or key) gives, or None, when the image has no material of its own; else to None."""
     if params.material == AUTO:
-        params = replace(params, material=category_from_path(name) if name and not material else None)
+        params = params.with_fields(material=category_from_path(name) if name and not material else None)
     material = material or params.material
     if not material:
-        return replace(params, fixed=()), None
+        return params.with_fields(fixed=()), None
     name, warning = category_for(material)
     return apply_profile(params, profiles[name]), warning

@@ -116,6 +116,7 @@ class Settings(BaseSettings):
     training_device: DeviceName = "auto"
     vgg19_weights: str = ""   # torchvision vgg19 .pth for the perceptual loss (never downloaded)
 
+    cmyk_profile: str = ""    # ICC profile for CMYK images that carry none; "" = Ghostscript's, where installed
     metrics_port: int = Field(9808, ge=0, description="worker Prometheus metrics port; 0 = off")
 
     log_level: str = "INFO"

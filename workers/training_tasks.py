@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import logging
-import uuid
+
+from celery import shared_task
 
 from workers.core import runtime
-from workers.core.celery_app import TRAIN_SEGMENT_TASK, TRAINING_QUEUE, app, sender
+from workers.core.celery_app import TRAIN_SEGMENT_TASK
+from workers.core.dispatch import CeleryDispatcher
 from workers.core.messages import parse_id
 
 log = logging.getLogger(__name__)
 
 
-def enqueue_segment(run_id: uuid.UUID) -> None:
-    sender().send_task(TRAIN_SEGMENT_TASK, args=[str(run_id)], queue=TRAINING_QUEUE)
-
-
 # No time limit: a segment's length is set by its iteration count (segment_iters), and the
 # lease, not a timer, tells a dead segment from a slow one.
-@app.task(name=TRAIN_SEGMENT_TASK, bind=True, max_retries=None)
+@shared_task(name=TRAIN_SEGMENT_TASK, bind=True, max_retries=None)
 def train_segment(self, run_id: str) -> str:
     from training.service import run_segment
 
@@ -26,16 +24,10 @@ def train_segment(self, run_id: str) -> str:
     if run_uuid is None:
         return "rejected"
     worker = f"{self.request.hostname or 'worker'}:{runtime.worker_name().split(':')[-1]}"
-    try:
-        outcome = run_segment(run_uuid, worker)
-    except Exception as exc:  # a bug or out-of-memory: fail the run visibly instead of leaving it running
-        log.exception("training run %s: unexpected error", run_uuid)
-        from db import runs
-        from db.session import session_scope
-
-        with session_scope() as session:
-            runs.fail(session, run_uuid, worker, "internal_error", f"{type(exc).__name__}: {exc}")
-        return "failed"
-    if outcome == "continue":
-        enqueue_segment(run_uuid)   # SQL already says queued: a lost message can be resent from there
-    return outcome
+    segment = run_segment(run_uuid, worker, self.request.retries)
+    if segment.outcome == "retry":
+        raise self.retry(countdown=segment.retry_in)
+    if segment.outcome == "continue":
+        # SQL already says queued: a lost message can be resent from there
+        CeleryDispatcher(self.app).training_segment(run_uuid)
+    return segment.outcome

@@ -7,6 +7,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Union
 
+from upscaler.errors import InvalidParameters
 from upscaler.materials.names import known_category
 
 # The smallest tile that repeats is what a textile's pattern is sold by (a fabric's or a
@@ -19,13 +20,13 @@ Repeat = Union[Literal["auto"], tuple[int, int], None]
 
 def parse_repeat(text: str) -> Repeat:
     """``"auto"`` or ``"NxM"`` (N repeats across, M down, each at least 1) as a BoardOptions.repeat;
-    ValueError naming the text otherwise."""
+    InvalidParameters naming the text otherwise."""
     value = text.strip().lower()
     if value == "auto":
         return "auto"
     match = re.fullmatch(r"(\d+)\s*[x×]\s*(\d+)", value)
     if not match:
-        raise ValueError(f"repeat {text!r}: give 'auto' or NxM (repeats across x down, e.g. 4x3)")
+        raise InvalidParameters(f"repeat {text!r}: give 'auto' or NxM (repeats across x down, e.g. 4x3)")
     return int(match.group(1)), int(match.group(2))
 
 
@@ -53,10 +54,10 @@ class BoardOptions:
         if self.repeat is not None and self.repeat != "auto":
             if (not isinstance(self.repeat, tuple) or len(self.repeat) != 2
                     or not all(isinstance(n, int) and n >= 1 for n in self.repeat)):
-                raise ValueError(f"repeat must be 'auto', (across, down) counts of at least 1, or None; "
+                raise InvalidParameters(f"repeat must be 'auto', (across, down) counts of at least 1, or None; "
                                  f"not {self.repeat!r}")
         if self.width_mm is not None and not (math.isfinite(self.width_mm) and self.width_mm > 0):
-            raise ValueError(f"width_mm must be a positive number of millimetres, not {self.width_mm!r}")
+            raise InvalidParameters(f"width_mm must be a positive number of millimetres, not {self.width_mm!r}")
 
     @property
     def tileable(self) -> bool:

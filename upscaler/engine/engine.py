@@ -49,7 +49,7 @@ from upscaler.engine.strip_resize import resize_in_strips
 from upscaler.engine.tile_network import TileNetwork
 from upscaler.engine.tile_runs import BrokenOutput, run_on_device, run_on_host
 from upscaler.engine.tiling import TilePlan
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 from upscaler.settings import DEFAULT_TILE, DEFAULT_TILE_PAD, Settings
 from upscaler.zoo.registry import ModelZoo
 
@@ -140,7 +140,7 @@ class Engine:
         """Tiles per forward pass for windows of this size, from the device's free memory."""
         return tile_batch_size(self.device, window, net.scale, int(net.spec.params.get("num_feat", 64)))
 
-    def tile_network(self, options: JobParams) -> TileNetwork:
+    def tile_network(self, options: EngineOptions) -> TileNetwork:
         """What the job's tiles run through: its model, or its model and detail model mixed by
         ``options.detail`` (engine/tile_network.py); the networks it needs are loaded now."""
         return TileNetwork.for_job(options, self.network)
@@ -153,7 +153,7 @@ class Engine:
         with self._device_lock:
             yield
 
-    def upscale(self, pixels: np.ndarray, options: JobParams = JobParams(),
+    def upscale(self, pixels: np.ndarray, options: EngineOptions = EngineOptions(),
                 progress: Progress | None = None, timings: dict[str, float] | None = None) -> np.ndarray:
         """Gray (HxW), BGR (HxWx3) or BGRA (HxWx4), uint8 or uint16 -> the same layout, enlarged.
         ``timings``, if given, gets "wait": milliseconds spent waiting for the device's turn."""
@@ -176,7 +176,7 @@ class Engine:
             count.start_again()
         return self._upscale_in(tiles.in_fp32(), image, options, count, timings)
 
-    def _upscale_in(self, tiles: TileNetwork, image: TiledImage, options: JobParams, count: TileCount,
+    def _upscale_in(self, tiles: TileNetwork, image: TiledImage, options: EngineOptions, count: TileCount,
                     timings: dict[str, float] | None) -> np.ndarray:
         """The image once, every batch in the precisions ``tiles`` fixes, into a result array and
         chains of its own."""
@@ -198,7 +198,7 @@ class Engine:
         return output.finish((lambda out: preserve_color(source, out)) if options.preserve_color else None)
 
     def _run_plane(self, tiles: TileNetwork, plane: np.ndarray, kind: Kind, sink: RowSink, plan: TilePlan,
-                   options: JobParams, count: TileCount, timings: dict[str, float] | None) -> None:
+                   options: EngineOptions, count: TileCount, timings: dict[str, float] | None) -> None:
         """``plane``'s tiles (``plan``) through the network(s); ``sink`` gets its finished levels and
         is closed."""
         window = max(plan.rows.window, plan.cols.window)
@@ -252,7 +252,7 @@ class TiledImage(NamedTuple):
     tile_pad: int                    # context around each tile's core, in input px
 
     @classmethod
-    def of(cls, pixels: np.ndarray, options: JobParams) -> TiledImage:
+    def of(cls, pixels: np.ndarray, options: EngineOptions) -> TiledImage:
         height, width = pixels.shape[:2]
         if not options.seamless:
             return cls(pixels, (0, 0, height, width), pixels.shape[2:], options.tile_pad)

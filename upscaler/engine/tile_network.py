@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 import numpy as np
 
 from upscaler.engine.network_contract import LoadedNetwork, PendingResult
-from upscaler.jobspec import JobParams
+from upscaler.engine.options import EngineOptions
 
 if TYPE_CHECKING:  # the device path only (torch networks on CUDA)
     import torch
@@ -40,7 +40,7 @@ class TileNetwork:
         self.device = parts[0].network.device
 
     @classmethod
-    def for_job(cls, options: JobParams, load: Callable[[str], LoadedNetwork]) -> TileNetwork:
+    def for_job(cls, options: EngineOptions, load: Callable[[str], LoadedNetwork]) -> TileNetwork:
         """The job's model, its detail model, or both mixed by ``options.detail``, each network
         in its own precision; ``load``: a model name or path -> its network (loaded once)."""
         detail = options.detail if options.detail_model != options.model else 0.0

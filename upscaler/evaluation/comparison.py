@@ -40,7 +40,7 @@ from upscaler.evaluation.image_metrics import (
 )
 from upscaler.evaluation.labels import MARGIN, draw_label, label_height, wrap_label
 from upscaler.imageio import INPUT_SUFFIXES, Limits, decode, to_8bit
-from upscaler.jobspec import JobParams
+from upscaler.jobspec import JobRequest
 
 CELL = 192          # pixels of each cell in the contact sheet (a centre crop of the 4x output)
 NIQE_MIN_SIZE = 192
@@ -106,7 +106,7 @@ def ssim_y_bgr(a: np.ndarray, b: np.ndarray) -> float:
     return float(calculate_ssim(a, b, crop_border=0, input_order="HWC", test_y_channel=True))
 
 
-ParamsFor = Callable[[str, Path, str], JobParams]
+ParamsFor = Callable[[str, Path, str], JobRequest]
 
 
 def evaluate(engine: Engine, images: list[tuple[Path, str]], models: list[str], ground_truth: bool,
@@ -117,7 +117,7 @@ def evaluate(engine: Engine, images: list[tuple[Path, str]], models: list[str], 
     limits = Limits(10**9, 10**10, 2**31)
     results = []
     if params_for is None:
-        params_for = lambda column, path, category: JobParams(model=column, **(options or {}))  # noqa: E731
+        params_for = lambda column, path, category: JobRequest.from_fields(model=column, **(options or {}))  # noqa: E731
     for path, category in images:
         pixels = _bgr8(decode(path.read_bytes(), str(path), limits, 1.0).pixels)
         truth = None
@@ -133,7 +133,7 @@ def evaluate(engine: Engine, images: list[tuple[Path, str]], models: list[str], 
             label = ran_label(params)
             if label != model:
                 result.ran[model] = label
-            out = engine.upscale(pixels, params)
+            out = engine.upscale(pixels, params.engine)
             result.outputs[model] = out
             metrics = {"color_drift": color_drift(pixels, out)}
             if min(out.shape[:2]) >= NIQE_MIN_SIZE:  # NIQE's statistics need enough 96 px patches
@@ -183,9 +183,10 @@ def summary(results: list[ImageResult], models: list[str]) -> dict:
     return table
 
 
-def ran_label(params: JobParams) -> str:
+def ran_label(params: JobRequest) -> str:
     """What a column ran, in words: the profile, the model, the texture detail blended in."""
-    text = params.model + (f" + {params.detail:g} {params.detail_model}" if params.detail else "")
+    engine = params.engine
+    text = engine.model + (f" + {engine.detail:g} {engine.detail_model}" if engine.detail else "")
     if params.profile:
         text = f"{params.profile} profile: {text}"
     return text

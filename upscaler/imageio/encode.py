@@ -11,7 +11,7 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
-from upscaler.errors import InvalidImageError
+from upscaler.errors import InvalidImageError, InvalidParameters
 from upscaler.imageio.color.management import (
     OutputColor,
     SourceColor,
@@ -30,7 +30,7 @@ def choose_format(requested: str, decoded: DecodedImage) -> str:
     """``auto`` keeps the input's format where it can hold the result (depth, alpha), else PNG."""
     if requested != "auto":
         if requested not in OUTPUT_FORMATS:
-            raise ValueError(f"output format {requested!r}: choose one of auto, {', '.join(OUTPUT_FORMATS)}")
+            raise InvalidParameters(f"output format {requested!r}: choose one of auto, {', '.join(OUTPUT_FORMATS)}")
         return requested
     fmt = decoded.format if decoded.format in OUTPUT_FORMATS else "png"
     if fmt == "jpeg" and (decoded.bit_depth == 16 or decoded.channels == 4):
@@ -71,7 +71,7 @@ def encode_to(pixels: np.ndarray, fmt: str, quality: int, out: BinaryIO, *,
     OpenCV's buffer without a copy (when untagged).
     """
     if fmt not in OUTPUT_FORMATS:
-        raise ValueError(f"unknown output format {fmt!r}")
+        raise InvalidParameters(f"unknown output format {fmt!r}")
     if color is None:
         check_policy(color_space)
         return _encode_plain(pixels, fmt, quality, out)

@@ -23,7 +23,7 @@ from importlib import import_module
 # and the map pipeline along.
 _HOMES = {
     "MaterialFiles": "formats", "gltf_document": "formats", "materialx_document": "formats",
-    "MAP_NAMES": "pipeline", "MapOptions": "pipeline", "MaterialMap": "pipeline", "MaterialMaps": "pipeline",
+    "MAP_NAMES": "names", "MapOptions": "options", "MaterialMap": "pipeline", "MaterialMaps": "pipeline",
     "CATEGORIES": "presets", "PRESETS": "presets", "Preset": "presets", "preset_for": "presets",
     "preview_html": "preview",
     "FORMATS": "writer", "MaterialResult": "writer", "folder_writer": "writer", "write_material": "writer",

@@ -2,9 +2,9 @@
 its depth, the normals' strength and bit depth, the roughness's mean and range.
 
 One small value kept together, so that a job, a profile and a manifest row carry it as one thing:
-``JobParams.map_controls`` (stored as one nested object, only when a control is set), a
-profile's ``map_controls``, and :meth:`MapControls.map_options` for the pipeline's
-``MapOptions``. ``None`` (and the defaults) mean "the category's preset decides". Light: no
+a job's request holds the controls in its ``MapOptions`` (``request.maps.controls``; stored as
+one nested ``map_controls`` object, only when a control is set: upscaler/jobspec.py), a
+profile's ``map_controls``, and :meth:`MapControls.map_options` for ``MapOptions``' fields. ``None`` (and the defaults) mean "the category's preset decides". Light: no
 NumPy, the producer builds these.
 """
 
@@ -14,6 +14,8 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from upscaler.errors import InvalidParameters
+
 # The deepest relief a control may ask for, as a fraction of the image's longer side: the
 # presets use 0.001-0.01; half the image is far past any material and still a number the
 # normals and AO handle.
@@ -21,8 +23,9 @@ MAX_DEPTH = 0.5
 MAX_NORMAL_STRENGTH = 100.0
 
 
-class BadControl(ValueError):
-    """A control's value that makes no map; ``control`` names it (the message does too)."""
+class BadControl(InvalidParameters):
+    """A control's value that makes no map; ``control`` names it (the message does too). A job's
+    invalid parameters: a stored job that has one fails at once, never retried."""
 
     def __init__(self, control: str, message: str) -> None:
         super().__init__(message)
@@ -84,10 +87,10 @@ class MapControls:
         if isinstance(data, MapControls):
             return data
         if not isinstance(data, dict):
-            raise ValueError(f"map_controls {data!r}: give an object of {', '.join(CONTROL_NAMES)}")
+            raise InvalidParameters(f"map_controls {data!r}: give an object of {', '.join(CONTROL_NAMES)}")
         unknown = set(data) - set(CONTROL_NAMES)
         if unknown:
-            raise ValueError(f"map controls {', '.join(sorted(unknown))}: choose from {', '.join(CONTROL_NAMES)}")
+            raise InvalidParameters(f"map controls {', '.join(sorted(unknown))}: choose from {', '.join(CONTROL_NAMES)}")
         return cls(**data)
 
     def overridden_by(self, other: MapControls, names: tuple[str, ...] | None = None) -> MapControls:

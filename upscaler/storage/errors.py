@@ -2,36 +2,36 @@
 
 from __future__ import annotations
 
-from upscaler.errors import PermanentError, TransientError
+from upscaler.errors import ErrorCode, PermanentError, TransientError
 
 
 class StorageError(PermanentError):
-    code = "storage_error"
+    code = ErrorCode.storage_error
 
 
 class SourceMissingError(StorageError):
-    code = "source_missing"
+    code = ErrorCode.source_missing
 
 
 class SourceChangedError(StorageError):
     """The source is not the version the job was created for (its ETag changed since)."""
 
-    code = "source_changed"
+    code = ErrorCode.source_changed
 
 
 class OutputNotWritableError(StorageError):
     """The output location refuses writing (permissions, a read-only file system, a file where a
     folder must be): retrying will not help until someone fixes the location."""
 
-    code = "output_not_writable"
+    code = ErrorCode.output_not_writable
 
 
 class RedirectedWriteError(StorageError):
     """A local output whose real place (symlinks followed, at the moment it is written) lies
     inside the folder it must stay out of: its source's."""
 
-    code = "unsafe_output"
+    code = ErrorCode.unsafe_output
 
 
 class StorageUnavailableError(TransientError):
-    code = "storage_unavailable"
+    code = ErrorCode.storage_unavailable

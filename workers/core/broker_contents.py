@@ -16,7 +16,6 @@ import uuid
 
 import numpy as np
 
-from workers.core.celery_app import sender
 
 log = logging.getLogger(__name__)
 # kombu's Redis transport keeps a queue's messages of priority > 0 in lists named
@@ -53,11 +52,11 @@ def _raw(job_id: object) -> bytes:
     return (job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))).bytes
 
 
-def job_ids_in_broker(queue: str) -> JobIds | None:
+def job_ids_in_broker(app, queue: str) -> JobIds | None:
     """The first argument (a job id) of every message waiting in ``queue`` or taken but not yet
-    acknowledged; None where the broker is not Redis or cannot be reached."""
+    acknowledged, on ``app``'s broker; None where the broker is not Redis or cannot be reached."""
     try:
-        with sender().connection_for_write() as connection:
+        with app.connection_for_write() as connection:
             client = connection.default_channel.client
             ids: list[bytes] = []
             for name in [queue] + [f"{queue}{PRIORITY_SEPARATOR}{p}" for p in PRIORITY_STEPS if p]:

@@ -1,6 +1,10 @@
 """The Celery application: queues, serialization and delivery guarantees, in one place.
 
-    celery -A workers.core.celery_app worker -Q gpu --pool threads --concurrency 3   (what `upscaler worker` runs)
+Built by :func:`create_app` from the settings, never at import: by the worker, beat and flower
+entry points (``upscaler worker``, ``upscaler beat``, ``upscaler flower``; ``celery -A
+workers.celery_main`` for Celery's own commands), and by a command line that sends work to the
+broker (its :class:`~workers.core.dispatch.CeleryDispatcher`). The tasks are Celery shared tasks
+(workers/tasks.py, workers/training_tasks.py): they belong to whichever app the process built.
 
 - JSON only: messages carry job ids, never pickles or images; pickle is refused on receipt.
 - Late acknowledgement with prefetch 1 (per thread) and reject-on-worker-lost: a job is
@@ -16,11 +20,8 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init
 from kombu import Queue
 
-from upscaler.settings import get_settings
+from upscaler.settings import Settings, get_settings
 from workers.core import redis_transport
-
-# Before any connection is made: a poison message must not stop a worker.
-redis_transport.install()
 
 GPU_QUEUE = "gpu"
 TRAINING_QUEUE = "training"
@@ -42,8 +43,9 @@ def nightly_schedule(cron: str):
                    day_of_week=day_of_week)
 
 
-def create_app() -> Celery:
-    settings = get_settings()
+def create_app(settings: Settings) -> Celery:
+    # Before any connection is made: a poison message must not stop a worker.
+    redis_transport.install()
     broker = settings.broker_url.get_secret_value() if settings.broker_url else "memory://"
     app = Celery("upscaler", broker=broker, include=["workers.tasks", "workers.training_tasks"],
                  task_cls="workers.core.task_messages:CheckedTask")  # a malformed body is dropped
@@ -79,9 +81,6 @@ def create_app() -> Celery:
     return app
 
 
-app = create_app()
-
-
 @worker_process_init.connect
 def _serve_metrics(**_kwargs) -> None:
     """Each worker child (prefork: one per GPU) serves its own Prometheus metrics."""
@@ -96,22 +95,3 @@ def _serve_metrics_thread_pool(sender=None, **_kwargs) -> None:
     pool = getattr(sender, "pool_cls", "")
     if "thread" in f"{getattr(pool, '__module__', '')} {pool}".lower():
         _serve_metrics()
-
-
-_senders: dict[str, Celery] = {}
-
-
-def sender() -> Celery:
-    """A Celery app on the broker the settings name *now*, for sending messages by task name.
-
-    ``app`` above is built once at import (the worker and beat need it that way); a long-lived
-    process that sends (a script, the test suite) may change its settings later, and must not
-    keep sending to the broker that was configured when this module was first imported.
-    """
-    settings = get_settings()
-    url = settings.broker_url.get_secret_value() if settings.broker_url else "memory://"
-    if url == app.conf.broker_url:
-        return app
-    if url not in _senders:
-        _senders[url] = create_app()
-    return _senders[url]

@@ -1,8 +1,9 @@
 """One job, start to end: claim, download, decode, infer, encode, upload, record.
 
 Plain Python, no Celery: the Celery task and the embedded in-process worker both call
-:func:`run_job`. Permanent errors fail the job here; transient ones put it back to ``queued``
-and are re-raised for the caller to retry with backoff.
+:func:`run_job` (through workers/core/retry.py). What an error comes to is decided by
+workers/core/failure_policy.py and done here: a retry puts the job back to ``queued`` and tells
+the caller when to run it again; a failure records the job ``failed`` with the decision's code.
 
 Several jobs may run at once in one process (a GPU worker keeps a few in flight, in threads):
 the engine's device turn makes them take the device one at a time, so one job's download and
@@ -21,18 +22,19 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 
 from db import transitions
 from db.session import session_scope
-from upscaler.errors import DiskFullError, JobTimeoutError, PermanentError, TransientError, disk_full_in
-from upscaler.jobspec import JobParams, format_of_uri
+from upscaler.errors import DiskFullError, ErrorCode, JobTimeoutError, TransientError, disk_full_in
+from upscaler.jobspec import JobRequest, format_of_uri
 from upscaler.monitoring import record_job
 from upscaler.processing import decode_image, limits_from, source_folders, upscale_decoded, write_outputs
 from upscaler.profiles import category_for, what_ran
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
+from workers.core.failure_policy import Decision, Kind, decide, describe
 from workers.core.leftovers import discard_failed_job
 from workers.core.morning_report import maybe_write_report
 
@@ -43,6 +45,16 @@ class Outcome(str, Enum):
     succeeded = "succeeded"
     failed = "failed"
     skipped = "skipped"   # another delivery claimed or finished it: nothing to do
+    retry = "retry"       # released to queued: run it again after the attempt's retry_in
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one attempt at a job came to; ``retry_in`` (seconds) is set when it must be tried again."""
+
+    outcome: Outcome
+    retry_in: float = 0.0
+    error: BaseException | None = None
 
 
 class Deadline:
@@ -100,15 +112,16 @@ class LeaseKeeper:
         self._thread.join()
 
 
-def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
-            on_overrun: Callable[[uuid.UUID], None] | None = None) -> Outcome:
+def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str, retries: int = 0,
+            on_overrun: Callable[[uuid.UUID], None] | None = None) -> Attempt:
+    """One attempt at the job, ``retries`` retries after its first."""
     settings = get_settings()
     with session_scope() as session:
         job = transitions.claim(session, job_id, worker, settings.job_lease_seconds, settings.max_attempts)
         if job is None:
             log.info("job %s is not queued (done or taken by another delivery): skipped", job_id,
                      extra={"job_id": str(job_id)})
-            return Outcome.skipped
+            return Attempt(Outcome.skipped)
         context = {"job_id": str(job_id), "batch_id": str(job.batch_id)}
         source_uri, output_uri, model = job.source_uri, job.output_uri, job.model
         source_etag, params_json, batch_id, material = job.source_etag, job.params, job.batch_id, job.material
@@ -124,22 +137,10 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
                 if full is None:
                     raise
                 raise DiskFullError(f"no space left on device writing {full.filename or output_uri}") from exc
-    except TransientError as exc:
-        with session_scope() as session:
-            transitions.release(session, job_id, worker, exc.code, str(exc))
-        log.warning("job %s: transient error, released: %s", job_id, exc, extra=context)
-        raise
-    except (PermanentError, ValueError) as exc:
-        code = getattr(exc, "code", "invalid_parameters")
-        with session_scope() as session:
-            recorded = transitions.fail(session, job_id, code, str(exc), worker)
-        if not recorded:
-            return _lost_lease(job_id, context)
-        discard_failed_job(job_id, storage)  # nothing of a failed job's stays behind
-        log.info("job %s failed: %s", job_id, exc, extra={**context, "error_code": code})
-        record_job("failed", code, {}, None)
-        maybe_write_report(batch_id, storage)
-        return Outcome.failed
+    except Exception as exc:
+        decision = decide(exc, retries, settings.transient_retries)
+        return _settle(job_id, worker, exc, decision, retries, context, storage,
+                       lambda: maybe_write_report(batch_id, storage))
 
     (in_w, in_h), (out_w, out_h) = processed.input_size, processed.output_size
     with session_scope() as session:
@@ -153,15 +154,39 @@ def run_job(job_id: uuid.UUID, engine, storage: Storage, worker: str,
     log.info("job %s succeeded in %.0f ms", job_id, sum(timings.values()), extra=context)
     record_job("succeeded", None, timings, in_w * in_h)
     maybe_write_report(batch_id, storage)
-    return Outcome.succeeded
+    return Attempt(Outcome.succeeded)
 
 
-def _lost_lease(job_id: uuid.UUID, context: dict) -> Outcome:
+def _settle(job_id: uuid.UUID, worker: str, error: Exception, decision: Decision, retries: int, context: dict,
+            storage: Storage, on_failed: Callable[[], None]) -> Attempt:
+    """Do what ``decision`` says with the job this worker holds."""
+    message = describe(error, decision, retries)
+    if decision.kind is Kind.retry:
+        with session_scope() as session:
+            transitions.release(session, job_id, worker, decision.code, message)
+        log.warning("job %s: transient error, released (retry %d in %.1f s): %s", job_id, retries + 1,
+                    decision.retry_in, error, extra=context)
+        return Attempt(Outcome.retry, decision.retry_in, error)
+    with session_scope() as session:
+        recorded = transitions.fail(session, job_id, decision.code, message, worker)
+    if not recorded:
+        return _lost_lease(job_id, context)
+    discard_failed_job(job_id, storage)  # nothing of a failed job's stays behind
+    if decision.code is ErrorCode.internal_error:
+        log.error("job %s: unexpected error", job_id, exc_info=error, extra=context)
+    else:
+        log.info("job %s failed: %s", job_id, message, extra={**context, "error_code": decision.code.value})
+    record_job("failed", decision.code, {}, None)
+    on_failed()
+    return Attempt(Outcome.failed, error=error)
+
+
+def _lost_lease(job_id: uuid.UUID, context: dict) -> Attempt:
     """The job's lease ran out while it ran (a starved or cut-off worker) and another delivery
     took it over: that one records the outcome; this one's output was the same object."""
     log.warning("job %s: finished after its lease had passed to another delivery; not recorded here",
                 job_id, extra=context)
-    return Outcome.skipped
+    return Attempt(Outcome.skipped)
 
 
 def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag, params_json, material, settings,
@@ -171,7 +196,7 @@ def _process(job_id, engine, storage, source_uri, output_uri, model, source_etag
     no encoded copy of a big output is ever held); the sizes and the per-stage milliseconds."""
     timings: dict[str, float] = {}
     # The output's format was fixed at submit time, in its key's extension.
-    params = replace(JobParams.from_json(params_json, model), format=format_of_uri(output_uri))
+    params = JobRequest.from_json(params_json, model).with_fields(format=format_of_uri(output_uri))
     start = time.perf_counter()
     data = storage.get(source_uri, settings.max_input_bytes, if_match=source_etag)
     timings["download"] = (time.perf_counter() - start) * 1000

@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 
+from workers.core.dispatch import Dispatcher
 from workers.core.locks import SWEEP_LOCK, SchedulerLock
 from workers.core.sweeper import SweepResult, sweep
 
@@ -22,32 +23,32 @@ _stop = threading.Event()
 _thread: threading.Thread | None = None
 
 
-def sweep_once_if_free() -> SweepResult | None:
+def sweep_once_if_free(dispatcher: Dispatcher) -> SweepResult | None:
     """One sweep, if no other process is sweeping now; its result, or None if it did not run."""
     lock = SchedulerLock(key=SWEEP_LOCK)
     if not lock.try_acquire():
         return None
     try:
-        return sweep()
+        return sweep(dispatcher)
     finally:
         lock.release()
 
 
-def _run(every: float) -> None:
+def _run(every: float, dispatcher: Dispatcher) -> None:
     while not _stop.wait(every * random.uniform(0.8, 1.2)):
         try:
-            sweep_once_if_free()
+            sweep_once_if_free(dispatcher)
         except Exception as exc:  # the database or broker is away: the next period tries again
             log.warning("worker sweep failed: %s", exc)
 
 
-def start(every: float) -> None:
+def start(every: float, dispatcher: Dispatcher) -> None:
     """Start this process's sweeping thread (once)."""
     global _thread
     if _thread is not None and _thread.is_alive():
         return
     _stop.clear()
-    _thread = threading.Thread(target=_run, args=(every,), name="sweeper", daemon=True)
+    _thread = threading.Thread(target=_run, args=(every, dispatcher), name="sweeper", daemon=True)
     _thread.start()
 
 

@@ -27,9 +27,8 @@ from db.models import utcnow
 from db.session import session_scope
 from upscaler.settings import get_settings
 from upscaler.storage import Storage
-from workers.core.broker_contents import job_ids_in_broker
 from workers.core.celery_app import GPU_QUEUE
-from workers.core.dispatch import enqueue
+from workers.core.dispatch import Dispatcher
 from workers.core.leftovers import discard_failed_job
 
 log = logging.getLogger(__name__)
@@ -47,9 +46,9 @@ class SweepResult:
         return self.__dict__.copy()
 
 
-def sweep(page_size: int | None = None) -> SweepResult:
+def sweep(dispatcher: Dispatcher, page_size: int | None = None) -> SweepResult:
     """One sweep: every expired lease, then every queued job whose message is lost, ``page_size``
-    jobs per query (default ``PAGE``)."""
+    jobs per query (default ``PAGE``), sent through ``dispatcher``."""
     settings = get_settings()
     page_size = page_size or PAGE
     result, now = SweepResult(), utcnow()
@@ -66,12 +65,12 @@ def sweep(page_size: int | None = None) -> SweepResult:
                     result.failed_exhausted += 1
                     failed.append(job_id)
         if to_send:
-            enqueue(to_send)
+            dispatcher.jobs(to_send)
         for job_id in failed:  # its worker died: what it staged or half wrote goes
             discard_failed_job(job_id, _storage())
         if len(expired) < page_size:
             break
-    result.resent_lost = _resend_lost(now - timedelta(seconds=settings.requeue_after), page_size)
+    result.resent_lost = _resend_lost(dispatcher, now - timedelta(seconds=settings.requeue_after), page_size)
     if result.requeued_expired or result.resent_lost or result.failed_exhausted:
         log.warning("sweep: %s", result.to_json())
     return result
@@ -82,14 +81,14 @@ def _storage() -> Storage:
     return Storage()
 
 
-def _resend_lost(stale: datetime, page_size: int) -> int:
+def _resend_lost(dispatcher: Dispatcher, stale: datetime, page_size: int) -> int:
     """Send again every queued job last sent before ``stale`` (or never) whose id the broker lacks.
 
     The broker's ids are read once; the candidates are paged through in (queued_at, id) order,
     so jobs whose message is still waiting (a long backlog) are skipped over, never found again
     and again in place of the lost ones behind them. Jobs sent here stop being candidates (their
     ``enqueued_at`` is now), and jobs queued during the pass are not stale yet: the pass ends."""
-    in_broker = job_ids_in_broker(GPU_QUEUE)
+    in_broker = dispatcher.job_ids_waiting(GPU_QUEUE)
     cursor, resent = None, 0
     while True:
         with session_scope() as session:
@@ -99,7 +98,7 @@ def _resend_lost(stale: datetime, page_size: int) -> int:
         cursor = page[-1][1]
         lost: list[uuid.UUID] = [job_id for job_id, _ in page if in_broker is None or job_id not in in_broker]
         if lost:
-            enqueue(lost)
+            dispatcher.jobs(lost)
             resent += len(lost)
         if len(page) < page_size:
             return resent

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageCms
 
-from upscaler.errors import InvalidImageError
+from upscaler.errors import ErrorCode, InvalidImageError, InvalidParameters
 from upscaler.imageio.color import lcms
 from upscaler.imageio.metadata import CarriedMetadata
 
@@ -54,7 +53,7 @@ class ColorProfileError(InvalidImageError):
     """An embedded profile that describes other pixels than the image has (an RGB profile on a gray
     image): the colours cannot be known, so the image is refused rather than guessed at."""
 
-    code = "color_profile_mismatch"
+    code = ErrorCode.color_profile_mismatch
 
 
 @dataclass(frozen=True)
@@ -118,9 +117,9 @@ class ColorHeader:
 
 def check_policy(color_space: str, intent: str = "relative") -> None:
     if color_space not in COLOR_SPACES:
-        raise ValueError(f"color_space {color_space!r}: choose one of {', '.join(COLOR_SPACES)}")
+        raise InvalidParameters(f"color_space {color_space!r}: choose one of {', '.join(COLOR_SPACES)}")
     if intent not in RENDERING_INTENTS:
-        raise ValueError(f"intent {intent!r}: choose one of {', '.join(RENDERING_INTENTS)}")
+        raise InvalidParameters(f"intent {intent!r}: choose one of {', '.join(RENDERING_INTENTS)}")
 
 
 @functools.cache
@@ -139,7 +138,10 @@ def gray_profile_bytes() -> bytes:
 
 def default_cmyk_profile() -> bytes | None:
     """The default CMYK profile's bytes (see DEFAULT_CMYK_PROFILE_PATHS), None if none is installed."""
-    paths = ([os.environ["UPSCALER_CMYK_PROFILE"]] if os.environ.get("UPSCALER_CMYK_PROFILE") else [])
+    from upscaler.settings import get_settings
+
+    configured = get_settings().cmyk_profile
+    paths = [configured] if configured else []
     for path in paths + DEFAULT_CMYK_PROFILE_PATHS:
         try:
             with open(path, "rb") as f:

@@ -55,8 +55,8 @@ def _progress_bar(total: int, show: bool = True) -> tuple[Progress, int]:
 def _wait(batch_id: uuid.UUID, total: int, show: bool) -> None:
     """Poll SQL (the source of truth) until no job of the batch is queued or running. Ctrl-C stops
     the waiting at once; the workers go on with the batch."""
-    bars, task = _progress_bar(total, show)
     try:
+        bars, task = _progress_bar(total, show)
         with bars:
             while True:
                 summary = _summary(batch_id)
@@ -66,12 +66,18 @@ def _wait(batch_id: uuid.UUID, total: int, show: bool) -> None:
                     return
                 time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
-        counts = _summary(batch_id).counts
-        err_console.print(f"stopped waiting: batch {batch_id} goes on on the workers ({counts['running']} running, "
-                          f"{counts['queued']} queued, {counts['succeeded']} succeeded, {counts['failed']} failed); "
-                          f"follow it with `upscaler status {batch_id}`, stop what has not started with "
-                          f"`upscaler cancel {batch_id}`")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        _stopped_waiting(batch_id)
+
+
+def _stopped_waiting(batch_id: uuid.UUID) -> None:
+    """Ctrl-C once the batch is in SQL: the workers go on with it (and the sweeper sends what was
+    not sent yet); say how to follow or cancel it."""
+    counts = _summary(batch_id).counts
+    err_console.print(f"stopped waiting: batch {batch_id} goes on on the workers ({counts['running']} running, "
+                      f"{counts['queued']} queued, {counts['succeeded']} succeeded, {counts['failed']} failed); "
+                      f"follow it with `upscaler status {batch_id}`, stop what has not started with "
+                      f"`upscaler cancel {batch_id}`")
+    raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def _run_here(runner: Dispatcher, batch_id: uuid.UUID | None, job_ids: list[uuid.UUID], show: bool) -> None:
@@ -173,6 +179,10 @@ def submit(
     elif result.job_ids and not dry_run:
         try:
             runner.jobs(result.job_ids)
+        except KeyboardInterrupt:  # while sending: what was not sent is queued in SQL, for the sweeper
+            if not wait:
+                raise
+            _stopped_waiting(result.batch_id)
         except DispatchError as exc:
             err_console.print(f"[red]error:[/] batch {result.batch_id or '-'}: {shown(exc)} (by the sweeper; "
                               "submitting again then sends them too)")

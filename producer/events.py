@@ -111,26 +111,41 @@ class EventConsumer:
                 self.handle(message)
         return self.stats
 
-    def handle(self, message: dict) -> None:
+    def read(self, message: dict) -> list[S3Object] | None | MalformedEvent:
+        """The objects a message names, None for S3's test event (counted as ignored), or the
+        parse error of a malformed one, which is dead-lettered here."""
         self.stats.messages += 1
-        receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         try:
             objects = parse_event(message["Body"])
         except MalformedEvent as exc:
             self.dead_letter(message, f"malformed: {exc}")
+            return exc
+        if objects is None:
+            self.stats.ignored += 1
+        return objects
+
+    def dead_letter_if_exhausted(self, message: dict, exc: Exception) -> bool:
+        """Dead-letter a message whose processing failed for the ``max_receives``-th time."""
+        receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        if receives < self.max_receives:
+            return False
+        self.dead_letter(message, f"failed {receives} times, last: {type(exc).__name__}: {exc}")
+        return True
+
+    def handle(self, message: dict) -> None:
+        objects = self.read(message)
+        if isinstance(objects, MalformedEvent):
             return
         if objects is None:
             log.info("ignored s3:TestEvent")
-            self.stats.ignored += 1
             self.delete(message)
             return
         try:
             self.create_jobs(objects)
         except Exception as exc:
-            if receives >= self.max_receives:
-                self.dead_letter(message, f"failed {receives} times, last: {type(exc).__name__}: {exc}")
-                return
-            log.warning("event message failed (delivery %d), left for redelivery: %s", receives, exc)
+            if not self.dead_letter_if_exhausted(message, exc):
+                log.warning("event message failed (delivery %s), left for redelivery: %s",
+                            message.get("Attributes", {}).get("ApproximateReceiveCount", "1"), exc)
             return  # not deleted: it comes back after the visibility timeout
         self.delete(message)
 
@@ -149,16 +164,10 @@ class EventConsumer:
                 if not messages:
                     break
                 for message in messages:
-                    self.stats.messages += 1
-                    try:
-                        found = parse_event(message["Body"])
-                    except MalformedEvent as exc:
-                        self.dead_letter(message, f"malformed: {exc}")
+                    found = self.read(message)
+                    if isinstance(found, MalformedEvent):
                         continue
-                    if found is None:
-                        self.stats.ignored += 1
-                    else:
-                        objects += found
+                    objects += found or []
                     held.append(message)
             if not held:
                 return list(totals.values())
@@ -167,9 +176,7 @@ class EventConsumer:
             except Exception as exc:
                 # Left for redelivery after DRAIN_VISIBILITY; repeated failures go to dead letters.
                 for message in held:
-                    receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-                    if receives >= self.max_receives:
-                        self.dead_letter(message, f"failed {receives} times, last: {type(exc).__name__}: {exc}")
+                    self.dead_letter_if_exhausted(message, exc)
                 raise
             for result in results:
                 total = totals.setdefault(result.watch, IntakeResult(result.watch, result.batch_id, 0, [], "events"))

@@ -13,6 +13,7 @@ cannot happen.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import uuid
 from collections.abc import Iterable
@@ -46,6 +47,7 @@ from upscaler.storage import (
     ancestor_folders,
     collision_key,
     folder_key,
+    is_s3,
     safe_join,
     set_folder,
 )
@@ -178,6 +180,14 @@ def job_rows(batch_id: uuid.UUID, images: list[SourceImage], output: str, params
     return rows, len(images) - len(rows), clashes
 
 
+def absolute(location: str) -> str:
+    """An S3 URI as it is; a local path made absolute, keeping a trailing slash (a folder)."""
+    if is_s3(location):
+        return location
+    made = os.path.abspath(os.path.expanduser(location))
+    return made + "/" if location.endswith(("/", os.sep)) and not made.endswith("/") else made
+
+
 def refuse_writing_into_sources(rows: list[NewJob]) -> None:
     """No output may replace a source of the same submission (a manifest pointing its outputs at
     its inputs), nor may a material set's folder hold one (its maps would land among them):
@@ -212,6 +222,9 @@ def create_batch(sources: list[str], output: str, *, manifest: Path | None = Non
     if model is not None:
         params = params.with_fields(model=model)
     storage = storage or Storage()
+    # Local paths as absolute ones: a job's source, output and key name the same files from any
+    # working directory (two checkouts submitting "samples/" to "out/" are two requests, not one).
+    sources, output = [absolute(s) for s in sources], absolute(output)
     refuse_output_inside_sources(output, sources)
     roots = get_settings().source_roots
     refuse_sources_outside_roots(sources, roots)

@@ -74,3 +74,29 @@ def intake_watch_id():
 
     with session_scope() as session:
         return list_watches(session)[0].id
+
+
+def test_relative_paths_from_two_checkouts_are_two_requests(embedded: Path, monkeypatch) -> None:
+    """`submit samples/ --output out/` typed in two checkouts names different files: the second
+    is not "already submitted" (its outputs would never be written), and the jobs hold absolute
+    paths, so a worker in any directory finds them."""
+    from sqlalchemy import select
+
+    from db.migrate import upgrade
+    from db.models import Job
+    from db.session import session_scope
+    from producer.submit import create_batch
+
+    upgrade()
+    for checkout in ("one", "two"):
+        (embedded / checkout / "samples").mkdir(parents=True)
+        (embedded / checkout / "samples" / "brick.png").write_bytes(b"same bytes")
+    monkeypatch.chdir(embedded / "one")
+    first = create_batch(["samples/"], "out/", params=JobRequest.from_fields(model="m"))
+    monkeypatch.chdir(embedded / "two")
+    second = create_batch(["samples/"], "out/", params=JobRequest.from_fields(model="m"))
+    assert (first.created, second.created, second.duplicates) == (1, 1, 0)
+    with session_scope() as session:
+        uris = sorted((j.source_uri, j.output_uri) for j in session.scalars(select(Job)))
+    assert uris == [(str(embedded / c / "samples" / "brick.png"), str(embedded / c / "out" / "brick.png"))
+                    for c in ("one", "two")]
